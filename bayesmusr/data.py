@@ -1,0 +1,1040 @@
+"""The run object and its reduction: :class:`MuonRun`, :class:`RunCollection`.
+
+A :class:`MuonRun` wraps one ``xarray.Dataset`` in one of two layouts.
+
+Histogram runs (``attrs["kind"] == "histograms"``)
+    ``counts`` (period, detector, bin), raw integer counts;
+    ``t0`` (detector) in μs from the start of the histogram (left edge of bin 0);
+    ``first_good_bin`` / ``last_good_bin`` (detector): good bins are
+    ``first_good_bin <= i < last_good_bin`` (0-based, as the ISIS and PSI files
+    store them); ``dead_time`` (detector) in μs, NaN when unknown;
+    ``grouping`` (detector): 1 = forward, 2 = backward, 0 = unused;
+    ``good_frames`` (period), NaN when unknown (continuous sources).
+    ``attrs["bin_width_us"]`` is the bin width in μs.
+
+Asymmetry runs (``attrs["kind"] == "asymmetry"``)
+    ``asymmetry`` and ``asymmetry_error`` on a ``time`` coordinate (μs after t0),
+    for data that exist only as an exported asymmetry.
+
+Metadata live in ``attrs``: ``format``, ``facility``, ``instrument``,
+``run_number``, ``sample``, ``title``, ``start_time`` (ISO 8601),
+``temperature_K`` with ``temperature_source`` (e.g. ``"log:Temp_Sample mean"``,
+``"title"``, ``"user"``), ``field_mT`` with ``field_source``, ``geometry``
+("ZF", "LF", "TF" or "") with ``geometry_source``, ``source_file``. Unknown
+numbers are NaN, unknown strings empty.
+
+Units (DESIGN.md §2): time μs, field mT, temperature K, dead time μs.
+
+Reduction follows Mantid/musrfit conventions (docs/data-formats.md):
+dead time N_true = N / (1 − N τ / (Δt F)) with Δt the bin width and F the good
+frames (Mantid ``ApplyDeadTimeCorr``); asymmetry A = (F − αB)/(F + αB) with
+first-order Poisson error propagation; α from a transverse-field run as
+ΣF/ΣB over the good range (Mantid ``AlphaCalc``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob as _glob
+import math
+import os
+import pathlib
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .readers import RunFormatError
+
+__all__ = [
+    "MuonRun",
+    "RunCollection",
+    "ScanPoint",
+    "estimate_alpha",
+    "format_info_lines",
+    "INSTRUMENT_DEFAULT_GROUPS",
+]
+
+#: Global attribute that marks bayesmusr's own netCDF run files.
+RUN_FORMAT_ATTR = "bayesmusr_run_format"
+RUN_FORMAT_VERSION = "1"
+
+#: Forward/backward detector numbers (1-based spectrum numbers) used when a file
+#: carries no grouping. Only layouts checked against real files are listed:
+#: EMU (96 detectors) — the grouping stored in the NeXus v2 run EMU00126645.
+INSTRUMENT_DEFAULT_GROUPS: dict[tuple[str, int], tuple[tuple[int, ...], tuple[int, ...]]] = {
+    ("EMU", 96): (tuple(range(1, 49)), tuple(range(49, 97))),
+}
+
+#: Histogram labels read as forward / backward (PSI "Forward"/"Backward", TRIUMF "F"/"B").
+_FORWARD_NAMES = {"forward", "forw", "fwd", "f", "front"}
+_BACKWARD_NAMES = {"backward", "back", "bkwd", "bwd", "b"}
+
+_STR_ATTRS = (
+    "format", "facility", "instrument", "sample", "title", "comment", "start_time",
+    "temperature_source", "field_source", "geometry", "geometry_source", "source_file",
+    "t0_source", "grouping_source", "notes",
+)
+_NUM_ATTRS = ("run_number", "temperature_K", "temperature_std_K", "field_mT")
+
+
+def _default_attrs() -> dict[str, Any]:
+    attrs: dict[str, Any] = {k: "" for k in _STR_ATTRS}
+    attrs.update({"run_number": -1, "temperature_K": math.nan, "temperature_std_K": math.nan, "field_mT": math.nan})
+    return attrs
+
+
+def make_histogram_dataset(
+    counts: np.ndarray,
+    *,
+    bin_width_us: float,
+    t0_us: float | Sequence[float] | np.ndarray,
+    first_good_bin: int | Sequence[int] | np.ndarray,
+    last_good_bin: int | Sequence[int] | np.ndarray,
+    dead_time_us: Sequence[float] | np.ndarray | None = None,
+    grouping: Sequence[int] | np.ndarray | None = None,
+    good_frames: Sequence[float] | np.ndarray | None = None,
+    detector_numbers: Sequence[int] | np.ndarray | None = None,
+    detector_names: Sequence[str] | None = None,
+    t0_bin: Sequence[float] | np.ndarray | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.Dataset:
+    """Build the histogram-run ``Dataset`` layout described in the module docstring.
+
+    Parameters
+    ----------
+    counts : ndarray
+        Raw counts, shape (period, detector, bin) or (detector, bin).
+    bin_width_us : float
+        Bin width in μs.
+    t0_us : float or array
+        Time zero in μs from the start of the histogram, scalar or per detector
+        (NaN when unknown).
+    first_good_bin, last_good_bin : int or array
+        Good-bin range, ``first <= i < last`` (0-based).
+    dead_time_us : array, optional
+        Dead time per detector in μs (NaN = unknown).
+    grouping : array, optional
+        1 = forward, 2 = backward, 0 = unused, per detector.
+    good_frames : array, optional
+        Good frames per period (NaN = unknown).
+    detector_numbers : array, optional
+        Spectrum numbers (default 1..N).
+    detector_names : sequence of str, optional
+        Histogram labels (PSI files name them).
+    t0_bin : array, optional
+        The t0 bin index as stored in the file, per detector (kept for reference).
+    attrs : mapping, optional
+        Metadata (see module docstring).
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    c = np.asarray(counts)
+    if c.ndim == 2:
+        c = c[np.newaxis]
+    n_per, n_det, n_bin = c.shape
+    det = np.arange(1, n_det + 1) if detector_numbers is None else np.asarray(detector_numbers, dtype=np.int64)
+
+    def per_det(value, dtype, fill):
+        if value is None:
+            return np.full(n_det, fill, dtype=dtype)
+        arr = np.asarray(value, dtype=dtype)
+        return np.full(n_det, arr, dtype=dtype) if arr.ndim == 0 else arr
+
+    data_vars = {
+        "counts": (("period", "detector", "bin"), c),
+        "t0": ("detector", per_det(t0_us, np.float64, np.nan), {"units": "microsecond"}),
+        "first_good_bin": ("detector", per_det(first_good_bin, np.int64, 0)),
+        "last_good_bin": ("detector", per_det(last_good_bin, np.int64, n_bin)),
+        "dead_time": ("detector", per_det(dead_time_us, np.float64, np.nan), {"units": "microsecond"}),
+        "grouping": ("detector", per_det(grouping, np.int64, 0)),
+        "good_frames": ("period", np.full(n_per, np.nan) if good_frames is None else np.asarray(good_frames, np.float64)),
+    }
+    if t0_bin is not None:
+        data_vars["t0_bin"] = ("detector", per_det(t0_bin, np.float64, np.nan))
+    if detector_names is not None:
+        data_vars["detector_name"] = ("detector", np.asarray([str(s) for s in detector_names], dtype=object))
+    full_attrs = _default_attrs()
+    if attrs:
+        full_attrs.update({k: v for k, v in attrs.items() if v is not None})
+    full_attrs["kind"] = "histograms"
+    full_attrs["bin_width_us"] = float(bin_width_us)
+    return xr.Dataset(
+        data_vars,
+        coords={"period": np.arange(1, n_per + 1), "detector": det, "bin": np.arange(n_bin)},
+        attrs=full_attrs,
+    )
+
+
+def make_asymmetry_dataset(
+    time_us: np.ndarray, asymmetry: np.ndarray, error: np.ndarray, attrs: Mapping[str, Any] | None = None
+) -> xr.Dataset:
+    """Build the asymmetry-run ``Dataset`` (time in μs after t0, asymmetry, error)."""
+    time_us = np.asarray(time_us, dtype=np.float64)
+    full_attrs = _default_attrs()
+    if attrs:
+        full_attrs.update({k: v for k, v in attrs.items() if v is not None})
+    full_attrs["kind"] = "asymmetry"
+    steps = np.diff(time_us)
+    full_attrs["bin_width_us"] = float(np.median(steps)) if steps.size else math.nan
+    return xr.Dataset(
+        {
+            "asymmetry": ("time", np.asarray(asymmetry, dtype=np.float64)),
+            "asymmetry_error": ("time", np.asarray(error, dtype=np.float64)),
+        },
+        coords={"time": ("time", time_us, {"units": "microsecond"})},
+        attrs=full_attrs,
+    )
+
+
+def _parse_groups(groups: Any, detectors: np.ndarray, source: str) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(groups, Mapping):
+        try:
+            fwd, bwd = groups["forward"], groups["backward"]
+        except KeyError:
+            raise ValueError("groups mapping needs keys 'forward' and 'backward'") from None
+    else:
+        try:
+            fwd, bwd = groups
+        except (TypeError, ValueError):
+            raise ValueError("groups must be (forward, backward) lists of detector numbers") from None
+    fwd = np.atleast_1d(np.asarray(fwd, dtype=np.int64))
+    bwd = np.atleast_1d(np.asarray(bwd, dtype=np.int64))
+    known = set(int(d) for d in detectors)
+    for name, g in (("forward", fwd), ("backward", bwd)):
+        if g.size == 0:
+            raise RunFormatError(source, f"grouping ({name})", "expected at least one detector")
+        bad = [int(d) for d in g if int(d) not in known]
+        if bad:
+            raise RunFormatError(
+                source, f"grouping ({name})", f"detectors {bad} do not exist (file has {min(known)}..{max(known)})"
+            )
+    if set(fwd.tolist()) & set(bwd.tolist()):
+        raise RunFormatError(source, "grouping", "forward and backward groups overlap")
+    return fwd, bwd
+
+
+class MuonRun:
+    """One μSR run: counts (or an exported asymmetry) plus metadata.
+
+    Parameters
+    ----------
+    dataset : xarray.Dataset
+        A dataset in one of the two layouts of the module docstring (readers build
+        it; users normally call :func:`bayesmusr.readers.read_run`).
+
+    Attributes
+    ----------
+    ds : xarray.Dataset
+        The wrapped dataset.
+    """
+
+    def __init__(self, dataset: xr.Dataset):
+        self.ds = dataset
+
+    # ------------------------------------------------------------------ basics
+    def __repr__(self) -> str:
+        a = self.ds.attrs
+        return (
+            f"MuonRun({a.get('format')} run {a.get('run_number')} {a.get('instrument')!s}, "
+            f"T={a.get('temperature_K')} K, {a.get('geometry')} {a.get('field_mT')} mT)"
+        )
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """Metadata dictionary (the dataset's attrs)."""
+        return self.ds.attrs
+
+    @property
+    def kind(self) -> str:
+        """``"histograms"`` or ``"asymmetry"``."""
+        return self.ds.attrs["kind"]
+
+    @property
+    def source(self) -> str:
+        """The file the run was read from (or ``"<memory>"``)."""
+        return self.ds.attrs.get("source_file") or "<memory>"
+
+    @property
+    def temperature_K(self) -> float:
+        """Sample temperature in K (NaN if unknown); see ``attrs['temperature_source']``."""
+        return float(self.ds.attrs.get("temperature_K", math.nan))
+
+    @property
+    def field_mT(self) -> float:
+        """Applied field in mT (NaN if unknown)."""
+        return float(self.ds.attrs.get("field_mT", math.nan))
+
+    @property
+    def geometry(self) -> str:
+        """Field geometry: ``"ZF"``, ``"LF"``, ``"TF"`` or ``""`` if unknown."""
+        return str(self.ds.attrs.get("geometry", ""))
+
+    @property
+    def bin_width_us(self) -> float:
+        """Histogram bin width in μs."""
+        return float(self.ds.attrs["bin_width_us"])
+
+    @property
+    def n_detectors(self) -> int:
+        """Number of detectors (0 for asymmetry-only runs)."""
+        return int(self.ds.sizes.get("detector", 0))
+
+    @property
+    def n_periods(self) -> int:
+        """Number of periods (0 for asymmetry-only runs)."""
+        return int(self.ds.sizes.get("period", 0))
+
+    @property
+    def n_bins(self) -> int:
+        """Bins per histogram (points for asymmetry-only runs)."""
+        return int(self.ds.sizes.get("bin", self.ds.sizes.get("time", 0)))
+
+    @property
+    def total_counts(self) -> int:
+        """Sum of all raw counts (0 for asymmetry-only runs)."""
+        if self.kind != "histograms":
+            return 0
+        return int(self.ds["counts"].values.sum(dtype=np.int64))
+
+    # -------------------------------------------------------------- validation
+    def validate(self) -> "MuonRun":
+        """Check the run is usable; raise :class:`RunFormatError` naming the field if not.
+
+        Returns
+        -------
+        MuonRun
+            ``self``, for chaining.
+        """
+        src, ds = self.source, self.ds
+        bw = float(ds.attrs.get("bin_width_us", math.nan))
+        if self.kind == "asymmetry":
+            t = ds["time"].values
+            if t.size == 0:
+                raise RunFormatError(src, "data", "expected at least one (time, asymmetry, error) row, found none")
+            for name in ("time", "asymmetry", "asymmetry_error"):
+                v = ds[name].values
+                if not np.all(np.isfinite(v)):
+                    i = int(np.flatnonzero(~np.isfinite(v))[0])
+                    raise RunFormatError(src, name, f"expected finite numbers, found {v[i]} at row {i + 1}")
+            if np.any(ds["asymmetry_error"].values <= 0):
+                i = int(np.flatnonzero(ds["asymmetry_error"].values <= 0)[0])
+                raise RunFormatError(src, "asymmetry_error", f"expected errors > 0, found {ds['asymmetry_error'].values[i]} at row {i + 1}")
+            if t.size > 1 and np.any(np.diff(t) <= 0):
+                raise RunFormatError(src, "time", "expected strictly increasing times")
+            return self
+        counts = ds["counts"].values
+        if counts.size == 0 or ds.sizes["bin"] == 0:
+            raise RunFormatError(src, "counts", f"expected non-empty histograms, found shape {counts.shape}")
+        if counts.dtype.kind == "f":
+            if not np.all(np.isfinite(counts)):
+                raise RunFormatError(src, "counts", "expected finite counts, found NaN or infinity")
+            if np.any(counts != np.round(counts)):
+                raise RunFormatError(src, "counts", "expected integer counts, found fractional values")
+        if np.any(counts < 0):
+            idx = np.argwhere(counts < 0)[0]
+            raise RunFormatError(
+                src, "counts", f"expected counts >= 0, found {counts[tuple(idx)]} (period {idx[0] + 1}, "
+                f"detector {int(ds['detector'].values[idx[1]])}, bin {idx[2]})"
+            )
+        if counts.sum(dtype=np.float64) == 0:
+            raise RunFormatError(src, "counts", "expected recorded events, every histogram is empty")
+        if not (np.isfinite(bw) and bw > 0):
+            raise RunFormatError(src, "bin_width", f"expected a positive bin width in μs, found {bw}")
+        t0 = ds["t0"].values
+        if not np.all(np.isfinite(t0)):
+            raise RunFormatError(src, "t0", "missing: the file gives no time zero; pass t0=... (μs) or t0_bin=...")
+        span = ds.sizes["bin"] * bw
+        if np.any(t0 < 0) or np.any(t0 >= span):
+            raise RunFormatError(src, "t0", f"expected 0 <= t0 < {span:g} μs (histogram length), found {t0.min():g}..{t0.max():g}")
+        fg, lg = ds["first_good_bin"].values, ds["last_good_bin"].values
+        if np.any(fg < 0) or np.any(lg <= fg) or np.any(fg >= ds.sizes["bin"]):
+            raise RunFormatError(
+                src, "first_good_bin/last_good_bin",
+                f"expected 0 <= first_good_bin < last_good_bin and first_good_bin < {ds.sizes['bin']} bins, "
+                f"found {fg.min()}..{lg.max()}",
+            )
+        return self
+
+    # --------------------------------------------------------------- overrides
+    def with_overrides(self, **overrides: Any) -> "MuonRun":
+        """Return a copy with user values replacing the file's, recorded as ``"user"``.
+
+        Parameters
+        ----------
+        **overrides
+            ``temperature_K``, ``field_mT``, ``geometry``, ``t0`` (μs; scalar or per
+            detector), ``t0_bin`` (bin index; t0 is then its left edge),
+            ``first_good_bin``, ``last_good_bin``, ``dead_time`` (μs per detector),
+            ``grouping`` / ``groups`` ((forward, backward) detector numbers or a
+            mapping with those keys), ``alpha`` (stored for later use), ``sample``,
+            ``title``, ``run_number``.
+
+        Returns
+        -------
+        MuonRun
+        """
+        ds = self.ds.copy(deep=True)
+        a = ds.attrs
+        for key in list(overrides):
+            value = overrides.pop(key)
+            if value is None:
+                continue
+            if key == "temperature_K":
+                a["temperature_K"], a["temperature_source"], a["temperature_std_K"] = float(value), "user", math.nan
+            elif key == "field_mT":
+                a["field_mT"], a["field_source"] = float(value), "user"
+            elif key == "geometry":
+                g = str(value).upper()
+                if g not in ("ZF", "LF", "TF"):
+                    raise ValueError(f"geometry must be ZF, LF or TF, not {value!r}")
+                a["geometry"], a["geometry_source"] = g, "user"
+            elif key in ("sample", "title"):
+                a[key] = str(value)
+            elif key == "run_number":
+                a[key] = int(value)
+            elif key == "alpha":
+                a["alpha"] = float(value)
+            elif self.kind != "histograms":
+                raise ValueError(f"override {key!r} applies to histogram runs only")
+            elif key == "t0":
+                ds["t0"].values[:] = np.broadcast_to(np.asarray(value, np.float64), ds["t0"].shape)
+                a["t0_source"] = "user"
+            elif key == "t0_bin":
+                tb = np.broadcast_to(np.asarray(value, np.float64), ds["t0"].shape)
+                ds["t0"].values[:] = tb * float(a["bin_width_us"])
+                a["t0_source"] = "user (t0_bin, left edge)"
+            elif key in ("first_good_bin", "last_good_bin"):
+                ds[key].values[:] = np.broadcast_to(np.asarray(value, np.int64), ds[key].shape)
+            elif key == "dead_time":
+                ds["dead_time"].values[:] = np.broadcast_to(np.asarray(value, np.float64), ds["dead_time"].shape)
+            elif key in ("grouping", "groups"):
+                fwd, bwd = _parse_groups(value, ds["detector"].values, self.source)
+                g = np.zeros(ds.sizes["detector"], dtype=np.int64)
+                det = ds["detector"].values
+                g[np.isin(det, fwd)] = 1
+                g[np.isin(det, bwd)] = 2
+                ds["grouping"].values[:] = g
+                a["grouping_source"] = "user"
+            else:
+                raise ValueError(f"unknown override {key!r}")
+        return MuonRun(ds)
+
+    # --------------------------------------------------------------- grouping
+    def default_groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """Forward and backward detector numbers used when none are given.
+
+        Order of precedence: the file's (or user's) grouping (1 = forward,
+        2 = backward); PSI histogram labels ``Forward``/``Backward``; the
+        instrument defaults in :data:`INSTRUMENT_DEFAULT_GROUPS`.
+
+        Returns
+        -------
+        forward, backward : ndarray of int
+            Detector (spectrum) numbers.
+
+        Raises
+        ------
+        RunFormatError
+            No grouping can be found for this instrument.
+        """
+        ds = self.ds
+        det = ds["detector"].values
+        g = ds["grouping"].values
+        if np.any(g == 1) and np.any(g == 2):
+            return det[g == 1], det[g == 2]
+        if "detector_name" in ds:
+            names = [str(n).strip().lower() for n in ds["detector_name"].values]
+            fw = [d for d, n in zip(det, names) if n in _FORWARD_NAMES]
+            bw = [d for d, n in zip(det, names) if n in _BACKWARD_NAMES]
+            if fw and bw:
+                return np.asarray(fw), np.asarray(bw)
+        key = (str(ds.attrs.get("instrument", "")).upper(), int(det.size))
+        if key in INSTRUMENT_DEFAULT_GROUPS:
+            f, b = INSTRUMENT_DEFAULT_GROUPS[key]
+            return np.asarray(f), np.asarray(b)
+        raise RunFormatError(
+            self.source, "grouping",
+            f"the file has no forward/backward grouping and there is no default for instrument "
+            f"{key[0] or '?'} with {key[1]} detectors; pass groups=(forward, backward)",
+        )
+
+    def _select_period(self, period: int | str | None) -> tuple[np.ndarray, np.ndarray, str]:
+        counts = self.ds["counts"].values.astype(np.float64)
+        frames = self.ds["good_frames"].values
+        if period is None:
+            if counts.shape[0] != 1:
+                raise ValueError(
+                    f"{self.source}: {counts.shape[0]} periods; choose period=<1..{counts.shape[0]}> or period='sum'"
+                )
+            period = 1
+        if period == "sum":
+            return counts.sum(axis=0), np.array(np.nansum(frames) if np.any(np.isfinite(frames)) else np.nan), "sum"
+        p = int(period)
+        if not 1 <= p <= counts.shape[0]:
+            raise ValueError(f"{self.source}: period {p} does not exist (1..{counts.shape[0]})")
+        return counts[p - 1], np.array(frames[p - 1]), str(p)
+
+    def grouped(
+        self,
+        groups: Any = None,
+        dead_time: bool | None = None,
+        period: int | str | None = None,
+        bunch: int = 1,
+        good_only: bool = True,
+    ) -> xr.Dataset:
+        """Forward and backward group histograms for a Poisson likelihood.
+
+        Parameters
+        ----------
+        groups : (forward, backward) or mapping, optional
+            Detector (spectrum) numbers of each group; default
+            :meth:`default_groups`.
+        dead_time : bool, optional
+            ``None`` (default): correct for dead time when the file gives dead
+            times and good frames; ``True``: require it; ``False``: never.
+            N_true = N / (1 − N τ / (Δt F)) per detector and bin (Mantid
+            ``ApplyDeadTimeCorr``), τ in μs, Δt the bin width in μs, F good frames.
+        period : int or "sum", optional
+            Period to use (1-based) or ``"sum"``; needed for multi-period runs.
+        bunch : int
+            Pack this many consecutive bins into one (counts summed), starting
+            at the first good bin.
+        good_only : bool
+            Keep only bins inside the good range and after t0 (default).
+
+        Returns
+        -------
+        xarray.Dataset
+            ``forward``, ``backward``: counts per bin (float; integers unless dead
+            time was corrected); ``forward_variance``, ``backward_variance``:
+            Poisson variances propagated through the dead-time factor
+            (N_true²/N); coordinate ``time``: bin centres in μs after t0. Attrs:
+            ``bin_width_us`` (after packing), ``t0_us``, ``first_good_time_us``,
+            ``last_good_time_us``, ``dead_time_corrected`` (0/1), ``period``,
+            ``good_frames``, ``forward_detectors``, ``backward_detectors``, and
+            the run metadata (temperature, field, geometry, run number, source).
+
+        Notes
+        -----
+        Detectors whose t0 differs from the first forward detector's by half a bin
+        or more are shifted by whole bins before summing (as musrfit does when it
+        groups histograms); the time axis is that of the first forward detector.
+        """
+        if self.kind != "histograms":
+            raise ValueError(f"{self.source}: an asymmetry-only run has no histograms to group")
+        if bunch < 1:
+            raise ValueError("bunch must be >= 1")
+        ds = self.ds
+        det = ds["detector"].values
+        fwd, bwd = self.default_groups() if groups is None else _parse_groups(groups, det, self.source)
+        counts, frames, period_label = self._select_period(period)
+        bw = self.bin_width_us
+        n_bin = counts.shape[1]
+        dt = ds["dead_time"].values
+        idx_f = np.searchsorted(det, fwd) if np.all(np.diff(det) > 0) else np.array([np.flatnonzero(det == d)[0] for d in fwd])
+        idx_b = np.searchsorted(det, bwd) if np.all(np.diff(det) > 0) else np.array([np.flatnonzero(det == d)[0] for d in bwd])
+        used = np.concatenate([idx_f, idx_b])
+        can_dt = bool(np.all(np.isfinite(dt[used])) and np.isfinite(frames) and float(frames) > 0)
+        if dead_time is True and not can_dt:
+            raise RunFormatError(self.source, "dead_time", "dead-time correction asked for, but the file gives no dead times or good frames")
+        do_dt = can_dt if dead_time is None else bool(dead_time)
+        raw = counts
+        corr = raw
+        if do_dt:
+            tau = dt[:, None]
+            denom = 1.0 - raw * tau / (bw * float(frames))
+            if np.any(denom[used] <= 0):
+                raise RunFormatError(self.source, "dead_time", "dead-time correction diverges (1 − Nτ/(ΔtF) <= 0)")
+            corr = raw / denom
+        var = np.where(raw > 0, corr**2 / np.where(raw > 0, raw, 1.0), 0.0)
+
+        t0 = ds["t0"].values
+        ref = idx_f[0]
+        shifts = np.rint((t0 - t0[ref]) / bw).astype(np.int64)
+        s_used = shifts[used]
+        lo = max(0, -int(s_used.min()))
+        hi = n_bin - max(0, int(s_used.max()))
+        if hi <= lo:
+            raise RunFormatError(self.source, "t0", "detector t0 values are too far apart to group")
+
+        def gsum(arr, idx):
+            return np.sum([arr[i, lo + shifts[i]: hi + shifts[i]] for i in idx], axis=0)
+
+        F, B = gsum(corr, idx_f), gsum(corr, idx_b)
+        vF, vB = gsum(var, idx_f), gsum(var, idx_b)
+        bins = np.arange(lo, hi)
+        fg = int(np.max(ds["first_good_bin"].values[used] - shifts[used]))
+        lg = int(np.min(ds["last_good_bin"].values[used] - shifts[used]))
+        centre = (bins + 0.5) * bw - t0[ref]
+        if good_only:
+            keep = (bins >= fg) & (bins < lg) & (centre > 0)
+            if not np.any(keep):
+                raise RunFormatError(self.source, "first_good_bin/last_good_bin", "no good bins left after t0")
+            F, B, vF, vB, bins, centre = F[keep], B[keep], vF[keep], vB[keep], bins[keep], centre[keep]
+        if bunch > 1:
+            n = (F.size // bunch) * bunch
+            if n == 0:
+                raise ValueError(f"bunch={bunch} is longer than the {F.size} bins available")
+
+            def pack(a, op=np.sum):
+                return op(a[:n].reshape(-1, bunch), axis=1)
+
+            F, B, vF, vB = pack(F), pack(B), pack(vF), pack(vB)
+            centre = pack(centre, np.mean)
+            bins = bins[:n:bunch]
+        a = self.ds.attrs
+        out = xr.Dataset(
+            {
+                "forward": ("time", F.astype(np.float64)),
+                "backward": ("time", B.astype(np.float64)),
+                "forward_variance": ("time", vF),
+                "backward_variance": ("time", vB),
+                "first_bin": ("time", bins),
+            },
+            coords={"time": ("time", centre, {"units": "microsecond", "long_name": "time after t0"})},
+            attrs={
+                "bin_width_us": bw * bunch,
+                "t0_us": float(t0[ref]),
+                "first_good_time_us": float((fg + 0.5) * bw - t0[ref]),
+                "last_good_time_us": float((lg - 0.5) * bw - t0[ref]),
+                "dead_time_corrected": int(do_dt),
+                "period": period_label,
+                "good_frames": float(frames),
+                "forward_detectors": np.asarray(fwd, dtype=np.int64),
+                "backward_detectors": np.asarray(bwd, dtype=np.int64),
+                **{k: a.get(k) for k in ("run_number", "temperature_K", "field_mT", "geometry", "source_file", "instrument")},
+            },
+        )
+        return out
+
+    def background(
+        self,
+        groups: Any = None,
+        dead_time: bool | None = None,
+        period: int | str | None = None,
+        time_range: tuple[float, float] | None = None,
+    ) -> tuple[float, float, float, float]:
+        """Mean pre-t0 counts per bin of the forward and backward groups.
+
+        For continuous sources (PSI, TRIUMF) the bins before t0 hold only
+        uncorrelated background. Default range: from 10 % of the t0 bin to
+        10 bins before t0 (fewer if t0 is early), which keeps clear of the prompt peak.
+
+        Parameters
+        ----------
+        groups, dead_time, period
+            As in :meth:`grouped`.
+        time_range : (start, stop), optional
+            Range in μs relative to t0 (both negative).
+
+        Returns
+        -------
+        b_forward, b_backward, var_forward, var_backward : float
+            Background counts per bin and the variances of these means.
+        """
+        g = self.grouped(groups, dead_time=dead_time, period=period, good_only=False)
+        t = g["time"].values
+        if time_range is None:
+            t0 = g.attrs["t0_us"]
+            bw = g.attrs["bin_width_us"]
+            start = -0.9 * t0
+            stop = -10 * bw if t0 > 20 * bw else -0.4 * t0
+            time_range = (start, stop)
+        sel = (t >= time_range[0]) & (t < time_range[1])
+        if sel.sum() < 1:
+            raise RunFormatError(self.source, "background range", f"no bins in {time_range} μs before t0")
+        n = int(sel.sum())
+        bF, bB = float(g["forward"].values[sel].mean()), float(g["backward"].values[sel].mean())
+        return bF, bB, float(g["forward_variance"].values[sel].sum() / n**2), float(g["backward_variance"].values[sel].sum() / n**2)
+
+    def asymmetry(
+        self,
+        groups: Any = None,
+        alpha: float | None = None,
+        dead_time: bool | None = None,
+        background: str | tuple[float, float] | None = None,
+        period: int | str | None = None,
+        bunch: int = 1,
+    ) -> xr.Dataset:
+        """Asymmetry A = (F − αB)/(F + αB) with propagated Poisson errors.
+
+        Parameters
+        ----------
+        groups, dead_time, period, bunch
+            As in :meth:`grouped`.
+        alpha : float, optional
+            Relative efficiency of the backward group; default ``attrs['alpha']``
+            if set (e.g. by an override), else 1.
+        background : None, "pre_t0" or (b_forward, b_backward)
+            Counts per (unpacked) bin subtracted from each group before forming A:
+            nothing (default), the pre-t0 mean (:meth:`background`) or constants.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``asymmetry`` and ``asymmetry_error`` on ``time`` (μs after t0). Bins
+            where F + αB <= 0 are dropped. For asymmetry-only runs the stored
+            asymmetry is returned.
+
+        Notes
+        -----
+        σ_A = 2α √(B² σ_F² + F² σ_B²) / (F + αB)², with σ² the Poisson variances
+        (after dead-time scaling) plus the variance of a subtracted background.
+        """
+        if self.kind == "asymmetry":
+            return self.ds[["asymmetry", "asymmetry_error"]].copy()
+        if alpha is None:
+            alpha = float(self.ds.attrs.get("alpha", 1.0))
+        g = self.grouped(groups, dead_time=dead_time, period=period, bunch=bunch)
+        F, B = g["forward"].values.copy(), g["backward"].values.copy()
+        vF, vB = g["forward_variance"].values.copy(), g["backward_variance"].values.copy()
+        if background is not None:
+            if isinstance(background, str):
+                if background != "pre_t0":
+                    raise ValueError("background must be None, 'pre_t0' or (b_forward, b_backward)")
+                bF, bB, vbF, vbB = self.background(groups, dead_time=dead_time, period=period)
+            else:
+                bF, bB = map(float, background)
+                vbF = vbB = 0.0
+            F -= bF * bunch
+            B -= bB * bunch
+            vF += vbF * bunch**2
+            vB += vbB * bunch**2
+        den = F + alpha * B
+        ok = den > 0
+        A = (F[ok] - alpha * B[ok]) / den[ok]
+        err = 2 * alpha * np.sqrt(B[ok] ** 2 * vF[ok] + F[ok] ** 2 * vB[ok]) / den[ok] ** 2
+        out = xr.Dataset(
+            {"asymmetry": ("time", A), "asymmetry_error": ("time", err)},
+            coords={"time": ("time", g["time"].values[ok], {"units": "microsecond"})},
+            attrs={**{k: v for k, v in g.attrs.items()}, "alpha": float(alpha), "background": str(background)},
+        )
+        return out
+
+    def rebin(self, factor: int) -> "MuonRun":
+        """Pack ``factor`` consecutive bins into one (counts summed, tail dropped).
+
+        t0 stays the same in μs; the good-bin range is converted to the new bins
+        (first rounded up, last rounded down).
+        """
+        if self.kind != "histograms":
+            raise ValueError("rebin applies to histogram runs")
+        factor = int(factor)
+        if factor < 1:
+            raise ValueError("factor must be >= 1")
+        ds = self.ds
+        n = ds.sizes["bin"] // factor
+        c = ds["counts"].values[:, :, : n * factor]
+        packed = c.reshape(c.shape[0], c.shape[1], n, factor).sum(axis=3)
+        new = ds.drop_dims("bin").copy()
+        new["counts"] = (("period", "detector", "bin"), packed)
+        new = new.assign_coords(bin=np.arange(n))
+        new["first_good_bin"] = ("detector", -(-ds["first_good_bin"].values // factor))
+        new["last_good_bin"] = ("detector", np.minimum(ds["last_good_bin"].values // factor, n))
+        new = new[list(ds.data_vars)]
+        new.attrs = dict(ds.attrs)
+        new.attrs["bin_width_us"] = self.bin_width_us * factor
+        return MuonRun(new)
+
+    # ----------------------------------------------------------------- netCDF
+    def to_netcdf(self, path: str | os.PathLike) -> pathlib.Path:
+        """Write the run to bayesmusr's netCDF-4 run format (lossless).
+
+        :func:`bayesmusr.readers.read_run` recognises these files by content.
+        """
+        path = pathlib.Path(path)
+        ds = self.ds.copy()
+        ds.attrs = {**ds.attrs, RUN_FORMAT_ATTR: RUN_FORMAT_VERSION}
+        encoding = {}
+        if "detector_name" in ds:
+            encoding["detector_name"] = {"dtype": str}
+        ds.to_netcdf(path, engine="netcdf4", encoding=encoding)
+        return path
+
+    @classmethod
+    def from_netcdf(cls, path: str | os.PathLike) -> "MuonRun":
+        """Read a run written by :meth:`to_netcdf`."""
+        try:
+            with xr.open_dataset(path, engine="netcdf4") as f:
+                ds = f.load()
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise RunFormatError(path, "netCDF run", f"could not be read ({exc})") from None
+        if ds.attrs.get(RUN_FORMAT_ATTR) is None or "kind" not in ds.attrs:
+            raise RunFormatError(path, RUN_FORMAT_ATTR, "expected a bayesmusr netCDF run file")
+        ds.attrs.pop(RUN_FORMAT_ATTR)
+        for v in ds.variables.values():
+            v.encoding = {}
+        if "detector_name" in ds:
+            ds["detector_name"] = ("detector", np.asarray([str(s) for s in ds["detector_name"].values], dtype=object))
+        ds.attrs["source_file"] = ds.attrs.get("source_file") or str(path)
+        return cls(ds)
+
+    # ------------------------------------------------------------------ info
+    def info_line(self) -> str:
+        """One line: format, run, instrument, sample, T, field and geometry, sizes, counts."""
+        a = self.ds.attrs
+        T = a.get("temperature_K", math.nan)
+        t_txt = f"T={T:.2f} K ({a.get('temperature_source') or '?'})" if np.isfinite(T) else "T=? K"
+        B = a.get("field_mT", math.nan)
+        b_txt = f"B={B:g} mT" if np.isfinite(B) else "B=? mT"
+        geo = a.get("geometry") or "?"
+        name = pathlib.Path(self.source).name
+        if self.kind == "histograms":
+            size = (
+                f"{self.n_detectors} det, {self.n_periods} period{'s' if self.n_periods != 1 else ''}, "
+                f"{self.n_bins} bins x {self.bin_width_us * 1e3:g} ns, {self.total_counts} counts"
+            )
+        else:
+            t = self.ds["time"].values
+            size = f"asymmetry only, {t.size} points {t[0]:g}-{t[-1]:g} μs, step {self.bin_width_us * 1e3:g} ns"
+        return (
+            f"{name}: {a.get('format')} | run {a.get('run_number')} | {a.get('instrument') or '?'} | "
+            f"{a.get('sample') or '?'} | {t_txt} | {b_txt} {geo} | {size}"
+        )
+
+
+def estimate_alpha(
+    run: MuonRun,
+    groups: Any = None,
+    dead_time: bool | None = None,
+    background: str | tuple[float, float] | None = None,
+    period: int | str | None = None,
+    time_range: tuple[float, float] | None = None,
+) -> float:
+    """α = ΣF/ΣB over the good range of a transverse-field calibration run.
+
+    In a TF run the precessing asymmetry averages to zero over many periods, so
+    the ratio of the integrated group counts is the relative efficiency α
+    (Mantid ``AlphaCalc``).
+
+    Parameters
+    ----------
+    run : MuonRun
+        A transverse-field run (a warning is not raised for other geometries; the
+        caller decides).
+    groups, dead_time, period
+        As in :meth:`MuonRun.grouped`.
+    background : None, "pre_t0" or (b_forward, b_backward)
+        Background per bin subtracted before summing.
+    time_range : (start, stop), optional
+        Range in μs after t0 (default: the whole good range).
+
+    Returns
+    -------
+    float
+    """
+    g = run.grouped(groups, dead_time=dead_time, period=period)
+    F, B, t = g["forward"].values, g["backward"].values, g["time"].values
+    if background == "pre_t0":
+        bF, bB, _, _ = run.background(groups, dead_time=dead_time, period=period)
+    elif background is None:
+        bF = bB = 0.0
+    else:
+        bF, bB = map(float, background)
+    sel = np.ones(t.size, bool) if time_range is None else (t >= time_range[0]) & (t < time_range[1])
+    sb = float(np.sum(B[sel] - bB))
+    if sb <= 0:
+        raise RunFormatError(run.source, "backward counts", "expected positive backward counts in the range")
+    return float(np.sum(F[sel] - bF)) / sb
+
+
+def format_info_lines(files: Iterable[str | os.PathLike]) -> list[str]:
+    """``bayesmusr info`` lines: one per run file.
+
+    Parameters
+    ----------
+    files : iterable of path
+        Run files of any supported format.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    RunFormatError
+        A file cannot be read (the message names it).
+    """
+    from .readers import read_run
+
+    return [read_run(f).info_line() for f in files]
+
+
+# --------------------------------------------------------------------- scans
+@dataclasses.dataclass
+class ScanPoint:
+    """Runs of one temperature in a scan.
+
+    Attributes
+    ----------
+    temperature_K : float
+        Mean temperature of the runs in the point.
+    zf, lf, tf, other : list of MuonRun
+        Runs by geometry (``other``: geometry unknown).
+    """
+
+    temperature_K: float
+    zf: list[MuonRun] = dataclasses.field(default_factory=list)
+    lf: list[MuonRun] = dataclasses.field(default_factory=list)
+    tf: list[MuonRun] = dataclasses.field(default_factory=list)
+    other: list[MuonRun] = dataclasses.field(default_factory=list)
+
+
+class RunCollection:
+    """Runs of a temperature scan, sorted by temperature.
+
+    Parameters
+    ----------
+    runs : iterable of MuonRun
+        Every run must know its temperature (from the file or an override).
+
+    Raises
+    ------
+    RunFormatError
+        A run has no temperature.
+    """
+
+    def __init__(self, runs: Iterable[MuonRun]):
+        runs = list(runs)
+        for r in runs:
+            if not np.isfinite(r.temperature_K):
+                raise RunFormatError(
+                    r.source, "temperature", "missing: needed to place the run in a scan; give temperature_K in the overrides"
+                )
+        self.runs: list[MuonRun] = sorted(runs, key=lambda r: (r.temperature_K, r.attrs.get("run_number", -1)))
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __iter__(self):
+        return iter(self.runs)
+
+    def __getitem__(self, i: int) -> MuonRun:
+        return self.runs[i]
+
+    @property
+    def temperatures(self) -> np.ndarray:
+        """Temperatures in K, ascending."""
+        return np.array([r.temperature_K for r in self.runs])
+
+    @classmethod
+    def from_files(
+        cls,
+        files: str | os.PathLike | Iterable[str | os.PathLike],
+        overrides: Mapping[Any, Mapping[str, Any]] | None = None,
+        **common: Any,
+    ) -> "RunCollection":
+        """Read runs from a list of files or a glob pattern.
+
+        Parameters
+        ----------
+        files : str, path or iterable of paths
+            A glob pattern (``"data/EMU*.nxs"``) or explicit files.
+        overrides : mapping, optional
+            Per-run overrides keyed by file name, path or run number, e.g.
+            ``{"EMU00020882.nxs": {"t0": 0.24}, 20883: {"temperature_K": 288}}``.
+        **common
+            Overrides applied to every run (per-run ones win).
+        """
+        if isinstance(files, (str, os.PathLike)):
+            pattern = str(files)
+            paths = sorted(_glob.glob(pattern)) if any(ch in pattern for ch in "*?[") else [pattern]
+            if not paths:
+                raise FileNotFoundError(f"no run files match {pattern!r}")
+        else:
+            paths = [str(p) for p in files]
+        overrides = dict(overrides or {})
+        runs = []
+        from .readers import read_run
+
+        for p in paths:
+            per = dict(common)
+            for key in (p, pathlib.Path(p).name, str(pathlib.Path(p).resolve())):
+                if key in overrides:
+                    per.update(overrides[key])
+            run = read_run(p)
+            rn = run.attrs.get("run_number")
+            if rn in overrides:
+                per.update(overrides[rn])
+            runs.append(run.with_overrides(**per).validate() if per else run)
+        return cls(runs)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> "RunCollection":
+        """Read a scan described in a TOML file.
+
+        Layout::
+
+            [defaults]                 # optional, applied to every run
+            groups = { forward = [1, 2], backward = [3, 4] }
+
+            [[run]]
+            file = "EMU00020882.nxs"   # relative to the TOML file's folder
+            temperature_K = 300.0      # any override of MuonRun.with_overrides
+
+            [[run]]
+            glob = "more/EMU*.nxs"     # or a pattern
+
+        Raises
+        ------
+        RunFormatError
+            The TOML is malformed or a run entry names no file.
+        """
+        path = pathlib.Path(path)
+        try:
+            spec = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise RunFormatError(path, "TOML", f"invalid TOML ({exc})") from None
+        base = path.parent
+        defaults = dict(spec.get("defaults", {}))
+        entries = spec.get("run", [])
+        if not isinstance(entries, list) or not entries:
+            raise RunFormatError(path, "run", "expected one or more [[run]] tables")
+        from .readers import read_run
+
+        runs = []
+        for k, entry in enumerate(entries, start=1):
+            entry = dict(entry)
+            if "file" in entry:
+                files = [base / entry.pop("file")]
+            elif "glob" in entry:
+                files = sorted(pathlib.Path(p) for p in _glob.glob(str(base / entry.pop("glob"))))
+                if not files:
+                    raise RunFormatError(path, f"run[{k}].glob", "matched no files")
+            else:
+                raise RunFormatError(path, f"run[{k}]", "expected a 'file' or 'glob' key")
+            for f in files:
+                run = read_run(f)
+                per = {**defaults, **entry}
+                runs.append(run.with_overrides(**per).validate() if per else run)
+        return cls(runs)
+
+    def paired(self, tolerance_K: float = 0.5) -> list[ScanPoint]:
+        """Group runs measured at one temperature (within ``tolerance_K``) by geometry.
+
+        Runs are taken in ascending temperature; a run joins the current point if
+        it lies within ``tolerance_K`` of the point's first run, else it starts a
+        new point.
+
+        Returns
+        -------
+        list of ScanPoint
+            Ascending temperature; each holds the ZF, LF, TF and other runs.
+        """
+        points: list[tuple[float, list[MuonRun]]] = []
+        for r in self.runs:
+            if points and abs(r.temperature_K - points[-1][0]) <= tolerance_K:
+                points[-1][1].append(r)
+            else:
+                points.append((r.temperature_K, [r]))
+        out = []
+        for _, members in points:
+            sp = ScanPoint(float(np.mean([m.temperature_K for m in members])))
+            for m in members:
+                {"ZF": sp.zf, "LF": sp.lf, "TF": sp.tf}.get(m.geometry, sp.other).append(m)
+            out.append(sp)
+        return out

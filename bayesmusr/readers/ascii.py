@@ -1,0 +1,173 @@
+"""ASCII asymmetry reader: time (μs), asymmetry, error columns.
+
+Accepted layouts (as Mantid, musrfit/musrview and WiMDA export grouped data):
+
+* comment/header lines starting with ``#``, ``%`` or ``!``, or any line before
+  the first numeric row (e.g. Mantid's ``# X 	 Y 	 E``);
+* columns separated by whitespace, commas or semicolons;
+* exactly three numeric columns — time in μs, asymmetry, error — unless
+  ``columns=(i_time, i_asym, i_err)`` selects them from a wider table.
+
+Temperature and field are taken from the header when it says so
+(``T = 280 K``, ``Temperature: 1.5``, ``B = 100 G``, ``Field = 5 mT``; a field
+without a unit is read as G, as μSR headers are) and otherwise from the
+``temperature_K`` / ``field_mT`` arguments; geometry from ``ZF``/``LF``/``TF``
+words in the header or the ``geometry`` argument.
+"""
+from __future__ import annotations
+
+import math
+import pathlib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import RunFormatError
+
+__all__ = ["read_ascii"]
+
+_SPLIT = re.compile(r"[\s,;]+")
+_T_RE = re.compile(r"\b(?:T|temp|temperature)\s*[:=]\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(mK|K)?", re.IGNORECASE)
+_B_RE = re.compile(
+    r"\b(?:B|H|field|magnetic[_ ]field)\s*[:=]\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(mT|T|G|kG|Oe)?\b", re.IGNORECASE
+)
+_GEO_RE = re.compile(r"\b(ZF|LF|TF)\b")
+_RUN_RE = re.compile(r"\brun\s*(?:number)?\s*[:=#]?\s*(\d+)", re.IGNORECASE)
+_TO_MT = {"mt": 1.0, "t": 1000.0, "g": 0.1, "kg": 100.0, "oe": 0.1}
+
+
+def _is_number(tok: str) -> bool:
+    try:
+        float(tok)
+    except ValueError:
+        return False
+    return True
+
+
+def read_ascii(
+    path: str | pathlib.Path,
+    temperature_K: float | None = None,
+    field_mT: float | None = None,
+    geometry: str | None = None,
+    columns: Sequence[int] | None = None,
+    delimiter: str | None = None,
+):
+    """Read a text asymmetry file.
+
+    Parameters
+    ----------
+    path : path
+        The text file.
+    temperature_K, field_mT : float, optional
+        Used when the header does not state them (and recorded as ``"user"``);
+        given values win over the header.
+    geometry : {"ZF", "LF", "TF"}, optional
+        Field geometry, when the header does not say.
+    columns : (int, int, int), optional
+        0-based indices of the time, asymmetry and error columns for files with
+        more than three columns.
+    delimiter : str, optional
+        Column separator; default any run of whitespace, commas or semicolons.
+
+    Returns
+    -------
+    bayesmusr.data.MuonRun
+        An asymmetry-only run.
+
+    Raises
+    ------
+    RunFormatError
+        No numeric rows, a row with a different number of columns, a wrong number
+        of columns, non-finite values or non-positive errors.
+    """
+    from ..data import MuonRun, make_asymmetry_dataset
+
+    path = pathlib.Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        text = path.read_text(encoding="latin-1")
+    header: list[str] = []
+    rows: list[list[float]] = []
+    width = None
+    first_row_line = 0
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        s = line.strip()
+        if not s:
+            continue
+        if s[0] in "#%!":
+            if not rows:
+                header.append(s.lstrip("#%! "))
+            continue
+        toks = [t for t in (s.split(delimiter) if delimiter else _SPLIT.split(s)) if t]
+        if not rows and not all(_is_number(t) for t in toks):
+            header.append(s)
+            continue
+        if not all(_is_number(t) for t in toks):
+            raise RunFormatError(path, f"line {lineno}", f"expected numbers only, found {s[:60]!r}")
+        if width is None:
+            width, first_row_line = len(toks), lineno
+        elif len(toks) != width:
+            raise RunFormatError(
+                path, f"line {lineno}", f"expected {width} columns like line {first_row_line}, found {len(toks)}"
+            )
+        rows.append([float(t) for t in toks])
+    if not rows:
+        raise RunFormatError(path, "data", "expected rows of (time μs, asymmetry, error), found none")
+    table = np.asarray(rows)
+    if columns is None:
+        if width != 3:
+            raise RunFormatError(
+                path, "columns",
+                f"expected 3 columns (time μs, asymmetry, error), found {width}; pass columns=(i_time, i_asym, i_err)",
+            )
+        columns = (0, 1, 2)
+    if len(columns) != 3 or max(columns) >= width or min(columns) < 0:
+        raise RunFormatError(path, "columns", f"expected three column indices below {width}, got {tuple(columns)}")
+    t, a, e = (table[:, i] for i in columns)
+
+    head = "\n".join(header)
+    T, T_src = math.nan, ""
+    m = _T_RE.search(head)
+    if m:
+        T = float(m.group(1)) * (1e-3 if (m.group(2) or "").lower() == "mk" else 1.0)
+        T_src = "header"
+    if temperature_K is not None:
+        T, T_src = float(temperature_K), "user"
+    B, B_src = math.nan, ""
+    m = _B_RE.search(head)
+    if m:
+        B = float(m.group(1)) * _TO_MT[(m.group(2) or "G").lower()]
+        B_src = "header" + ("" if m.group(2) else " (no unit: read as G)")
+    if field_mT is not None:
+        B, B_src = float(field_mT), "user"
+    geo, geo_src = "", ""
+    m = _GEO_RE.search(head)
+    if m:
+        geo, geo_src = m.group(1), "header"
+    if geometry is not None:
+        geo, geo_src = str(geometry).upper(), "user"
+    run_number = -1
+    m = _RUN_RE.search(head)
+    if m:
+        run_number = int(m.group(1))
+    else:
+        m = re.search(r"(\d{3,})", path.stem)
+        if m:
+            run_number = int(m.group(1))
+    attrs = {
+        "format": "ASCII asymmetry",
+        "run_number": run_number,
+        "title": header[0] if header else "",
+        "comment": head[:500],
+        "temperature_K": T,
+        "temperature_source": T_src,
+        "field_mT": B,
+        "field_source": B_src,
+        "geometry": geo,
+        "geometry_source": geo_src,
+        "source_file": str(path),
+        "t0_source": "time column (μs after t0)",
+    }
+    return MuonRun(make_asymmetry_dataset(t, a, e, attrs)).validate()
