@@ -677,7 +677,7 @@ class MuonRun:
         -------
         xarray.Dataset
             ``asymmetry`` and ``asymmetry_error`` on ``time`` (μs after t0). Bins
-            where F + αB <= 0 are dropped. For asymmetry-only runs the stored
+            where F + αB <= 0 or where a group recorded no count are dropped. For asymmetry-only runs the stored
             asymmetry is returned.
 
         Notes
@@ -705,7 +705,8 @@ class MuonRun:
             vF += vbF * bunch**2
             vB += vbB * bunch**2
         den = F + alpha * B
-        ok = den > 0
+        # A bin where a group recorded nothing has no Poisson error estimate (σ² = N = 0): drop it.
+        ok = (den > 0) & (g["forward_variance"].values > 0) & (g["backward_variance"].values > 0)
         A = (F[ok] - alpha * B[ok]) / den[ok]
         err = 2 * alpha * np.sqrt(B[ok] ** 2 * vF[ok] + F[ok] ** 2 * vB[ok]) / den[ok] ** 2
         out = xr.Dataset(

@@ -252,7 +252,7 @@ def _read_v1(tree: _Hdf4Tree, path: pathlib.Path):
     hist = sub(top, "histogram_data_1", "run/histogram_data_1")
     counts, cattrs = get(hist, "counts", "histogram_data_1/counts")
     counts = np.asarray(counts)
-    if counts.ndim != 2:
+    if counts.ndim != 2 or counts.size == 0:
         raise RunFormatError(path, "histogram_data_1/counts", f"expected a (detector, bin) array, found shape {counts.shape}")
     res, _ = get(hist, "resolution")
     bw = float(np.ravel(res)[0]) * 1e-6 if res is not None else math.nan  # ps -> μs
@@ -423,6 +423,8 @@ def _read_v2(fh, path: pathlib.Path):
     if counts.ndim != 3:
         raise RunFormatError(path, "detector_1/counts", f"expected (period, spectrum, bin), found shape {counts.shape}")
     n_per, n_det, n_bins = counts.shape
+    if counts.size == 0:
+        raise RunFormatError(path, "detector_1/counts", f"expected non-empty histograms, found shape {counts.shape}")
     edges = val("detector_1/raw_time")
     if edges is None:
         edges = val("instrument/dae/time_channels_1/raw_time")

@@ -1,0 +1,447 @@
+"""Readers on real facility files, content sniffing, and bad input.
+
+Metadata values checked here are those stated in tests/data/SOURCES.md (and in
+the shared data note), measured again on the files.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import struct
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bayesmusr.readers import RunFormatError, read_run, sniff_format
+from bayesmusr.readers.psi import check_psi_header
+
+DATA = pathlib.Path(__file__).parent / "data"
+SHARED = pathlib.Path(__file__).parents[2] / "shared" / "data"
+ZF = DATA / "EMU00020882.nxs"
+TF = DATA / "EMU00020883.nxs"
+MDU = DATA / "psi_convert_test_mdu_1.mdu"
+HIFI = DATA / "HIFIgrouped_116891.txt"
+V2 = SHARED / "EMU00126645.nxs"
+needs_v2 = pytest.mark.skipif(not V2.exists(), reason="EMU00126645.nxs (not committed) is absent from ../shared/data")
+
+try:
+    import mudpy.mud_friendly_wrapper as _mud
+except ImportError:  # pragma: no cover - optional extra
+    _mud = None
+needs_mud = pytest.mark.skipif(_mud is None, reason="mud-py (bayesmusr[mud]) not installed")
+
+
+# ------------------------------------------------------------ ISIS NeXus v1
+def test_emu_zf_v1_metadata():
+    r = read_run(ZF)
+    a = r.attrs
+    assert sniff_format(ZF) == "nexus-v1"
+    assert a["format"] == "ISIS NeXus v1 (HDF4)"
+    assert a["facility"] == "ISIS" and a["instrument"] == "EMU"
+    assert a["run_number"] == 20882 and a["sample"] == "copper"
+    assert a["title"] == "copper T=280.0 F=0.0"
+    assert a["start_time"] == "2010-05-27T14:30:56"
+    assert (r.n_periods, r.n_detectors, r.n_bins) == (1, 96, 2000)
+    assert r.bin_width_us == pytest.approx(0.016)
+    assert np.all(r.ds["t0_bin"].values == 15)
+    assert np.allclose(r.ds["t0"].values, 0.239, atol=1e-6)  # time_zero ≈ t0_bin × 16 ns
+    assert np.all(r.ds["first_good_bin"].values == 22)
+    assert np.all(r.ds["last_good_bin"].values == 2000)
+    assert r.total_counts == 3040889  # header beam/total_counts says 3.040898 Mev
+    # title says 280 K, the sample log says ~300 K: the log is used and named
+    assert a["temperature_source"] == "log:Temp_Sample mean"
+    assert a["temperature_K"] == pytest.approx(300.354, abs=0.01)
+    # header says magnetic_field_state "TF" with 0 G; the field logs say zero field
+    assert a["geometry"] == "ZF" and "contradicted" in a["geometry_source"]
+    assert a["field_mT"] == 0.0
+    assert np.all(np.isnan(r.ds["dead_time"].values))  # deadtimes 'available' = 0
+    assert np.all(r.ds["grouping"].values == 0)  # grouping array all zero in the file
+    assert r.ds["good_frames"].values.tolist() == [9408.0]
+    fwd, bwd = r.default_groups()  # EMU default
+    assert fwd.tolist() == list(range(1, 49)) and bwd.tolist() == list(range(49, 97))
+
+
+def test_emu_tf_v1_metadata():
+    r = read_run(TF)
+    a = r.attrs
+    assert a["run_number"] == 20883 and a["sample"] == "copper"
+    assert a["start_time"] == "2010-05-27T14:37:11"
+    assert (r.n_detectors, r.n_bins) == (96, 2000) and r.bin_width_us == pytest.approx(0.016)
+    assert r.total_counts == 12285177  # ~12.3 M events
+    assert a["geometry"] == "TF" and a["field_mT"] == pytest.approx(10.0)  # 100 G
+    assert a["temperature_K"] == pytest.approx(287.59, abs=0.01)  # log ~288 K
+    assert np.all(r.ds["t0_bin"].values == 15) and np.all(r.ds["first_good_bin"].values == 22)
+
+
+# ------------------------------------------------------------ ISIS NeXus v2
+@needs_v2
+def test_emu_v2_metadata():
+    r = read_run(V2)
+    a = r.attrs
+    assert sniff_format(V2) == "hdf5"
+    assert a["format"] == "ISIS NeXus v2 (HDF5)" and a["instrument"] == "EMU"
+    assert a["run_number"] == 126645 and a["sample"] == "RbV3Sb5"
+    assert a["start_time"] == "2024-07-11T10:38:27"
+    assert r.ds["counts"].shape == (1, 96, 2048)
+    assert r.bin_width_us == pytest.approx(0.016)
+    assert np.all(r.ds["t0_bin"].values == 10) and np.allclose(r.ds["t0"].values, 0.16)
+    assert np.all(r.ds["first_good_bin"].values == 19)
+    assert a["geometry"] == "TF" and a["field_mT"] == pytest.approx(2.0)  # 20 G
+    assert a["temperature_source"] == "log:Temp_Sample mean"
+    assert a["temperature_K"] == pytest.approx(195.64, abs=0.01)  # sample cooled during the run
+    assert r.total_counts == 15188153
+    g = r.ds["grouping"].values
+    assert g[:48].tolist() == [1] * 48 and g[48:].tolist() == [2] * 48
+    dt = r.ds["dead_time"].values
+    assert np.all(np.isfinite(dt)) and np.sum(dt < 0) == 26  # fitted dead times, some negative
+    with h5py.File(V2) as fh:
+        assert np.array_equal(r.ds["counts"].values, fh["raw_data_1/detector_1/counts"][()])
+
+
+# ------------------------------------------------------------------- PSI MDU
+def _mdu_histograms_by_hand(path):
+    """Histograms straight from the bytes: 512-byte header, 1012-byte settings, 200-byte statistics,
+    then for each of the 16 tags its 60-byte record and, for positron tags, nbins int32."""
+    b = path.read_bytes()
+    pos = 512 + 1012 + 200
+    selected = [int(x) for x in b[192:392].split(b"\x00")[0].split()]
+    out = {}
+    for i in range(16):
+        tag = b[pos:pos + 60]
+        pos += 60
+        hmin, hmax = struct.unpack_from("<2i", tag, 40)
+        n = hmax - hmin + 1
+        if tag[12:13] == b"P" and n > 1:
+            h = np.frombuffer(b, "<i4", n, pos)
+            pos += 4 * n
+            if i in selected:
+                out[tag[:12].split(b"\x00")[0].decode()] = h[:-1]  # M3: the last stored bin is not a data bin
+    return out
+
+
+def test_psi_mdu_metadata_and_counts():
+    r = read_run(MDU)
+    a = r.attrs
+    assert sniff_format(MDU) == "psi-mdu"
+    assert a["format"] == "PSI MDU M3" and a["facility"] == "PSI"
+    assert a["run_number"] == 7387 and a["sample"] == "nano-Mn3O4"
+    assert a["start_time"] == "2008-12-23T00:20:54"
+    assert (r.n_detectors, r.n_bins) == (5, 16384)
+    assert r.bin_width_us == pytest.approx(0.000625)
+    assert a["temperature_K"] == pytest.approx(39.5, abs=0.01)
+    assert a["geometry"] == "ZF" and a["field_mT"] == 0.0
+    assert list(r.ds["detector_name"].values) == ["Forward", "Backward", "Up", "Down", "Right"]
+    assert r.ds["t0_bin"].values.tolist() == [259, 251, 251, 249, 249]
+    assert r.ds["first_good_bin"].values.tolist() == [269, 261, 261, 259, 261]
+    hand = _mdu_histograms_by_hand(MDU)
+    assert list(hand) == ["Forward", "Backward", "Up", "Down", "Right"]
+    assert np.array_equal(r.ds["counts"].values[0], np.stack(list(hand.values())))
+    assert r.total_counts == 28811708
+    assert "header events 28221805" in a["comment"]  # events between first and last good bin
+    assert check_psi_header(MDU)["n_histos"] == 5
+
+
+def _write_psi_bin(path, hist, t0=(10, 12), bw=0.0195313):
+    """A PSI-BIN file laid out as the format describes (1024-byte header, int32 records)."""
+    n_hist, n_bins = hist.shape
+    head = bytearray(1024)
+    head[0:2] = b"1N"
+    struct.pack_into("<hhh", head, 2, 0, 0, 4321)
+    struct.pack_into("<hh", head, 28, n_bins, n_hist)
+    struct.pack_into("<hhhh", head, 128, n_hist, n_bins, 1, 1)
+    head[138:148] = b"Ag        "
+    head[148:158] = b"12.0K     "
+    head[158:168] = b"50G       "
+    head[218:227] = b"01-JAN-20"
+    head[236:244] = b"10:11:12 "[:8]
+    for i in range(n_hist):
+        struct.pack_into("<h", head, 458 + 2 * i, t0[i])
+        struct.pack_into("<h", head, 490 + 2 * i, t0[i] + 3)
+        struct.pack_into("<h", head, 522 + 2 * i, n_bins - 1)
+        head[948 + 4 * i: 952 + 4 * i] = [b"Forw", b"Back"][i]
+    struct.pack_into("<4f", head, 716, 12.0, 12.1, 0, 0)
+    struct.pack_into("<f", head, 1012, bw)
+    path.write_bytes(bytes(head) + hist.astype("<i4").tobytes())
+
+
+def test_psi_bin_written_by_layout(tmp_path):
+    rng = np.random.default_rng(1)
+    hist = rng.poisson(50, size=(2, 300))
+    p = tmp_path / "deltat_tdc_gps_4321.bin"
+    _write_psi_bin(p, hist)
+    r = read_run(p)
+    assert r.attrs["format"] == "PSI-BIN" and r.attrs["run_number"] == 4321
+    assert np.array_equal(r.ds["counts"].values[0], hist)
+    assert r.ds["t0_bin"].values.tolist() == [10, 12]
+    assert r.bin_width_us == pytest.approx(0.0195313, rel=1e-6)
+    assert r.attrs["temperature_K"] == pytest.approx(12.0)
+    assert r.attrs["field_mT"] == pytest.approx(5.0)
+    f, b = r.default_groups()
+    assert f.tolist() == [1] and b.tolist() == [2]  # from the labels Forw/Back
+
+
+# -------------------------------------------------------------------- ASCII
+def test_hifi_ascii_export():
+    r = read_run(HIFI)
+    assert sniff_format(HIFI) == "ascii" and r.kind == "asymmetry"
+    t = r.ds["time"].values
+    assert t.size == 993 and t[0] == pytest.approx(0.112) and t[-1] == pytest.approx(15.984)
+    assert r.ds["asymmetry"].values[0] == pytest.approx(-0.1029752)
+    assert r.ds["asymmetry_error"].values[0] == pytest.approx(3.848600e-03)
+    assert r.attrs["run_number"] == 116891  # from the file name
+    assert np.isnan(r.temperature_K) and r.attrs["temperature_source"] == ""
+    r2 = read_run(HIFI, temperature_K=10.0, field_mT=0.0, geometry="ZF")
+    assert r2.temperature_K == 10.0 and r2.attrs["temperature_source"] == "user" and r2.geometry == "ZF"
+
+
+def test_ascii_header_values(tmp_path):
+    p = tmp_path / "run.dat"
+    p.write_text("% WiMDA export run 777\n% T = 150.5 K, B = 20 G  LF\n0.1, 0.2, 0.01\n0.2, 0.19, 0.01\n")
+    r = read_run(p)
+    assert r.temperature_K == 150.5 and r.attrs["temperature_source"] == "header"
+    assert r.field_mT == pytest.approx(2.0) and r.geometry == "LF" and r.attrs["run_number"] == 777
+
+
+# ------------------------------------------------------------------- MUD
+def _write_mud(path):
+    m = _mud
+    fh = m.open_write(str(path), m.FMT_TRI_TD_ID)
+    m.set_description(fh, m.SEC_GEN_RUN_DESC_ID)
+    m.set_run_number(fh, 12345)
+    m.set_exp_number(fh, 1)
+    for setter, value in ((m.set_title, "Ag calibration"), (m.set_sample, "Ag"), (m.set_temperature, "10.0K"),
+                          (m.set_field, "20.0G"), (m.set_lab, "TRIUMF"), (m.set_area, "M20"),
+                          (m.set_apparatus, "LAMPF"), (m.set_insert, ""), (m.set_das, "MODAS"),
+                          (m.set_experimenter, "test"), (m.set_method, "TD-muSR"), (m.set_orientation, "")):
+        setter(fh, value)
+    m.set_start_time(fh, 1600000000)
+    m.set_end_time(fh, 1600003600)
+    m.set_elapsed_seconds(fh, 3600)
+    m.set_hists(fh, m.GRP_TRI_TD_HIST_ID, 2)
+    hists = []
+    for i, title in ((1, "B"), (2, "F")):
+        d = (np.arange(100) * i + 5).astype(np.int64)
+        hists.append(d)
+        m.set_hist_type(fh, i, m.SEC_TRI_TD_HIST_ID)
+        m.set_hist_n_bins(fh, i, 100)
+        m.set_hist_bytes_per_bin(fh, i, 4)
+        m.set_hist_fs_per_bin(fh, i, 390625)
+        m.set_hist_t0_bin(fh, i, 10)
+        m.set_hist_t0_ps(fh, i, 3906)
+        m.set_hist_good_bin1(fh, i, 12)
+        m.set_hist_good_bin2(fh, i, 99)
+        m.set_hist_title(fh, i, title)
+        m.set_hist_n_events(fh, i, int(d.sum()))
+        m.set_hist_background1(fh, i, 0)
+        m.set_hist_background2(fh, i, 5)
+        m.set_hist_data(fh, i, d)
+    m.close_writefile(fh, str(path))
+    return np.stack(hists)
+
+
+@needs_mud
+def test_mud_file_named_msr(tmp_path):
+    p = tmp_path / "012345.msr"
+    hists = _write_mud(p)
+    assert sniff_format(p) == "mud"
+    r = read_run(p)
+    assert r.attrs["format"] == "TRIUMF MUD" and r.attrs["run_number"] == 12345
+    assert np.array_equal(r.ds["counts"].values[0], hists)
+    assert r.bin_width_us == pytest.approx(0.000390625)
+    assert r.temperature_K == 10.0 and r.field_mT == pytest.approx(2.0)
+    f, b = r.default_groups()
+    assert f.tolist() == [2] and b.tolist() == [1]
+
+
+def test_musrfit_msr_text_is_not_data(tmp_path):
+    p = tmp_path / "2010.msr"
+    p.write_text("copper ZF\n###############\nFITPARAMETER\n 1 alpha 1.0 0.0 none\n\nRUN data/emu00020882 EMU ISIS NEXUS\n")
+    assert sniff_format(p) == "msr-text"
+    with pytest.raises(RunFormatError, match="musrfit"):
+        read_run(p)
+
+
+def test_mud_without_mudpy_says_how_to_install(tmp_path, monkeypatch):
+    p = tmp_path / "x.msr"
+    p.write_bytes(struct.pack("<III", 44, 0x01010003, 0x02010000) + bytes(40))
+    monkeypatch.setitem(sys.modules, "mudpy", None)
+    monkeypatch.setitem(sys.modules, "mudpy.mud_friendly_wrapper", None)
+    with pytest.raises(RunFormatError, match=r"pip install 'bayesmusr\[mud\]'"):
+        read_run(p)
+
+
+# ----------------------------------------------------- dispatch by content
+@pytest.mark.parametrize("src,ext", [(ZF, ".txt"), (MDU, ".nxs"), (HIFI, ".bin")])
+def test_wrong_extension_is_read_by_content(tmp_path, src, ext):
+    p = tmp_path / ("renamed" + ext)
+    shutil.copyfile(src, p)
+    assert read_run(p).attrs["format"] == read_run(src).attrs["format"]
+
+
+# ----------------------------------------------------------------- bad input
+def _raises(path, *fragments, **kw):
+    with pytest.raises(RunFormatError) as err:
+        read_run(path, **kw)
+    msg = str(err.value)
+    assert str(path) in msg
+    for f in fragments:
+        assert f in msg, msg
+    return msg
+
+
+def test_truncated_v1(tmp_path):
+    p = tmp_path / "trunc.nxs"
+    p.write_bytes(ZF.read_bytes()[:400_000])
+    _raises(p, "HDF4")
+
+
+def test_corrupted_mdu_header(tmp_path):
+    b = bytearray(MDU.read_bytes())
+    struct.pack_into("<i", b, 500, 999)  # settings record size
+    p = tmp_path / "bad.mdu"
+    p.write_bytes(bytes(b))
+    _raises(p, "MDU record sizes", "expected 512/1012/60/200")
+
+
+def test_truncated_mdu(tmp_path):
+    p = tmp_path / "short.mdu"
+    p.write_bytes(MDU.read_bytes()[:100_000])
+    _raises(p, "truncated")
+
+
+def test_empty_and_unknown_files(tmp_path):
+    e = tmp_path / "empty.nxs"
+    e.write_bytes(b"")
+    _raises(e, "empty file")
+    g = tmp_path / "garbage.bin"
+    g.write_bytes(bytes(range(256)) * 4)
+    _raises(g, "file signature")
+
+
+def _synthetic_v2(path, counts, t0=True, dtype=None):
+    with h5py.File(path, "w") as fh:
+        e = fh.create_group("raw_data_1")
+        d = e.create_group("detector_1")
+        c = d.create_dataset("counts", data=np.asarray(counts, dtype=dtype))
+        c.attrs["first_good_bin"] = 3
+        c.attrs["last_good_bin"] = counts.shape[-1]
+        if t0:
+            c.attrs["t0_bin"] = 2
+            d.create_dataset("time_zero", data=[0.032])
+        d.create_dataset("raw_time", data=np.arange(counts.shape[-1] + 1) * 0.016)
+        e.create_dataset("run_number", data=[1])
+        e.create_dataset("title", data=[b"synthetic"])
+
+
+def test_v2_missing_t0(tmp_path):
+    p = tmp_path / "not0.nxs"
+    _synthetic_v2(p, np.ones((1, 4, 50), np.int32), t0=False)
+    _raises(p, "t0", "missing")
+    assert read_run(p, t0=0.032).ds["t0"].values[0] == 0.032  # an override completes it
+
+
+def test_v2_negative_nan_and_empty_counts(tmp_path):
+    c = np.ones((1, 4, 50), np.int32)
+    c[0, 2, 7] = -3
+    p = tmp_path / "neg.nxs"
+    _synthetic_v2(p, c)
+    _raises(p, "counts", "expected counts >= 0", "detector 3, bin 7")
+    f = np.ones((1, 4, 50))
+    f[0, 1, 1] = np.nan
+    q = tmp_path / "nan.nxs"
+    _synthetic_v2(q, f)
+    _raises(q, "counts", "NaN")
+    z = tmp_path / "zero.nxs"
+    _synthetic_v2(z, np.zeros((1, 4, 50), np.int32))
+    _raises(z, "counts", "empty")
+    w = tmp_path / "nobins.nxs"
+    _synthetic_v2(w, np.zeros((1, 4, 0), np.int32))
+    _raises(w, "counts")
+
+
+def test_truncated_v2(tmp_path):
+    p = tmp_path / "syn.nxs"
+    _synthetic_v2(p, np.ones((1, 4, 50), np.int32))
+    q = tmp_path / "cut.nxs"
+    q.write_bytes(p.read_bytes()[:1500])
+    _raises(q, "HDF5")
+
+
+@pytest.mark.parametrize(
+    "text,fragments",
+    [
+        ("0.1 0.2\n0.2 0.3\n", ("columns", "expected 3 columns", "found 2")),
+        ("0.1 0.2 0.01 5\n0.2 0.3 0.01 5\n", ("columns", "found 4")),
+        ("0.1 0.2 0.01\n0.2 0.3\n", ("line 2", "expected 3 columns like line 1, found 2")),
+        ("0.1 0.2 0.01\n0.2 nan 0.01\n", ("asymmetry", "finite")),
+        ("0.1 0.2 0.01\n0.2 0.2 -0.01\n", ("asymmetry_error", "> 0")),
+        ("# only a header\n", ("data", "found none")),
+        ("0.1 0.2 0.01\n0.2 abc 0.01\n", ("line 2", "numbers only")),
+    ],
+)
+def test_bad_ascii(tmp_path, text, fragments):
+    p = tmp_path / "bad.txt"
+    p.write_text(text)
+    _raises(p, *fragments)
+
+
+def test_ascii_selected_columns(tmp_path):
+    p = tmp_path / "wide.txt"
+    p.write_text("0.1 9 0.2 0.01\n0.2 9 0.3 0.01\n")
+    r = read_run(p, columns=(0, 2, 3))
+    assert r.ds["asymmetry"].values.tolist() == [0.2, 0.3]
+
+
+# ----------------------------------------------------------- fuzz (hypothesis)
+_REAL = [ZF.read_bytes(), TF.read_bytes(), MDU.read_bytes(), HIFI.read_bytes()]
+_FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _read_ok_or_format_error(tmp_path, data, name="fuzz.bin"):
+    p = tmp_path / name
+    p.write_bytes(data)
+    try:
+        read_run(p)
+    except RunFormatError:
+        pass
+
+
+@_FUZZ
+@given(data=st.binary(min_size=0, max_size=4096))
+def test_fuzz_random_bytes(tmp_path, data):
+    _read_ok_or_format_error(tmp_path, data)
+
+
+@_FUZZ
+@given(which=st.integers(0, len(_REAL) - 1), frac=st.floats(0.0, 1.0))
+def test_fuzz_truncations(tmp_path, which, frac):
+    b = _REAL[which]
+    _read_ok_or_format_error(tmp_path, b[: int(frac * len(b))])
+
+
+@_FUZZ
+@given(which=st.sampled_from([0, 2]), flips=st.lists(st.tuples(st.integers(0, 2399), st.integers(0, 255)), min_size=1, max_size=12))
+def test_fuzz_header_bytes(tmp_path, which, flips):
+    """Damaged headers: musr2py alone crashes the interpreter on some of these."""
+    b = bytearray(_REAL[which])
+    for i, v in flips:
+        b[i] = v
+    _read_ok_or_format_error(tmp_path, bytes(b))
+
+
+def test_damaged_mdu_does_not_crash_the_interpreter(tmp_path):
+    """Run in a subprocess so that a crash would show as a failed return code."""
+    b = bytearray(MDU.read_bytes())
+    struct.pack_into("<i", b, 512 + 52 + 2 * 60 + 44, 40000)  # a histogram longer than the others
+    p = tmp_path / "long.mdu"
+    p.write_bytes(bytes(b))
+    code = f"from bayesmusr.readers import read_run, RunFormatError\ntry:\n    read_run({str(p)!r})\nexcept RunFormatError as e:\n    print('RFE', e)\n"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[1])})
+    assert out.returncode == 0 and out.stdout.startswith("RFE"), out.stdout + out.stderr
