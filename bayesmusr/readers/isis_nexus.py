@@ -207,7 +207,13 @@ def read_nexus_v1(path: str | pathlib.Path):
     RunFormatError
         The file is damaged, truncated or lacks the counts, bin width or t0.
     """
+    from . import call_isolated
+
     path = pathlib.Path(path)
+    return call_isolated(path, "HDF4 (pyhdf)", _read_v1_here, path)
+
+
+def _read_v1_here(path: pathlib.Path):
     try:
         from pyhdf.HDF import HDF4Error
     except ImportError as exc:  # pragma: no cover - pyhdf is a dependency

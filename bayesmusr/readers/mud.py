@@ -52,7 +52,13 @@ def read_mud(path: str | pathlib.Path):
         ``mud-py`` is not installed (``pip install bayesmusr[mud]``), or the file is
         damaged or holds no TD histograms.
     """
+    from . import call_isolated
+
     path = pathlib.Path(path)
+    return call_isolated(path, "MUD (mud-py)", _read_here, path)
+
+
+def _read_here(path: pathlib.Path):
     try:
         import mudpy.mud_friendly_wrapper as mud
     except ImportError:

@@ -198,8 +198,14 @@ def read_psi(path: str | pathlib.Path):
     RunFormatError
         Header inconsistent with the file, or ``musr2py`` reports an error.
     """
+    from . import call_isolated
+
     path = pathlib.Path(path)
     header = check_psi_header(path)
+    return call_isolated(path, "musr2py", _read_here, path, header)
+
+
+def _read_here(path: pathlib.Path, header: dict):
     try:
         import musr2py
     except ImportError as exc:  # pragma: no cover - musr2py is a dependency
