@@ -24,7 +24,7 @@ def plot_run_file(path: str | os.PathLike, output: str | os.PathLike | None = No
         Run file of any supported format.
     output : path, optional
         PNG to write; default: the run file's name with ``.png`` appended, in the
-        current directory.
+        current directory (never in the data folder).
 
     Returns
     -------
@@ -72,6 +72,7 @@ def plot_run_file(path: str | os.PathLike, output: str | os.PathLike | None = No
         pad = 0.15 * (hi - lo) + 1e-3
         ax.set_ylim(lo - pad, hi + pad)
     fig.tight_layout()
+    # never beside the run file: data folders are often shared or read-only
     out = pathlib.Path(output) if output is not None else pathlib.Path(path.name + ".png")
     fig.savefig(out)
     plt.close(fig)
