@@ -32,7 +32,8 @@ __all__ = ["RunFormatError", "call_isolated", "read_run", "sniff_format"]
 HDF4_MAGIC = b"\x0e\x03\x13\x01"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 #: MUD files start with the core of a group section: size, secID = MUD_SEC_GRP_ID
-#: (0x01010003), instanceID = a format ID (TRIUMF TD 0x02010000, TI 0x02020000, ...),
+#: (0x01010003), instanceID = a format ID (generic 0x0101xxxx/0x0102xxxx, TRIUMF TD
+#: 0x02010000, TI 0x02020000),
 #: all little-endian uint32 (checked against files written by the MUD library).
 MUD_SEC_GRP_ID = 0x01010003
 
@@ -138,7 +139,7 @@ def _looks_like_mud(head: bytes) -> bool:
     if len(head) < 12:
         return False
     _size, sec_id, instance = struct.unpack("<III", head[:12])
-    return sec_id == MUD_SEC_GRP_ID and (instance >> 24) == 0x02
+    return sec_id == MUD_SEC_GRP_ID and (instance >> 24) in (0x01, 0x02)
 
 
 def sniff_format(path: str | os.PathLike) -> str:
