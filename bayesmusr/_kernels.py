@@ -124,3 +124,97 @@ def _cubic_uniform(y, h, x):
 product_weights = njit(cache=True)(_product_weights)
 renewal = njit(cache=True)(_renewal)
 cubic_uniform = njit(cache=True)(_cubic_uniform)
+
+
+def _hermite_weights(u, x):
+    """C¹ cubic Hermite interpolation weights on a sorted (non-uniform) grid ``u``.
+
+    Node derivatives are the 3-point (second-order) finite-difference
+    estimates (one-sided parabola at the ends), so the interpolant is
+    continuous with a continuous first derivative everywhere — no kinks at
+    grid nodes for a sampler to find.  Returns (start, w) with
+    f(x) ≈ Σ_k w[k] f[start + k], k = 0..3.  ``x`` must lie in [u[0], u[-1]].
+    """
+    n = u.shape[0]
+    w = np.zeros(4)
+    if n == 1:
+        w[0] = 1.0
+        return 0, w
+    i = np.searchsorted(u, x, side="right") - 1
+    if i < 0:
+        i = 0
+    if i > n - 2:
+        i = n - 2
+    d = u[i + 1] - u[i]
+    s = (x - u[i]) / d
+    h00 = (1.0 + 2.0 * s) * (1.0 - s) ** 2
+    h10 = s * (1.0 - s) ** 2
+    h01 = s * s * (3.0 - 2.0 * s)
+    h11 = s * s * (s - 1.0)
+    start = i - 1
+    if start < 0:
+        start = 0
+    if start > n - 4:
+        start = max(n - 4, 0)
+    # value parts
+    w[i - start] += h00
+    w[i + 1 - start] += h01
+    # derivative parts, each a 3-point stencil around its node
+    for node, coef in ((i, h10 * d), (i + 1, h11 * d)):
+        if n == 2:
+            w[0] += -coef / d
+            w[1] += coef / d
+            continue
+        j0 = node - 1
+        if j0 < 0:
+            j0 = 0
+        if j0 > n - 3:
+            j0 = n - 3
+        a, b, c = u[j0], u[j0 + 1], u[j0 + 2]
+        xn = u[node]
+        # derivative at xn of the parabola through (a, b, c)
+        da = (2.0 * xn - b - c) / ((a - b) * (a - c))
+        db = (2.0 * xn - a - c) / ((b - a) * (b - c))
+        dc = (2.0 * xn - a - b) / ((c - a) * (c - b))
+        w[j0 - start] += coef * da
+        w[j0 + 1 - start] += coef * db
+        w[j0 + 2 - start] += coef * dc
+    return start, w
+
+
+hermite_weights = njit(cache=True)(_hermite_weights)
+
+
+def _hermite_uniform(y, h, x):
+    """C¹ cubic Hermite (Catmull-Rom) interpolation of y sampled at k h, k = 0..n-1.
+
+    Node slopes are central differences (one-sided second-order at the ends),
+    so value and first derivative are continuous in x — and therefore in any
+    parameter that scales x (Δ in x = Δt).
+    """
+    n = y.shape[0]
+    out = np.empty(x.shape[0], dtype=y.dtype)
+    for m in range(x.shape[0]):
+        u = x[m] / h
+        i = int(math.floor(u))
+        if i < 0:
+            i = 0
+        if i > n - 2:
+            i = n - 2
+        s = u - i
+        if i == 0:
+            d0 = -1.5 * y[0] + 2.0 * y[1] - 0.5 * y[2]
+        else:
+            d0 = 0.5 * (y[i + 1] - y[i - 1])
+        if i + 1 == n - 1:
+            d1 = 1.5 * y[n - 1] - 2.0 * y[n - 2] + 0.5 * y[n - 3]
+        else:
+            d1 = 0.5 * (y[i + 2] - y[i])
+        s2 = s * s
+        s3 = s2 * s
+        out[m] = ((2 * s3 - 3 * s2 + 1) * y[i] + (s3 - 2 * s2 + s) * d0
+                  + (-2 * s3 + 3 * s2) * y[i + 1] + (s3 - s2) * d1)
+    return out
+
+
+hermite_uniform = njit(cache=True)(_hermite_uniform)
