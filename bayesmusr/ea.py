@@ -147,26 +147,33 @@ def ea_static_scaled(dx: float, n_out: int, v: float, q: float, w: float, n_r: i
 def muon_renewal(g0: np.ndarray, v_mu: float, dx: float) -> np.ndarray:
     """Apply muon jumps (rate v_mu = ν_μ/Δ) to g₀ on a uniform grid of step dx.
 
-    Richardson on (dx, 2dx); the correction, smooth and small, is carried to the
-    odd nodes by cubic interpolation.  Where v_mu dx > 0.25 the grid is refined
-    by cubic interpolation of g₀ first.
+    Muon jumps redraw every field from an axially symmetric distribution, so
+    G = renewal of g₀ at rate ν_μ (DESIGN §3.5 step 1).  Richardson on steps
+    (h, 2h) with 2h ν_μ ≤ 0.5.  When ν_μ dx > 0.25, g₀ is first refined to
+    step dx/m by six-point Lagrange interpolation.  The Richardson correction,
+    smooth and small, is carried to odd nodes by cubic interpolation.
     """
     if v_mu == 0.0:
         return g0.copy()
-    m = max(1, int(math.ceil(v_mu * dx / 0.25)))
-    if m > 1:
-        n_f = (g0.shape[0] - 1) * m + 1
-        xf = np.arange(n_f) * (dx / m)
-        xf[-1] = min(xf[-1], (g0.shape[0] - 1) * dx)
-        g_f = _kernels.cubic_uniform(g0, dx, xf)
-        return muon_renewal(g_f, v_mu, dx / m)[::m]
-    fine = _kernels.renewal(g0, v_mu, dx)
-    coarse = _kernels.renewal(g0[::2].copy(), v_mu, 2.0 * dx)
-    corr = (fine[::2] - coarse) / 3.0
     n = g0.shape[0]
-    corr_all = _kernels.cubic_uniform(corr, 2.0 * dx, np.arange(n) * dx) if corr.shape[0] >= 4 else np.zeros(n)
-    corr_all[::2] = corr
-    return fine + corr_all
+    if v_mu * dx <= 0.25:
+        fine = _kernels.renewal(g0, v_mu, dx)
+        coarse = _kernels.renewal(g0[::2].copy(), v_mu, 2.0 * dx)
+        corr = (fine[::2] - coarse) / 3.0
+        if corr.shape[0] >= 4:
+            corr_all = _kernels.cubic_uniform(corr, 2.0 * dx, np.arange(n) * dx)
+        else:
+            corr_all = np.zeros(n)
+        corr_all[::2] = corr
+        return fine + corr_all
+    m = 2 * int(math.ceil(v_mu * dx / 0.25))
+    h = dx / m
+    xf = np.minimum(np.arange((n - 1) * m + 1) * h, (n - 1) * dx)
+    g_f = _kernels.lagrange6_uniform(g0, dx, xf)
+    fine = _kernels.renewal(g_f, v_mu, h)
+    coarse = _kernels.renewal(g_f[::2].copy(), v_mu, 2.0 * h)
+    rich = fine[::2] + (fine[::2] - coarse) / 3.0
+    return rich[:: m // 2]
 
 
 def _check_q(q) -> float:

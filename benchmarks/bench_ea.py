@@ -1,0 +1,99 @@
+"""Benchmark the EA function: evaluation speed and table build cost against Monte Carlo.
+
+1. Median time of `bayesmusr.ea` for one 2000-bin spectrum (times 0–20 μs,
+   ZF and LF 1 mT, ν_μ > 0), for Δ = 0.3 (Kadono's value: Δt ≤ 6) and the
+   worst case the table allows (Δ = 1: Δt ≤ 20), with the ratio to
+   `dynamic_kt` on the same bins measured in the same run (a KT fit's cost).
+2. Build cost per parameter point of the deterministic construction
+   (`ea.ea_static_scaled`, the table builder's unit of work) against the
+   independent event-driven Monte Carlo of tests/mc_reference.py at equal
+   accuracy: the MC is timed at 2e5 muons and its cost extrapolated with
+   stderr ∝ N^{-1/2} to the muon count whose largest standard error equals
+   (a) the construction's own measured error and (b) the table target 2e-4.
+
+Run: .venv/bin/python benchmarks/bench_ea.py   (writes benchmarks/results/ea.json)
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import bayesmusr as bm
+from bayesmusr.ea import ea_static_scaled
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
+from mc_reference import simulate_ea  # noqa: E402
+
+
+def median_time(fn, repeat):
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return statistics.median(out)
+
+
+def main():
+    rng = np.random.default_rng(42)
+    t = np.sort(rng.uniform(0.0, 20.0, 2000))  # arbitrary, non-uniform times
+    rows = []
+    bm.ea(t, 0.3, 0.5, 0.05, 0.8, 1.0)  # load the table and compile outside timing
+    for delta in (0.3, 1.0):
+        for b in (0.0, 1.0):
+            if bm.functions.OMEGA_PER_MT * b / delta > 3.0:
+                continue
+            args = (delta, 0.5, 0.05, 0.8, b)
+            te = median_time(lambda: bm.ea(t, *args), 201)
+            tk = median_time(lambda: bm.dynamic_kt(t, delta, 0.5, b), 201)
+            rows.append({"delta_per_us": delta, "b_lf_mT": b, "nu_i": 0.5, "nu_mu": 0.05, "q": 0.8,
+                         "bins": 2000, "ea_median_us": te * 1e6, "dynamic_kt_median_us": tk * 1e6,
+                         "ratio_ea_to_dynamic_kt": te / tk})
+            print(f"ea, Δ={delta} LF={b} mT, 2000 bins: {te * 1e6:7.1f} µs   (dynamic_kt {tk * 1e6:7.1f} µs,"
+                  f" ratio {te / tk:.2f})")
+
+    # build cost per point vs Monte Carlo at equal accuracy
+    dx, n = 0.04, 501
+    build = []
+    for v, q, w in [(1.0, 0.5, 0.0), (3.0, 0.8, 1.5), (30.0, 0.5, 0.0)]:
+        ours_t = median_time(lambda: ea_static_scaled(dx, n, v, q, w), 3)
+        g = ea_static_scaled(dx, n, v, q, w)
+        ref = ea_static_scaled(dx / 2, 2 * n - 1, v, q, w, n_r=128)[::2]
+        ours_err = float(np.max(np.abs(g - ref)))
+        x = np.arange(n) * dx
+        n_mc = 200_000
+        simulate_ea(x[:10], 1.0, v, 0.0, q, omega_l=w, n_muons=1000, seed=1)  # compile
+        t0 = time.perf_counter()
+        mean, se = simulate_ea(x, 1.0, v, 0.0, q, omega_l=w, n_muons=n_mc, seed=2)
+        mc_t = time.perf_counter() - t0
+        se_max = float(se.max())
+        mc_err = float(np.max(np.abs(mean - g) / np.maximum(se, 1e-300)))
+        n_equal = n_mc * (se_max / max(ours_err, 1e-12)) ** 2
+        n_2e4 = n_mc * (se_max / 2e-4) ** 2
+        build.append({
+            "nu_i_over_delta": v, "q": q, "omega_over_delta": w, "times": n,
+            "construction_s": ours_t, "construction_max_error": ours_err,
+            "mc_s_at_2e5_muons": mc_t, "mc_max_stderr_at_2e5": se_max, "mc_vs_construction_max_z": mc_err,
+            "mc_s_at_equal_accuracy": mc_t * n_equal / n_mc, "mc_s_at_2e-4": mc_t * n_2e4 / n_mc,
+            "ratio_mc_to_construction_equal_accuracy": mc_t * n_equal / n_mc / ours_t,
+            "ratio_mc_to_construction_at_2e-4": mc_t * n_2e4 / n_mc / ours_t,
+        })
+        r = build[-1]
+        print(f"build point ν_i/Δ={v} Q={q} ω/Δ={w}: construction {ours_t:.2f} s (error {ours_err:.1e}); "
+              f"MC {mc_t:.1f} s for 2e5 muons (stderr {se_max:.1e}, |z|max {mc_err:.1f}); MC at 2e-4: "
+              f"{r['mc_s_at_2e-4']:.0f} s (×{r['ratio_mc_to_construction_at_2e-4']:.0f}); at equal accuracy "
+              f"×{r['ratio_mc_to_construction_equal_accuracy']:.1e}")
+    out = pathlib.Path(__file__).parent / "results" / "ea.json"
+    out.write_text(json.dumps({"machine": platform.machine(), "python": platform.python_version(),
+                               "evaluation": rows, "build_cost": build}, indent=1))
+    print(f"written {out}")
+
+
+if __name__ == "__main__":
+    main()

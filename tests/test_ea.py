@@ -1,0 +1,249 @@
+"""G^EA: deterministic construction vs independent Monte Carlo, exact limits, tables, interpolation.
+
+Tolerances: Monte Carlo within 4 standard errors per time point; exact limits
+within 2e-5 (construction) or 2e-4 (table path); table interpolation within
+2e-4 of direct evaluation (the issue's accuracy claim).
+"""
+import math
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+
+import bayesmusr as bm
+from bayesmusr import _kernels, tables
+from bayesmusr.ea import ea_static_scaled, kernels, muon_renewal, radial_quadrature
+from bayesmusr.functions import OMEGA_PER_MT, _dynamic_kt_scaled, _static_kt_scaled
+from mc_reference import simulate_ea
+
+HAVE_TABLE = tables.DEFAULT_TABLE.exists()
+needs_table = pytest.mark.skipif(not HAVE_TABLE, reason="shipped EA table not present (build: bayesmusr tables build)")
+
+
+# ------------------------------------------------ construction vs Monte Carlo
+MC_POINTS = [
+    # (delta, nu_i, nu_mu, q, b_lf mT)
+    (1.0, 1.0, 0.0, 0.5, 0.0),
+    (1.0, 3.0, 0.0, 0.8, 0.0),
+    (0.3, 0.1, 0.0, 0.8, 1.0),  # Kadono's Δ and LF
+    (0.5, 5.0, 0.0, 0.6, 3.0),
+    (1.0, 1.0, 0.2, 0.8, 0.0),  # muon jumps
+    (0.3, 1.0, 0.05, 0.5, 1.0),  # LF and muon jumps
+    (1.0, 30.0, 0.1, 0.3, 0.5),  # fast ion jumps
+]
+
+
+@pytest.mark.parametrize("delta,nu_i,nu_mu,q,b", MC_POINTS)
+def test_ea_direct_matches_monte_carlo(delta, nu_i, nu_mu, q, b):
+    t = np.array([0.3, 1.0, 2.0, 3.5, 5.0, 8.0, 12.0, 19.0]) / delta * 0.999
+    t = t[t * delta <= 20]
+    mean, se = simulate_ea(t, delta, nu_i, nu_mu, q, omega_l=OMEGA_PER_MT * b, n_muons=300_000, seed=11)
+    g = bm.ea_direct(t, delta, nu_i, nu_mu, q, b)
+    z = np.abs(g - mean) / se
+    assert np.all(z < 4.0), (z, g, mean)
+
+
+def test_monte_carlo_comparison_can_fail():
+    """The same comparison rejects a 5 % wrong Q (the MC test has power)."""
+    t = np.array([1.0, 2.0, 3.5, 5.0, 8.0])
+    mean, se = simulate_ea(t, 1.0, 1.0, 0.0, 0.5, n_muons=300_000, seed=12)
+    g = bm.ea_direct(t, 1.0, 1.0, 0.0, 0.525)
+    assert np.max(np.abs(g - mean) / se) > 4.0
+
+
+# -------------------------------------------------------------- exact limits
+@pytest.mark.parametrize("w", [0.0, 1.7])
+def test_construction_near_q0_and_q1_is_dynamic_kt(w):
+    dx, n = 0.04, 401
+    x = np.arange(n) * dx
+    for v in [0.3, 4.0]:
+        # Q → 1: only the ion-modulated part remains, dynamic KT with ν_i
+        g = ea_static_scaled(dx, n, v, 1.0 - 1e-9, w)
+        assert np.max(np.abs(g - _dynamic_kt_scaled(x, w, v))) < 2e-5
+        # Q → 0: static KT (ion jumps modulate nothing)
+        g = ea_static_scaled(dx, n, v, 1e-9, w)
+        assert np.max(np.abs(g - _static_kt_scaled(x, w))) < 2e-5
+
+
+def test_construction_nu_i_zero_is_static_kt_of_full_width():
+    dx, n = 0.04, 301
+    x = np.arange(n) * dx
+    g = ea_static_scaled(dx, n, 1e-12, 0.6, 1.2)
+    assert np.max(np.abs(g - _static_kt_scaled(x, 1.2))) < 2e-5
+
+
+def test_fast_ion_limit_tends_to_static_kt_of_reduced_width():
+    """ν_i → ∞ narrows the Q part away: G → static KT of width √(1−Q)Δ (Kadono Fig. 2a plateau).
+
+    At finite ν_i the Q part still relaxes at ≈ 2QΔ²/ν_i (Abragam), so compare with the
+    product static_KT(√(1−Q)) · exp(−2Q x/v) and require the distance to shrink with ν_i.
+    """
+    dx, n, q = 0.04, 301, 0.8
+    x = np.arange(n) * dx
+    s = math.sqrt(1 - q)
+    ref = 1 / 3 + 2 / 3 * (1 - (s * x) ** 2) * np.exp(-((s * x) ** 2) / 2)
+    d = []
+    for v in [10.0, 40.0]:
+        g = ea_static_scaled(dx, n, v, q, 0.0)
+        d.append(np.max(np.abs(g - ref * np.exp(-2 * q * x / v))))
+    assert d[1] < 0.5 * d[0] and d[1] < 5e-3
+
+
+def test_muon_renewal_reproduces_dynamic_kt():
+    """A renewal of the static KT at rate ν_μ is the dynamic KT — the ν_μ machinery of `ea`."""
+    dx, n = 0.04, 501
+    x = np.arange(n) * dx
+    for w in [0.0, 2.0]:
+        g0 = _static_kt_scaled(x, w)
+        for v in [0.05, 0.7, 3.0, 40.0]:
+            assert np.max(np.abs(muon_renewal(g0, v, dx) - _dynamic_kt_scaled(x, w, v))) < 3e-5
+
+
+def test_kernel_closed_forms_against_gaussian_average():
+    """k_∥ and k_c against a direct 3-D Gauss-Hermite average over q (independent of the closed forms)."""
+    q, r = 0.6, 1.3
+    s = math.sqrt(q)
+    tau = np.array([0.0, 0.4, 1.1, 2.5, 4.0])
+    k_par, k_c = kernels(tau, r, q)
+    nodes, wts = np.polynomial.hermite_e.hermegauss(40)
+    wts = wts / wts.sum()
+    qx, qy, qz = np.meshgrid(nodes * s, nodes * s, nodes * s, indexing="ij")
+    wt = wts[:, None, None] * wts[None, :, None] * wts[None, None, :]
+    om = np.sqrt(qx**2 + qy**2 + (qz + r) ** 2)
+    nz = (qz + r) / om
+    for i, tt in enumerate(tau):
+        par = np.sum(wt * (nz**2 + (1 - nz**2) * np.cos(om * tt)))
+        re = np.sum(wt * (0.5 * (1 - nz**2) + 0.5 * (1 + nz**2) * np.cos(om * tt)))
+        im = np.sum(wt * nz * np.sin(om * tt))
+        assert abs(k_par[i] - par) < 1e-9 and abs(k_c[i].real - re) < 1e-9 and abs(k_c[i].imag - im) < 1e-9
+
+
+def test_radial_density_normalised_and_cos2_limits():
+    for q, w in [(0.3, 0.0), (0.5, 0.7), (0.9, 2.5), (0.2, 15.0)]:
+        r, weight, cos2 = radial_quadrature(q, w)
+        assert abs(weight.sum() - 1.0) < 1e-10
+        sigma2 = 1 - q
+        # E[r²] = 3σ² + w² for |N(w ẑ, σ²I)|
+        assert abs(np.sum(weight * r**2) - (3 * sigma2 + w**2)) < 1e-8
+        assert np.all((cos2 >= 1 / 3 - 1e-12) & (cos2 <= 1))
+
+
+def test_ea_direct_bad_parameters():
+    with pytest.raises(ValueError, match="q must be in"):
+        bm.ea_direct([1.0], 0.3, 1.0, 0.0, 1.5)
+    with pytest.raises(ValueError, match="nu_mu"):
+        bm.ea_direct([1.0], 0.3, 1.0, -1.0, 0.5)
+
+
+# ---------------------------------------------------------- the shipped table
+@needs_table
+def test_table_exact_limits_agree_with_dynamic_kt():
+    t = np.linspace(0, 20, 400)
+    for b in [0.0, 1.0]:
+        for nu_mu in [0.0, 0.05]:
+            assert np.allclose(bm.ea(t, 0.3, 1.0, nu_mu, 0.0, b), bm.dynamic_kt(t, 0.3, nu_mu, b), atol=2e-4)
+            assert np.allclose(bm.ea(t, 0.3, 0.0, nu_mu, 0.7, b), bm.dynamic_kt(t, 0.3, nu_mu, b), atol=2e-4)
+            assert np.allclose(bm.ea(t, 0.3, 1.0, nu_mu, 1.0, b), bm.dynamic_kt(t, 0.3, 1.0 + nu_mu, b), atol=2e-4)
+    # the interpolated interior next to the limits is continuous with them
+    assert np.allclose(bm.ea(t, 0.3, 1.0, 0.0, 1 - 1e-6, 1.0), bm.dynamic_kt(t, 0.3, 1.0, 1.0), atol=2e-4)
+    assert np.allclose(bm.ea(t, 0.3, 1.0, 0.0, 1e-6, 1.0), bm.static_kt(t, 0.3, 1.0), atol=2e-4)
+
+
+@needs_table
+def test_table_interpolation_against_direct_at_random_points():
+    """A quick version of `bayesmusr tables check` (the full 200-point run: tests marked slow)."""
+    report = tables.check_table(n_points=8, seed=5, progress=False, workers=1)
+    assert report.passed, report.summary()
+
+
+@pytest.mark.slow
+@needs_table
+def test_table_check_200_points():
+    report = tables.check_table(n_points=200, seed=20261124, progress=False)
+    assert report.passed, report.summary()
+
+
+@needs_table
+def test_ea_is_c1_in_parameters_across_grid_nodes():
+    """One-sided derivatives of ea at a table node agree (no kinks for a sampler to find)."""
+    tab = tables.load_table()
+    t = np.array([2.0, 6.0, 12.0])
+    delta = 0.3
+    v_node = float(tables.NU_SCALE * math.sinh(tab.u_nu[30]))
+    nu_node = v_node * delta
+    eps = 1e-4 * nu_node
+    g0 = bm.ea(t, delta, nu_node, 0.0, 0.5)
+    right = (bm.ea(t, delta, nu_node + eps, 0.0, 0.5) - g0) / eps
+    left = (g0 - bm.ea(t, delta, nu_node - eps, 0.0, 0.5)) / eps
+    assert np.allclose(left, right, atol=2e-3 * np.max(np.abs(right)) + 1e-7)
+    q_node = float(math.sin(tab.u_q[9]) ** 2)
+    e = 1e-5
+    g0 = bm.ea(t, delta, 1.0, 0.0, q_node)
+    right = (bm.ea(t, delta, 1.0, 0.0, q_node + e) - g0) / e
+    left = (g0 - bm.ea(t, delta, 1.0, 0.0, q_node - e)) / e
+    assert np.allclose(left, right, atol=2e-3 * np.max(np.abs(right)) + 1e-7)
+
+
+@needs_table
+def test_ea_outside_table_raises_clear_errors():
+    t = np.linspace(0, 10, 50)
+    with pytest.raises(ValueError, match="omega_L/delta"):
+        bm.ea(t, 0.3, 1.0, 0.0, 0.5, b_lf=5.0)
+    with pytest.raises(ValueError, match="nu_i/delta"):
+        bm.ea(t, 0.3, 40.0, 0.0, 0.5)
+    with pytest.raises(ValueError, match="delta \\* t_max"):
+        bm.ea(np.linspace(0, 30, 10), 1.0, 1.0, 0.0, 0.5)
+    with pytest.raises(ValueError, match="q must be in"):
+        bm.ea(t, 0.3, 1.0, 0.0, -0.1)
+
+
+# ------------------------------------------------- build machinery (small grid)
+def test_build_is_resumable_and_bit_reproducible(tmp_path):
+    out = tmp_path / "small.nc"
+    tables.build_table(out, grid="small", workers=1, progress=False)
+    first = tables.load_table(out).data.copy()
+    build_dir = out.with_suffix(".build")
+    slices = sorted(build_dir.glob("slice_*.npy"))
+    assert len(slices) == len(tables.grid_axes("small")[0])
+    # an interrupted build: two slices missing, output gone -> rebuild only those, same bytes
+    slices[1].unlink()
+    slices[3].unlink()
+    out.unlink()
+    tables._load_cached.cache_clear()
+    tables.build_table(out, grid="small", workers=1, progress=False)
+    assert np.array_equal(tables.load_table(out).data, first)
+
+
+def test_table_checksum_and_missing_file_errors(tmp_path):
+    out = tmp_path / "small.nc"
+    tables.build_table(out, grid="small", workers=1, progress=False)
+    import xarray as xr
+
+    ds = xr.load_dataset(out)
+    ds["g0_counts"].values[0, 1, 1, 5] += 1
+    bad = tmp_path / "tampered.nc"
+    ds.to_netcdf(bad)
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        tables.load_table(bad)
+    with pytest.raises(FileNotFoundError, match="tables build"):
+        tables.load_table(tmp_path / "nope.nc")
+    junk = tmp_path / "junk.nc"
+    junk.write_bytes(b"not a netcdf file at all")
+    with pytest.raises(ValueError, match="cannot be read as netCDF"):
+        tables.load_table(junk)
+
+
+def test_interpolation_kernels_numba_equals_python_and_are_exact_for_quadratics():
+    rng = np.random.default_rng(3)
+    u = np.cumsum(rng.uniform(0.2, 1.0, 12))
+    y = 0.3 * u**2 - u + 2
+    for x in rng.uniform(u[0], u[-1], 25):
+        s, w = _kernels.hermite_weights(u, x)
+        s2, w2 = _kernels.hermite_weights.py_func(u, x)
+        assert s == s2 and np.allclose(w, w2)
+        assert abs(np.dot(w, y[s:s + 4]) - (0.3 * x * x - x + 2)) < 1e-12  # 3-point slopes exact for quadratics
+    yy = np.sin(0.1 * np.arange(200))
+    xs = rng.uniform(0, 19.9, 40)
+    assert np.allclose(_kernels.hermite_uniform(yy, 0.1, xs), _kernels.hermite_uniform.py_func(yy, 0.1, xs))
+    assert np.allclose(_kernels.hermite_uniform(yy, 0.1, xs), np.sin(xs), atol=2e-5)
