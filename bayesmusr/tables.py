@@ -50,6 +50,7 @@ TABLE_VERSION = "1.0"
 NU_SCALE = 1e-3  # ν_i/Δ below which the ν_i axis is linear
 OMEGA_SCALE = 1.0  # ω_L/Δ below which the ω axis is linear
 DX = 0.04  # Δt step of the stored table
+BLEND_FROM = 70.0  # ν_i/Δ from which the table is blended into the fast-ion limit
 
 GRIDS = {
     # name: (n_nu, nu_max, n_q, n_omega, omega_max, x_max)
@@ -313,14 +314,21 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
     table : path, optional
         Table file (default: the shipped ``tables/ea_g0_v1.nc``).
 
+    Notes
+    -----
+    Above ν_i/Δ = 100 (the table's end) the fast-ion limit
+    `ea.fast_ion_limit` is used (measured error ≤ 1.2e-4 at ν_i/Δ = 100,
+    falling as ~(Δ/ν_i)²); between ν_i/Δ = 70 and 100 table and limit are
+    blended with a C¹ smooth step, so G stays C¹ in ν_i.
+
     Raises
     ------
     ValueError
-        For invalid parameters, or outside the table: ν_i/Δ above its
-        ν_max, ω_L/Δ above its ω_max or Δ·t above its x_max (the message
-        says which, and that `bayesmusr.ea_direct` computes any point).
+        For invalid parameters, or outside the table: ω_L/Δ above its
+        ω_max or Δ·t above its x_max (the message says which, and that
+        `bayesmusr.ea_direct` computes any point).
     """
-    from .ea import _check_q, muon_renewal
+    from .ea import _check_q, fast_ion_limit, muon_renewal
     from .functions import OMEGA_PER_MT, _check_scalar, _check_times, dynamic_kt
 
     delta = _check_scalar(delta, "delta")
@@ -340,9 +348,6 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
     w = OMEGA_PER_MT * b_lf / delta
     x = t * delta
     x_hi = float(x.max())
-    if v > tab.nu_max:
-        raise ValueError(f"nu_i/delta = {v:.4g} is above the EA table range (<= {tab.nu_max:g}); "
-                         "use bayesmusr.ea_direct for this point")
     if w > tab.omega_max * (1 + 1e-12):
         raise ValueError(f"omega_L/delta = {w:.4g} (b_lf = {b_lf:g} mT, delta = {delta:g}/us) is above the EA "
                          f"table range (<= {tab.omega_max:g}); use bayesmusr.ea_direct for this point")
@@ -351,7 +356,18 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
                          "shorten the time range or use bayesmusr.ea_direct")
     n_tab = tab.data.shape[3]
     n_x = min(n_tab, int(math.ceil(x_hi / tab.dx)) + 4)
-    g0 = interpolate_g0(tab, v, q, min(w, tab.omega_max), n_x)
+    w = min(w, tab.omega_max)
+    if v >= BLEND_FROM:
+        limit = fast_ion_limit(np.arange(n_x) * tab.dx, v, q, w)
+    if v >= tab.nu_max:
+        g0 = limit
+    else:
+        g0 = interpolate_g0(tab, v, q, w, n_x)
+        if v > BLEND_FROM:
+            u0, u1 = math.asinh(BLEND_FROM / NU_SCALE), tab.u_nu[-1]
+            s = (math.asinh(v / NU_SCALE) - u0) / (u1 - u0)
+            s = s * s * (3.0 - 2.0 * s)  # C¹ smooth step
+            g0 = (1.0 - s) * g0 + s * limit
     g = muon_renewal(g0, nu_mu / delta, tab.dx)
     return _kernels.hermite_uniform(g, tab.dx, x.ravel()).reshape(x.shape)
 

@@ -1,0 +1,207 @@
+"""The conventional reading of a ZF/LF temperature scan, as the literature does it.
+
+Definition
+----------
+1. Global KT fit per temperature: the ZF and LF spectra share (Δ_KT, ν_KT)
+   (and the amplitude), only the field differs — musrfit-style χ²
+   minimisation of the dynamic Gaussian KT (`functions.dynamic_kt`).
+2. Arrhenius fit of ν_KT below T* (the temperature of the ν_KT maximum):
+   ln ν_KT = ln ν_0 − E/(k_B T), weighted linear least squares.
+3. The two-state model of Kadono Eq. 4 (Cox et al. 2006) for Δ_KT(T):
+   Δ_KT² = [Q/(1 + N exp(−E_Δ/k_B T)) + (1 − Q)] Δ².
+
+and the Arrhenius laws the EA reading uses instead:
+ν_i(T) = ν_i0 exp(−E_i/k_B T), ν_μ(T) = ν_μ0 exp(−E_μ/k_B T).
+
+Units: rates in μs⁻¹ inside (ν_0 reported in s⁻¹ where stated), energies in
+eV, temperatures in K, fields in mT, times in μs.
+
+Reference values (Kadono; checked in tests/test_conventional.py and examples/)
+------------------------------------------------------------------------------
+For EA spectra with Δ = 0.3 μs⁻¹, Q = 0.8 (ZF + LF 1 mT): Δ_KT → √(1−Q)Δ =
+0.134 μs⁻¹ for ν_i ≫ √QΔ; ν_KT peaks near ν_i ≈ 3√QΔ; Eq. 4 on Δ_KT(T) gives
+E_Δ ≈ 0.4 eV, Q ≈ 0.82, N ≈ 1.2×10⁸ for Kadono's Arrhenius parameters.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from .functions import K_B_EV, dynamic_kt
+
+#: Kadono's simulation parameters (DESIGN §5): rates in s⁻¹, energies in eV, Δ in μs⁻¹
+KADONO = {"nu_i0_per_s": 5e12, "e_i_eV": 0.35, "nu_mu0_per_s": 2e6, "e_mu_eV": 0.02, "delta": 0.3, "q": 0.8,
+          "b_lf_mT": 1.0}
+
+
+def arrhenius(temperature, nu0_per_s, energy_eV):
+    """ν(T) = ν₀ exp(−E/k_B T) in μs⁻¹, for ν₀ given in s⁻¹ (literature convention)."""
+    temperature = np.asarray(temperature, dtype=float)
+    return nu0_per_s * 1e-6 * np.exp(-energy_eV / (K_B_EV * temperature))
+
+
+def two_state_delta(temperature, delta, q, n_states, e_delta_eV):
+    """Kadono Eq. 4: Δ_KT(T) = Δ √[Q/(1 + N e^{−E_Δ/k_BT}) + 1 − Q]."""
+    temperature = np.asarray(temperature, dtype=float)
+    x = n_states * np.exp(-e_delta_eV / (K_B_EV * temperature))
+    return delta * np.sqrt(q / (1.0 + x) + 1.0 - q)
+
+
+@dataclass
+class KTFit:
+    """Result of a global KT fit of one temperature (ZF + LF spectra)."""
+
+    delta: float  # Δ_KT, μs⁻¹
+    nu: float  # ν_KT, μs⁻¹
+    amplitude: float
+    delta_err: float
+    nu_err: float
+    chi2: float
+    ndof: int
+
+    @property
+    def reduced_chi2(self) -> float:
+        return self.chi2 / max(self.ndof, 1)
+
+
+def fit_kt_global(t, spectra, fields_mT, errors=None, fit_amplitude=False, nu_starts=(0.01, 0.1, 1.0, 10.0)):
+    """χ² fit of the dynamic KT with (Δ, ν) shared by all spectra of one temperature.
+
+    Parameters
+    ----------
+    t : array_like
+        Times in μs (common to all spectra).
+    spectra : sequence of array_like
+        Polarisation (or normalised asymmetry) per field.
+    fields_mT : sequence of float
+        Longitudinal field of each spectrum (0 for ZF).
+    errors : sequence of array_like, optional
+        1σ error per point (default 1: plain least squares).
+    fit_amplitude : bool
+        Fit a common amplitude (default: fixed to 1, as for normalised G(t)).
+    nu_starts : sequence of float
+        Starting values for ν (μs⁻¹); the best of the local fits is kept,
+        since χ²(ν) can have a static and a dynamic minimum.
+
+    Returns
+    -------
+    KTFit
+    """
+    t = np.asarray(t, dtype=float)
+    ys = [np.asarray(s, dtype=float) for s in spectra]
+    if len(ys) != len(fields_mT):
+        raise ValueError(f"spectra ({len(ys)}) and fields_mT ({len(fields_mT)}) must have the same length")
+    errs = [np.ones_like(y) for y in ys] if errors is None else [np.asarray(e, dtype=float) for e in errors]
+    for y, e in zip(ys, errs):
+        if y.shape != t.shape or e.shape != t.shape:
+            raise ValueError("every spectrum and error array must have the shape of t")
+        if np.any(e <= 0):
+            raise ValueError("errors must be > 0")
+
+    def resid(p):
+        delta, nu = math.exp(p[0]), math.exp(p[1])
+        amp = p[2] if fit_amplitude else 1.0
+        return np.concatenate([(amp * dynamic_kt(t, delta, nu, b) - y) / e for y, e, b in zip(ys, errs, fields_mT)])
+
+    # Δ start from the ZF minimum position when available (static KT minimum at Δt = √3)
+    delta0 = _delta_start(t, ys[0])
+    best = None
+    for nu0 in nu_starts:
+        p0 = [math.log(delta0), math.log(nu0)] + ([1.0] if fit_amplitude else [])
+        lo = [math.log(1e-4), math.log(1e-5)] + ([0.0] if fit_amplitude else [])
+        hi = [math.log(1e2), math.log(1e4)] + ([2.0] if fit_amplitude else [])
+        res = least_squares(resid, p0, bounds=(lo, hi), x_scale="jac", xtol=1e-12, ftol=1e-12, gtol=1e-12)
+        if best is None or res.cost < best.cost:
+            best = res
+    chi2 = 2.0 * best.cost
+    ndof = sum(y.size for y in ys) - len(best.x)
+    try:
+        cov = np.linalg.inv(best.jac.T @ best.jac)
+        perr = np.sqrt(np.diag(cov))
+    except np.linalg.LinAlgError:
+        perr = np.full(len(best.x), np.nan)
+    delta, nu = math.exp(best.x[0]), math.exp(best.x[1])
+    return KTFit(delta=delta, nu=nu, amplitude=best.x[2] if fit_amplitude else 1.0,
+                 delta_err=delta * perr[0], nu_err=nu * perr[1], chi2=chi2, ndof=ndof)
+
+
+def _delta_start(t, y):
+    """Rough Δ from the ZF curve: the static minimum sits at Δt = √3."""
+    i = int(np.argmin(y))
+    if 0 < i < len(t) - 1 and t[i] > 0:
+        return float(np.clip(math.sqrt(3.0) / t[i], 1e-3, 50.0))
+    return 0.3
+
+
+@dataclass
+class ArrheniusFit:
+    nu0_per_s: float
+    energy_eV: float
+    energy_err_eV: float
+    temperatures: np.ndarray
+
+
+def fit_arrhenius(temperature, nu, nu_err=None):
+    """Weighted linear fit of ln ν = ln ν₀ − E/(k_B T); ν in μs⁻¹, ν₀ returned in s⁻¹."""
+    temperature = np.asarray(temperature, dtype=float)
+    nu = np.asarray(nu, dtype=float)
+    if temperature.size < 2:
+        raise ValueError("an Arrhenius fit needs at least two temperatures")
+    if np.any(nu <= 0):
+        raise ValueError("rates must be > 0 for an Arrhenius fit")
+    w = np.ones_like(nu) if nu_err is None else (nu / np.asarray(nu_err, dtype=float)) ** 2
+    x = 1.0 / (K_B_EV * temperature)
+    a = np.vstack([np.ones_like(x), -x]).T
+    aw = a * np.sqrt(w)[:, None]
+    coef, *_ = np.linalg.lstsq(aw, np.log(nu) * np.sqrt(w), rcond=None)
+    cov = np.linalg.inv(aw.T @ aw)
+    if nu_err is None and temperature.size > 2:
+        r = np.log(nu) - a @ coef
+        cov = cov * np.sum(r**2) / (temperature.size - 2)
+    return ArrheniusFit(nu0_per_s=math.exp(coef[0]) * 1e6, energy_eV=float(coef[1]),
+                        energy_err_eV=float(math.sqrt(cov[1, 1])), temperatures=temperature)
+
+
+@dataclass
+class TwoStateFit:
+    delta: float
+    q: float
+    n_states: float
+    e_delta_eV: float
+    errors: dict
+
+
+def fit_two_state(temperature, delta_kt, delta_err=None, fix_delta=None):
+    """Fit Kadono Eq. 4 to Δ_KT(T): returns Δ, Q, N, E_Δ (with 1σ errors from the Jacobian)."""
+    temperature = np.asarray(temperature, dtype=float)
+    y = np.asarray(delta_kt, dtype=float)
+    e = np.ones_like(y) if delta_err is None else np.asarray(delta_err, dtype=float)
+    d0 = float(np.max(y)) if fix_delta is None else fix_delta
+    q0 = float(np.clip(1.0 - (np.min(y) / d0) ** 2, 0.05, 0.99))
+
+    def model(p):
+        delta = d0 if fix_delta is not None else p[3]
+        return two_state_delta(temperature, delta, p[0], math.exp(p[1]), p[2])
+
+    def resid(p):
+        return (model(p) - y) / e
+
+    best = None
+    for ln_n, ed in [(math.log(1e4), 0.2), (math.log(1e8), 0.4), (math.log(1e12), 0.6)]:
+        p0 = [q0, ln_n, ed] + ([] if fix_delta is not None else [d0])
+        lo = [0.0, math.log(1e-3), 0.0] + ([] if fix_delta is not None else [0.0])
+        hi = [1.0, math.log(1e30), 3.0] + ([] if fix_delta is not None else [10 * d0])
+        res = least_squares(resid, p0, bounds=(lo, hi), xtol=1e-14, ftol=1e-14, gtol=1e-14)
+        if best is None or res.cost < best.cost:
+            best = res
+    try:
+        perr = np.sqrt(np.diag(np.linalg.inv(best.jac.T @ best.jac)))
+    except np.linalg.LinAlgError:
+        perr = np.full(len(best.x), np.nan)
+    p = best.x
+    return TwoStateFit(delta=d0 if fix_delta is not None else float(p[3]), q=float(p[0]),
+                       n_states=math.exp(p[1]), e_delta_eV=float(p[2]),
+                       errors={"q": float(perr[0]), "ln_n": float(perr[1]), "e_delta_eV": float(perr[2])})
