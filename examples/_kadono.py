@@ -104,6 +104,11 @@ def ea_spectra(t, delta, nu_i, nu_mu, q, fields_mT=FIELDS_MT, backend=None):
     """G^EA(t) for each field (list of arrays); t in μs, rates in μs⁻¹, fields in mT."""
     backend = backend or ea_backend()
     func = bayesmusr.ea if backend == "table" else bayesmusr.ea_direct
+    # Rates below 1e-15 μs⁻¹ (ν_i at 10 K is ~1e-170) change G by < 1e-13 over 20 μs; they are passed
+    # as 0 because the renewal solver fails for ν·h ≲ 1e-19 (its lag cut-off int(42/(ν h)) overflows;
+    # reported with issue 7: `bayesmusr.dynamic_kt(t, 0.3, 1e-20)` raises "negative dimensions").
+    nu_i = 0.0 if nu_i < 1e-15 else nu_i
+    nu_mu = 0.0 if nu_mu < 1e-15 else nu_mu
     return [func(t, delta, nu_i, nu_mu, q, b) for b in fields_mT]
 
 

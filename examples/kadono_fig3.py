@@ -1,0 +1,177 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# # Kadono Fig. 3 — the conventional KT reading of a simulated temperature scan
+#
+# At each temperature of 10–400 K, ZF and LF = 1 mT spectra are generated with
+# G^EA(t; Δ = 0.3 μs⁻¹, ν_i(T), ν_μ(T), Q = 0.8), with Kadono's Arrhenius laws
+# ν_i = 5×10¹² s⁻¹·exp(−0.35 eV/k_BT) and ν_μ = 2×10⁶ s⁻¹·exp(−0.02 eV/k_BT),
+# and fitted globally with the dynamic KT function — the analysis of the
+# literature.  Then, as the literature does:
+#
+# * T* = the temperature of the ν_KT maximum (refined by a parabola);
+# * Kadono's Eq. 4 (two-state model) fitted to Δ_KT(T) (dashed line in (a)):
+#   Δ_KT² = [Q/(1 + N e^{−E_Δ/k_BT}) + 1 − Q] Δ²;
+# * an Arrhenius fit of ν_KT below T*, which the literature read as the ion
+#   jump rate.
+#
+# Spectrum definition as in Fig. 2 (``examples/_kadono.py``): 500 bins of
+# 0.04 μs on [0, 20] μs, noiseless, χ² weights 0.01·e^{t/2τ_μ}.  The Eq. 4 and
+# Arrhenius fits are unweighted least squares on Δ_KT and ln ν_KT (the KT fit
+# errors of noiseless spectra only reflect our arbitrary σ₀).
+
+# %%
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from _kadono import DELTA, Q, Timer, ea_backend, ea_spectra, fast_mode, kt_fit, output_dir, peak_parabola, \
+    time_grid, write_results
+
+from bayesmusr.conventional import KADONO, arrhenius, fit_arrhenius, fit_two_state, two_state_delta
+from bayesmusr.functions import K_B_EV
+
+clock = Timer()
+FAST = fast_mode()
+BACKEND = ea_backend()
+t = time_grid()
+if FAST:
+    temperatures = np.concatenate([[10.0, 50.0, 100.0, 150.0, 200.0], np.arange(210.0, 401.0, 10.0)])
+else:
+    temperatures = np.arange(10.0, 401.0, 5.0)
+nu_i = arrhenius(temperatures, KADONO["nu_i0_per_s"], KADONO["e_i_eV"])
+nu_mu = arrhenius(temperatures, KADONO["nu_mu0_per_s"], KADONO["e_mu_eV"])
+print(f"EA backend: {BACKEND}; fast mode: {FAST}; {temperatures.size} temperatures")
+
+# %% [markdown]
+# ## KT fits at every temperature
+
+# %%
+fits = []
+for temp, vi, vm in zip(temperatures, nu_i, nu_mu):
+    f = kt_fit(t, ea_spectra(t, DELTA, vi, vm, Q))
+    fits.append(f)
+    print(f"T = {temp:5.0f} K  ν_i = {vi:9.3g}  ν_μ = {vm:7.4f}  Δ_KT = {f.delta:.4f}  ν_KT = {f.nu:.4f}  "
+          f"χ² = {f.chi2:8.1f}")
+delta_kt = np.array([f.delta for f in fits])
+nu_kt = np.array([f.nu for f in fits])
+chi2 = np.array([f.chi2 for f in fits])
+
+# %% [markdown]
+# ## T*, Eq. 4 and the Arrhenius reading of ν_KT
+
+# %%
+nu_star = 3.0 * math.sqrt(Q) * DELTA
+t_star_paper = KADONO["e_i_eV"] / (K_B_EV * math.log(KADONO["nu_i0_per_s"] * 1e-6 / nu_star))
+t_star, nu_kt_max = peak_parabola(temperatures, nu_kt)
+nu_i_t_star = float(arrhenius(t_star, KADONO["nu_i0_per_s"], KADONO["e_i_eV"]))
+print(f"T* (ν_KT maximum) = {t_star:.1f} K, ν_KT(T*) = {nu_kt_max:.3f} μs⁻¹, ν_i(T*) = {nu_i_t_star:.2f} μs⁻¹ "
+      f"= {nu_i_t_star / nu_star:.2f} × 3√QΔ; paper: T* where ν_i ≈ 3√QΔ = {nu_star:.3f} μs⁻¹, i.e. "
+      f"{t_star_paper:.1f} K")
+
+eq4_free = fit_two_state(temperatures, delta_kt)
+eq4_fixed = fit_two_state(temperatures, delta_kt, fix_delta=DELTA)
+
+
+def eq4_summary(r, n_par):
+    """Errors rescaled by the residual scatter, and the midpoint temperature of the Δ_KT step.
+
+    `fit_two_state` without ``delta_err`` reports Jacobian errors for σ = 1 μs⁻¹; here the
+    Δ_KT points have no stated error, so the errors are scaled by s = √(Σ r²/(n − p)).
+    T½ = E_Δ / (k_B ln N) is where N e^{−E_Δ/k_BT} = 1 (half of the Q part quenched); E_Δ
+    and ln N are strongly correlated, T½ is what the data pin down.
+    """
+    resid = two_state_delta(temperatures, r.delta, r.q, r.n_states, r.e_delta_eV) - delta_kt
+    s = math.sqrt(float(np.sum(resid**2)) / (temperatures.size - n_par))
+    err = {k: v * s for k, v in r.errors.items()}
+    return {"e_delta_eV": r.e_delta_eV, "e_delta_err_eV": err["e_delta_eV"], "q": r.q, "q_err": err["q"],
+            "n_states": r.n_states, "log10_n": math.log10(r.n_states),
+            "log10_n_err": err["ln_n"] / math.log(10), "delta": r.delta, "rms_residual": s,
+            "t_half_K": r.e_delta_eV / (K_B_EV * math.log(r.n_states))}
+
+
+eq4 = {"delta_free": eq4_summary(eq4_free, 4), "delta_fixed": eq4_summary(eq4_fixed, 3)}
+paper_t_half = 0.4 / (K_B_EV * math.log(1.2e8))
+for label, r in eq4.items():
+    print(f"Eq. 4 fit ({label.replace('_', ' ')}): E_Δ = {r['e_delta_eV']:.3f} ± {r['e_delta_err_eV']:.3f} eV, "
+          f"Q = {r['q']:.3f} ± {r['q_err']:.3f}, log10 N = {r['log10_n']:.2f} ± {r['log10_n_err']:.2f} "
+          f"(N = {r['n_states']:.3g}), Δ = {r['delta']:.4f}, T½ = {r['t_half_K']:.1f} K, "
+          f"rms residual {r['rms_residual']:.1e} μs⁻¹")
+print(f"paper: E_Δ ≈ 0.4 eV, Q ≈ 0.82, N ≈ 1.2e8 (log10 N = 8.08), i.e. T½ = {paper_t_half:.1f} K; "
+      f"true E_i = {KADONO['e_i_eV']} eV")
+
+# Arrhenius on ν_KT below T*, over the rising part the literature fits (150 K ≤ T < T*)
+# and over everything from 100 K; neither is E_i (0.35 eV) nor E_μ (0.02 eV).
+arrhenius_fits = {}
+for lo in (150.0, 100.0):
+    sel = (temperatures >= lo) & (temperatures < t_star)
+    a = fit_arrhenius(temperatures[sel], nu_kt[sel])
+    arrhenius_fits[f"{lo:.0f}K_to_Tstar"] = {"e_eV": a.energy_eV, "e_err_eV": a.energy_err_eV,
+                                            "nu0_per_s": a.nu0_per_s, "n_points": int(sel.sum())}
+    print(f"Arrhenius fit of ν_KT for {lo:.0f} K ≤ T < T*: E = {a.energy_eV:.3f} ± {a.energy_err_eV:.3f} eV, "
+          f"ν_0 = {a.nu0_per_s:.3g} s⁻¹ ({sel.sum()} points) — true E_i = {KADONO['e_i_eV']} eV "
+          f"(ν_i0 = {KADONO['nu_i0_per_s']:.1e} s⁻¹), E_μ = {KADONO['e_mu_eV']} eV "
+          f"(ν_μ0 = {KADONO['nu_mu0_per_s']:.1e} s⁻¹)")
+
+# %% [markdown]
+# ## Figure
+
+# %%
+t_line = np.linspace(10.0, 400.0, 400)
+fig, (ax_a, ax_b, ax_c) = plt.subplots(3, 1, figsize=(6.4, 10), sharex=True)
+ax_a.plot(temperatures, delta_kt, "o", color="C0", ms=4, label=r"$\Delta_{KT}$ (KT fit of EA spectra)")
+ax_a.plot(t_line, two_state_delta(t_line, eq4_free.delta, eq4_free.q, eq4_free.n_states, eq4_free.e_delta_eV),
+          "k--", lw=1.2, label=rf"Eq. 4: $E_\Delta$={eq4_free.e_delta_eV:.2f} eV, Q={eq4_free.q:.2f}, "
+                               rf"N={eq4_free.n_states:.1e}")
+ax_a.axhline(math.sqrt(1 - Q) * DELTA, color="C0", ls=":", lw=1, label=r"$\sqrt{1-Q}\,\Delta$")
+ax_a.set_ylabel(r"$\Delta_{KT}$ (MHz)")
+ax_a.set_title(r"(a) $\Delta_{KT}$; (b) $\nu_{KT}$ with $\nu_i$, $\nu_\mu$ (Eqs. 2–3); (c) $\chi^2$", fontsize=10)
+ax_a.legend(fontsize=8, loc="lower left")
+
+ax_b.plot(temperatures, nu_kt, "s", color="C3", ms=4, label=r"$\nu_{KT}$")
+ax_b.plot(t_line, arrhenius(t_line, KADONO["nu_i0_per_s"], KADONO["e_i_eV"]), "C3--", lw=1, label=r"$\nu_i$")
+ax_b.plot(t_line, arrhenius(t_line, KADONO["nu_mu0_per_s"], KADONO["e_mu_eV"]), "C0--", lw=1,
+          label=r"$\nu_\mu$")
+ax_b.axvline(t_star, color="0.5", ls=":", lw=1, label=f"T* = {t_star:.0f} K")
+ax_b.set_ylim(0, 1.6)
+ax_b.set_ylabel(r"$\nu_{KT}$ (MHz)")
+ax_b.legend(fontsize=8, loc="upper left")
+
+ax_c.plot(temperatures, chi2, "o-", color="k", ms=3)
+ax_c.set_xlabel("T (K)")
+ax_c.set_ylabel(r"$\chi^2$")
+ax_c.set_xlim(0, 410)
+fig.tight_layout()
+path = output_dir() / "kadono_fig3.png"
+fig.savefig(path, dpi=100)
+print(f"figure written: {path}")
+
+# %%
+elapsed = clock()
+
+
+write_results("kadono_fig3", {
+    "paper": {"t_star_K": t_star_paper, "e_delta_eV": 0.4, "q": 0.82, "n_states": 1.2e8, "t_half_K": paper_t_half,
+              "e_i_eV": KADONO["e_i_eV"], "e_mu_eV": KADONO["e_mu_eV"]},
+    "t_star_K": t_star,
+    "nu_i_at_t_star": nu_i_t_star,
+    "delta_kt_400K": float(delta_kt[-1]),
+    "nu_kt_max": nu_kt_max,
+    "eq4_delta_free": eq4["delta_free"],
+    "eq4_delta_fixed": eq4["delta_fixed"],
+    "arrhenius_below_t_star": arrhenius_fits,
+    "scan": {"temperature_K": temperatures.tolist(), "nu_i": nu_i.tolist(), "nu_mu": nu_mu.tolist(),
+             "delta_kt": delta_kt.tolist(), "nu_kt": nu_kt.tolist(), "chi2": chi2.tolist()},
+    "meta": {"ea_backend": BACKEND, "seconds": elapsed},
+})
+print(f"done in {elapsed:.1f} s")
