@@ -53,6 +53,61 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_results, format_comparison
+
+    res = compare_results(args.results, names=args.names)
+    print(format_comparison(res))
+    return 0
+
+
+def _parse_prior_args(items):
+    priors = {}
+    for item in items or []:
+        name, sep, spec = item.partition("=")
+        if not sep:
+            raise ValueError(f"--prior {item!r}: expected NAME=KIND:LO:HI, NAME=normal:MU:SIGMA or NAME=VALUE")
+        parts = spec.split(":")
+        if len(parts) == 1:
+            try:
+                priors[name] = float(parts[0])
+            except ValueError:
+                raise ValueError(f"--prior {item!r}: {parts[0]!r} is not a number") from None
+        else:
+            priors[name] = (parts[0], *parts[1:])
+    return priors
+
+
+def _cmd_fit_temperature(args: argparse.Namespace) -> int:
+    from .compare import save, summary
+    from .sampling import fit_temperature
+
+    settings = {"progress": not args.quiet}
+    if args.max_steps is not None:
+        settings["max_steps"] = args.max_steps
+    if args.max_seconds is not None:
+        settings["max_seconds"] = args.max_seconds
+    b_lf = None
+    if args.field is not None:
+        b_lf = args.field if len(args.field) > 1 else args.field[0]
+    idata = fit_temperature(
+        args.files, args.model, priors=_parse_prior_args(args.prior), backend=args.backend, seed=args.seed,
+        b_lf=b_lf, t_min=args.t_min, t_max=args.t_max, bunch=args.bunch,
+        holder_fraction=not args.no_holder_fraction, extra_relaxation=args.extra_relaxation,
+        count_background=not args.no_background, table=args.table, **settings,
+    )
+    save(idata, args.out)
+    a = idata.posterior.attrs
+    print(summary(idata).to_string())
+    print(f"model {a['model']}, runs: {a['run_labels']}")
+    if a.get("ea_support"):
+        print(a["ea_support"])
+    print(f"chain: {a['n_steps']} steps x {a['nwalkers']} walkers = {a['chain_length_in_tau']:.0f} autocorrelation "
+          f"times (tau_max {a['tau_max']:.0f}); {a['convergence_message']}")
+    print(f"result written: {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bayesmusr",
@@ -82,6 +137,43 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("file")
     pl.add_argument("-o", "--output", default=None, help="PNG path (default: next to the run file name)")
     pl.set_defaults(func=_cmd_plot)
+
+    c = sub.add_parser("compare", help="LOO/WAIC comparison of fit results of the same data, with Pareto-k and a verdict")
+    c.add_argument("results", nargs="+", help="result netCDF files (bayesmusr fit-temperature --out)")
+    c.add_argument("--names", nargs="+", default=None, help="labels for the results (default: file names)")
+    c.set_defaults(func=_cmd_compare)
+
+    from .models import PHYSICS_PARAMETERS, RUN_PARAMETERS
+
+    plist = "; ".join(f"{m}: " + ", ".join(f"{p.name} [{p.unit}] {p.prior}{list(p.bounds)}" for p in ps)
+                      for m, ps in PHYSICS_PARAMETERS.items())
+    rlist = ", ".join(f"{p.name} {p.prior}{list(p.bounds)}" for p, _, _ in RUN_PARAMETERS)
+    ft = sub.add_parser(
+        "fit-temperature",
+        help="Bayesian fit of the ZF/LF runs of one temperature (KT or EA), result as netCDF",
+        description=f"Physics parameters and default priors: {plist}. Per-run nuisances: {rlist}.",
+    )
+    ft.add_argument("files", nargs="+", help="run files of one temperature (histograms or asymmetry exports)")
+    ft.add_argument("--model", default="kt", choices=["kt", "dynamic_kt", "static_kt", "ea"],
+                    help="relaxation model (kt = dynamic KT)")
+    ft.add_argument("--out", required=True, help="result netCDF file")
+    ft.add_argument("--backend", default=None, help="emcee HDF5 file: progress is saved there and a rerun resumes")
+    ft.add_argument("--field", type=float, nargs="+", default=None,
+                    help="longitudinal field(s) in mT when the files do not say (one per file, or one for all)")
+    ft.add_argument("--prior", action="append", default=None,
+                    help="prior override NAME=KIND:LO:HI (uniform/loguniform), NAME=normal:MU:SIGMA, or NAME=VALUE to fix")
+    ft.add_argument("--t-min", type=float, default=None, help="first time used, μs")
+    ft.add_argument("--t-max", type=float, default=None, help="last time used, μs")
+    ft.add_argument("--bunch", type=int, default=1, help="pack this many bins into one")
+    ft.add_argument("--no-holder-fraction", action="store_true", help="fix the non-relaxing fraction at 0")
+    ft.add_argument("--extra-relaxation", action="store_true", help="fit an extra exponential relaxation per run")
+    ft.add_argument("--no-background", action="store_true", help="no flat count backgrounds")
+    ft.add_argument("--table", default=None, help="EA table file (default: the shipped table)")
+    ft.add_argument("--seed", type=int, default=0, help="random seed")
+    ft.add_argument("--max-steps", type=int, default=None, help="maximum MCMC steps")
+    ft.add_argument("--max-seconds", type=float, default=None, help="wall-clock budget of the MCMC part")
+    ft.add_argument("--quiet", action="store_true", help="no progress bar")
+    ft.set_defaults(func=_cmd_fit_temperature)
     return p
 
 

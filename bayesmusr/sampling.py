@@ -1,0 +1,592 @@
+"""The one emcee wrapper: MAP start, ensemble sampling to convergence, InferenceData.
+
+Every sampler default lives in :data:`SAMPLER_DEFAULTS`.  The wrapper works on
+any *problem* object with
+
+* ``ndim``, ``names`` (sampled parameters), ``bounds`` (lower, upper arrays);
+* ``log_posterior(y)`` (float, −inf outside the support);
+* ``initial_guesses()`` (list of starting vectors for the MAP search);
+* ``posterior_extras(y, rng, predictive)`` → (values dict, pointwise
+  log-likelihood 1-D array, replicated observations dict or None);
+* ``observed_data()`` → (dict of arrays, dims dict, coords dict),
+  ``describe()`` → dict of attributes;
+
+:class:`bayesmusr.models.TemperatureProblem` is one (via
+:class:`TemperatureAdapter`); the temperature-scan model can be another.
+
+Procedure
+---------
+1. MAP: the log-posterior at every starting guess, then L-BFGS-B
+   (scipy.optimize) from the best few, in sampling coordinates.
+2. Start: walkers drawn from the Laplace approximation around the MAP
+   (finite-difference Hessian; diagonal fallback), kept inside the support.
+3. emcee with a differential-evolution move mixture (DEMove 0.8,
+   DESnookerMove 0.2), checked every ``check_every`` steps: stop when the
+   chain is at least ``tau_multiple`` (50) integrated autocorrelation times
+   long and the τ estimate changed by less than ``tau_rtol``; otherwise stop
+   at ``max_steps`` / ``max_seconds`` with a :class:`ConvergenceWarning` that
+   gives the numbers.  A tqdm bar shows progress.
+4. Burn-in 2 τ_max is dropped and the chain thinned to at most
+   ``max_draws`` draws; pointwise log-likelihoods and posterior-predictive
+   replicas are computed on the retained draws (storing them as emcee blobs
+   for every step would cost gigabytes).
+5. With ``backend=path`` the chain is written to emcee's HDF5 backend as it
+   runs; calling again with the same path resumes from the last stored step
+   (the MAP search is skipped) and the random state is restored, so a resumed
+   run continues the same chain.
+
+Walkers are the ``chain`` dimension of the InferenceData, as ``az.from_emcee``
+does; R-hat across walkers is a check, not a proof, of convergence — the
+autocorrelation criterion above is the primary one.
+"""
+from __future__ import annotations
+
+import math
+import pathlib
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .models import N0_PARAMETER, PHYSICS_PARAMETERS, RunData, TemperatureProblem
+
+__all__ = ["SAMPLER_DEFAULTS", "ConvergenceWarning", "find_map", "sample", "fit_temperature",
+           "TemperatureAdapter", "laplace_covariance"]
+
+#: All sampler settings and their defaults (the only place they are set).
+SAMPLER_DEFAULTS: dict[str, Any] = {
+    "nwalkers": None,  # None: max(32, 2 ndim + 2), rounded up to even
+    "tau_multiple": 50.0,  # chain length required, in integrated autocorrelation times
+    "tau_rtol": 0.05,  # relative change of τ between checks counted as stable
+    "check_every": 100,  # steps between convergence checks
+    "min_steps": 500,
+    "max_steps": 20000,
+    "max_seconds": None,  # wall-clock budget for the MCMC part (None: unlimited)
+    "max_draws": 2000,  # retained draws (walkers × draws) after burn-in and thinning
+    "n_predictive": 200,  # posterior-predictive replicas (subset of the draws)
+    "map_starts": 3,  # L-BFGS-B runs from the best starting guesses
+    "progress": True,
+}
+
+
+class ConvergenceWarning(UserWarning):
+    """The chain stopped before it was ``tau_multiple`` autocorrelation times long."""
+
+
+# ------------------------------------------------------------------------ MAP
+def _objective(problem):
+    def f(y):
+        v = problem.log_posterior(y)
+        return -v if math.isfinite(v) else 1e30
+
+    return f
+
+
+def find_map(problem, starts: Sequence[np.ndarray] | None = None, n_best: int | None = None):
+    """Maximum a posteriori point in sampling coordinates.
+
+    Parameters
+    ----------
+    problem
+        A problem object (module docstring).
+    starts : sequence of ndarray, optional
+        Starting vectors (default ``problem.initial_guesses()``).
+    n_best : int, optional
+        L-BFGS-B runs from this many best starts (default ``map_starts``).
+
+    Returns
+    -------
+    y_map : ndarray
+    log_post : float
+    """
+    from scipy.optimize import least_squares, minimize
+
+    starts = list(problem.initial_guesses() if starts is None else starts)
+    n_best = SAMPLER_DEFAULTS["map_starts"] if n_best is None else n_best
+    lo, hi = problem.bounds
+    scored = sorted(((problem.log_posterior(s), i) for i, s in enumerate(starts)), reverse=True)
+    scored = [(v, i) for v, i in scored if math.isfinite(v)]
+    if not scored:
+        raise ValueError("no starting point has a finite posterior density; check the priors against the data "
+                         "(and, for EA, the table support)")
+    f = _objective(problem)
+    best_y, best_v = None, -math.inf
+    resid = getattr(problem, "residuals", None)
+    for _, i in scored[:n_best]:
+        y = np.clip(starts[i], lo, hi)
+        if resid is not None:
+            # Gauss-Newton-type trust region on residuals whose squares sum to −2 log posterior
+            res = least_squares(resid, y, bounds=(lo, hi), method="trf", x_scale="jac",
+                                ftol=1e-10, xtol=1e-10, gtol=1e-10, max_nfev=200 * (y.size + 1))
+            y = res.x
+        else:
+            for _ in range(2):  # restart once: L-BFGS-B's memory can stall on curved valleys
+                res = minimize(f, y, method="L-BFGS-B", bounds=list(zip(lo, hi)),
+                               options={"maxiter": 3000, "maxfun": 60000, "ftol": 1e-12, "gtol": 1e-7})
+                y = res.x
+        v = problem.log_posterior(y)
+        if v > best_v:
+            best_y, best_v = y, v
+    return best_y, float(best_v)
+
+
+def _curvature_scale(problem, y0, f0, j, lo, hi):
+    """Conditional SD of coordinate j at y0 from a 1-D second difference (adaptive step)."""
+    span = hi[j] - lo[j]
+    h = 1e-4 * (span if math.isfinite(span) else 1.0)
+    sigma = math.nan
+    for _ in range(6):
+        if y0[j] - h >= lo[j] and y0[j] + h <= hi[j]:
+            pts = (-h, 0.0, h)
+        elif y0[j] + 2 * h <= hi[j]:
+            pts = (0.0, h, 2 * h)
+        else:
+            pts = (-2 * h, -h, 0.0)
+        vals = []
+        for d in pts:
+            y = y0.copy()
+            y[j] += d
+            vals.append(problem.log_posterior(y) if d != 0.0 else f0)
+        c = -(vals[0] - 2 * vals[1] + vals[2]) / h**2
+        if not (math.isfinite(c) and c > 0):
+            h *= 0.1
+            continue
+        sigma = 1.0 / math.sqrt(c)
+        if 0.1 < sigma / h < 10:
+            break
+        h = min(sigma, 0.25 * span) if math.isfinite(span) else sigma
+    return sigma if math.isfinite(sigma) else 1e-3 * (span if math.isfinite(span) else 1.0)
+
+
+def laplace_covariance(problem, y_map: np.ndarray, log_post: float | None = None):
+    """Covariance of the Laplace approximation at ``y_map`` (finite differences).
+
+    Returns
+    -------
+    centre : ndarray
+        ``y_map`` moved at least one step inside the bounds.
+    cov : ndarray
+        Inverse negative Hessian, or the diagonal of conditional variances if
+        the Hessian is not negative definite.
+    """
+    lo, hi = problem.bounds
+    f0 = problem.log_posterior(y_map) if log_post is None else log_post
+    n = y_map.size
+    s = np.array([_curvature_scale(problem, y_map, f0, j, lo, hi) for j in range(n)])
+    h = 0.5 * s
+    c = np.clip(y_map, lo + 1.01 * h, hi - 1.01 * h)
+    fc = problem.log_posterior(c)
+    H = np.empty((n, n))
+    for j in range(n):
+        ej = np.zeros(n)
+        ej[j] = h[j]
+        fp, fm = problem.log_posterior(c + ej), problem.log_posterior(c - ej)
+        H[j, j] = (fp - 2 * fc + fm) / h[j] ** 2
+        for k in range(j):
+            ek = np.zeros(n)
+            ek[k] = h[k]
+            v = (problem.log_posterior(c + ej + ek) - problem.log_posterior(c + ej - ek)
+                 - problem.log_posterior(c - ej + ek) + problem.log_posterior(c - ej - ek))
+            H[j, k] = H[k, j] = v / (4 * h[j] * h[k])
+    cov = np.diag(s**2)
+    if np.all(np.isfinite(H)):
+        try:
+            cand = np.linalg.inv(-H)
+            np.linalg.cholesky(cand)
+            cov = 0.5 * (cand + cand.T)
+        except np.linalg.LinAlgError:
+            pass
+    return c, cov
+
+
+def _initial_walkers(problem, centre, cov, nwalkers, rng):
+    lo, hi = problem.bounds
+    out = []
+    tries = 0
+    while len(out) < nwalkers:
+        tries += 1
+        scale = 1.0 if tries < 20 * nwalkers else 0.1
+        y = rng.multivariate_normal(centre, scale * cov)
+        if np.all(y > lo) and np.all(y < hi) and math.isfinite(problem.log_posterior(y)):
+            out.append(y)
+        if tries > 200 * nwalkers:
+            raise ValueError("could not place walkers with finite posterior density around the MAP point")
+    return np.array(out)
+
+
+# -------------------------------------------------------------------- sampling
+def _settings(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = set(overrides) - set(SAMPLER_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown sampler settings {sorted(unknown)}; known: {sorted(SAMPLER_DEFAULTS)}")
+    s = dict(SAMPLER_DEFAULTS)
+    s.update({k: v for k, v in overrides.items()})
+    return s
+
+
+def _open_backend(path, names, nwalkers, ndim):
+    import emcee
+    import h5py
+
+    path = pathlib.Path(path)
+    existing = path.exists()
+    backend = emcee.backends.HDFBackend(str(path), name="mcmc")
+    if existing and backend.initialized:
+        with h5py.File(path, "r") as h:
+            stored = [s.decode() if isinstance(s, bytes) else str(s) for s in h.attrs.get("bayesmusr_names", [])]
+        if stored and stored != list(names):
+            raise ValueError(f"backend {path}: it holds a chain of parameters {stored}, not {list(names)}; "
+                             "use another backend file or delete it")
+        if backend.shape != (nwalkers, ndim):
+            raise ValueError(f"backend {path}: shape {backend.shape} (walkers, parameters) differs from "
+                             f"({nwalkers}, {ndim}); use another backend file or the same nwalkers")
+    return backend, existing and backend.initialized and backend.iteration > 0
+
+
+def _tag_backend(path, names):
+    import h5py
+
+    with h5py.File(path, "a") as h:
+        h.attrs["bayesmusr_names"] = np.array([n.encode() for n in names])
+
+
+def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None, **settings):
+    """Run emcee to convergence (or the step/time limit).
+
+    Returns
+    -------
+    dict
+        ``chain`` (steps, walkers, ndim), ``log_prob`` (steps, walkers),
+        ``tau`` (ndim), ``converged``, ``n_steps``, ``acceptance`` (walkers),
+        ``y_map``, ``log_post_map``, ``seconds``, ``resumed``, ``message``.
+    """
+    import emcee
+    from tqdm import tqdm
+
+    s = _settings(settings)
+    ndim = problem.ndim
+    nwalkers = s["nwalkers"] or max(32, 2 * ndim + 2)
+    nwalkers += nwalkers % 2
+    rng = np.random.default_rng(seed)
+    t_start = time.perf_counter()
+    be, resumed = (None, False)
+    if backend is not None:
+        be, resumed = _open_backend(backend, problem.names, nwalkers, ndim)
+    y_map, lp_map = (None, math.nan)
+    if not resumed:
+        y_map, lp_map = find_map(problem)
+        centre, cov = laplace_covariance(problem, y_map, lp_map)
+        p0 = _initial_walkers(problem, centre, cov, nwalkers, rng)
+    moves = [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
+    sampler = emcee.EnsembleSampler(nwalkers, ndim, problem.log_posterior, moves=moves, backend=be)
+    if not resumed:
+        sampler.random_state = np.random.RandomState(int(rng.integers(2**31))).get_state()
+        if backend is not None:
+            _tag_backend(backend, problem.names)
+        state = p0
+    else:
+        state = sampler.get_last_sample()
+        if be is not None:
+            import h5py
+
+            with h5py.File(backend, "r") as h:
+                if "bayesmusr_map" in h.attrs:
+                    y_map = np.asarray(h.attrs["bayesmusr_map"])
+                    lp_map = float(h.attrs["bayesmusr_map_logp"])
+    if backend is not None and not resumed:
+        import h5py
+
+        with h5py.File(backend, "a") as h:
+            h.attrs["bayesmusr_map"] = y_map
+            h.attrs["bayesmusr_map_logp"] = lp_map
+    t_mcmc = time.perf_counter()
+    done = sampler.iteration
+    bar = tqdm(total=s["max_steps"], initial=done, desc=f"emcee {nwalkers} walkers", unit="step",
+               disable=not s["progress"], leave=False)
+    tau = np.full(ndim, np.inf)
+    converged = False
+    message = ""
+    old_tau = np.full(ndim, np.inf)
+    try:
+        while sampler.iteration < s["max_steps"]:
+            n = min(s["check_every"] - sampler.iteration % s["check_every"], s["max_steps"] - sampler.iteration)
+            for state in sampler.sample(state, iterations=n, progress=False, store=True):
+                bar.update(1)
+            if sampler.iteration >= 2 * s["check_every"]:
+                tau = sampler.get_autocorr_time(tol=0)
+                tmax = float(np.max(tau))
+                stable = bool(np.all(np.abs(tau - old_tau) < s["tau_rtol"] * tau))
+                old_tau = tau
+                bar.set_postfix(tau_max=f"{tmax:.0f}", need=f"{s['tau_multiple'] * tmax:.0f}")
+                if sampler.iteration >= max(s["min_steps"], s["tau_multiple"] * tmax) and stable:
+                    converged = True
+                    break
+            if s["max_seconds"] is not None and time.perf_counter() - t_mcmc > s["max_seconds"]:
+                message = f"stopped by max_seconds={s['max_seconds']}"
+                break
+    finally:
+        bar.close()
+    n_steps = sampler.iteration
+    if not np.all(np.isfinite(tau)):
+        tau = sampler.get_autocorr_time(tol=0)
+    if not converged:
+        tmax = float(np.max(tau))
+        message = (message or f"reached max_steps={s['max_steps']}") + (
+            f": the chain is {n_steps} steps = {n_steps / tmax:.1f} autocorrelation times (τ_max = {tmax:.0f}, "
+            f"parameter {problem.names[int(np.argmax(tau))]}); {s['tau_multiple']:g} τ are required. "
+            "Posterior intervals may be unreliable: run again with the same backend file and a larger "
+            "max_steps to continue the chain.")
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+    return {
+        "chain": sampler.get_chain(), "log_prob": sampler.get_log_prob(), "tau": np.asarray(tau),
+        "converged": converged, "n_steps": n_steps, "acceptance": sampler.acceptance_fraction,
+        "y_map": y_map, "log_post_map": lp_map, "seconds": time.perf_counter() - t_start,
+        "mcmc_seconds": time.perf_counter() - t_mcmc, "resumed": resumed, "message": message,
+        "nwalkers": nwalkers, "settings": s,
+    }
+
+
+def sample(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None, out: str | pathlib.Path | None = None,
+           **settings):
+    """Sample a problem's posterior and return ArviZ InferenceData.
+
+    Parameters
+    ----------
+    problem
+        A problem object (module docstring).
+    seed : int
+        Seed of every random number used (MAP jitter, walkers, N0 draws, replicas).
+    backend : path, optional
+        emcee HDF5 backend file; an existing one is resumed.
+    out : path, optional
+        Write the InferenceData as netCDF here.
+    **settings
+        Any key of :data:`SAMPLER_DEFAULTS`.
+
+    Returns
+    -------
+    arviz.InferenceData
+        Groups ``posterior``, ``log_likelihood`` (variable ``y`` on dimension ``obs``, one
+        entry per time bin of every run), ``posterior_predictive``,
+        ``observed_data`` and ``sample_stats`` (``lp``; attributes: τ per
+        parameter, converged, steps, burn-in, thinning, acceptance, timing, MAP).
+    """
+    from . import compare
+
+    res = run_chain(problem, seed=seed, backend=backend, **settings)
+    s = res["settings"]
+    chain, logp, tau = res["chain"], res["log_prob"], res["tau"]
+    n_steps, nw = logp.shape
+    tmax = float(np.max(tau)) if np.all(np.isfinite(tau)) else n_steps / 10
+    burn = min(int(math.ceil(2 * tmax)), n_steps // 2)
+    avail = n_steps - burn
+    thin = max(1, int(math.ceil(nw * avail / s["max_draws"])))
+    keep = chain[burn::thin]  # (draws, walkers, ndim)
+    lp_keep = logp[burn::thin]
+    nd = keep.shape[0]
+    rng = np.random.default_rng([seed, 1])
+    n_pred = max(1, min(nd, int(math.ceil(s["n_predictive"] / nw))))
+    pred_every = max(1, nd // n_pred)
+    posterior: dict[str, np.ndarray] = {}
+    pointwise = None
+    predictive: dict[str, list] = {}
+    for d in range(nd):
+        for w in range(nw):
+            vals, pw, rep = problem.posterior_extras(keep[d, w], rng, predictive=(d % pred_every == 0 and
+                                                                                    d // pred_every < n_pred))
+            for k, v in vals.items():
+                posterior.setdefault(k, np.empty((nw, nd)))[w, d] = v
+            if pointwise is None:
+                pointwise = np.empty((nw, nd, pw.size))
+            pointwise[w, d] = pw
+            if rep is not None:
+                for k, v in rep.items():
+                    predictive.setdefault(k, []).append((w, v))
+    pp = {}
+    for k, items in predictive.items():
+        arr = np.empty((nw, n_pred, items[0][1].size))
+        counters = np.zeros(nw, int)
+        for w, v in items:
+            arr[w, counters[w]] = v
+            counters[w] += 1
+        pp[k] = arr
+    observed, obs_dims, obs_coords = problem.observed_data()
+    tau_eff = tau if np.all(np.isfinite(tau)) else np.full_like(tau, np.nan)
+    attrs = {
+        **problem.describe(),
+        "sampler": "emcee EnsembleSampler, moves DEMove 0.8 + DESnookerMove 0.2",
+        "nwalkers": nw, "n_steps": n_steps, "burn_in": burn, "thin": thin,
+        "tau_names": list(problem.names), "tau": tau_eff.tolist(), "tau_max": tmax,
+        "chain_length_in_tau": n_steps / tmax if tmax > 0 else math.nan,
+        "tau_multiple_required": s["tau_multiple"], "converged": int(res["converged"]),
+        "convergence_message": res["message"] or "converged",
+        "acceptance_fraction_mean": float(np.mean(res["acceptance"])),
+        "seconds_total": res["seconds"], "seconds_mcmc": res["mcmc_seconds"], "resumed": int(res["resumed"]),
+        "seed": seed,
+        "map_names": list(problem.names),
+        "map_sampling_coordinates": [] if res["y_map"] is None else np.asarray(res["y_map"]).tolist(),
+        "map_log_posterior": res["log_post_map"],
+    }
+    stats = {"lp": np.ascontiguousarray(lp_keep.T)}
+    idata = compare.make_inference_data(posterior, pointwise, pp, observed, obs_dims, obs_coords, stats, attrs,
+                                        pp_dims=problem.predictive_dims())
+    if out is not None:
+        compare.save(idata, out)
+    return idata
+
+
+# -------------------------------------------------------- one temperature
+class TemperatureAdapter:
+    """Wrap a :class:`~bayesmusr.models.TemperatureProblem` for :func:`sample`."""
+
+    def __init__(self, problem: TemperatureProblem):
+        self.p = problem
+        self.ndim = problem.ndim
+        self.names = problem.names
+        self.bounds = problem.bounds
+        self.log_posterior = problem.log_posterior
+        self.initial_guesses = problem.initial_guesses
+        self.residuals = problem.residuals
+        self._hist = [i for i, r in enumerate(problem.runs) if r.kind == "histograms"]
+
+    def posterior_extras(self, y, rng, predictive):
+        """Physical values (all free parameters and N0 per histogram run), pointwise log-lik, replicas."""
+        p = self.p
+        x = p.to_physical(y)
+        vals = {n: x[k] for k, n in enumerate(p.all_names) if p.entries[k].prior.kind != "fixed"}
+        n0 = p.draw_n0(y, rng)
+        for i in self._hist:
+            vals[f"n0_{i}"] = n0[i]
+        pw = np.concatenate(p.pointwise_log_likelihood(y, n0))
+        rep = None
+        if predictive:
+            reps = p.simulate_observations(y, n0, rng)
+            rep = {}
+            for i, (r, v) in enumerate(zip(p.runs, reps)):
+                if r.kind == "asymmetry":
+                    rep[f"asymmetry_{i}"] = v
+                else:
+                    rep[f"forward_{i}"] = v[: r.n_obs]
+                    rep[f"backward_{i}"] = v[r.n_obs:]
+        return vals, pw, rep
+
+    def predictive_dims(self):
+        """Dimension names of the posterior-predictive variables."""
+        out = {}
+        for i, r in enumerate(self.p.runs):
+            names = ["asymmetry"] if r.kind == "asymmetry" else ["forward", "backward"]
+            for n in names:
+                out[f"{n}_{i}"] = [f"time_{i}"]
+        return out
+
+    def observed_data(self):
+        """Observed arrays, their dims and coordinates (per-run time axes, and the flat ``obs`` index)."""
+        p = self.p
+        data, dims, coords = {}, {}, {}
+        run_of, time_of = [], []
+        for i, r in enumerate(p.runs):
+            coords[f"time_{i}"] = r.t
+            if r.kind == "asymmetry":
+                data[f"asymmetry_{i}"], data[f"asymmetry_error_{i}"] = r.asymmetry, r.error
+                dims[f"asymmetry_{i}"] = dims[f"asymmetry_error_{i}"] = [f"time_{i}"]
+            else:
+                data[f"forward_{i}"], data[f"backward_{i}"] = r.forward, r.backward
+                data[f"bin_width_{i}"] = r.width
+                for n in ("forward", "backward", "bin_width"):
+                    dims[f"{n}_{i}"] = [f"time_{i}"]
+            run_of.append(np.full(r.n_obs, i))
+            time_of.append(r.t)
+        data["obs_run"] = np.concatenate(run_of)
+        data["obs_time"] = np.concatenate(time_of)
+        dims["obs_run"] = dims["obs_time"] = ["obs"]
+        return data, dims, coords
+
+    def describe(self):
+        """Attributes recorded in the result: model, runs, fields, options, priors."""
+        p = self.p
+        d = {
+            "bayesmusr_result": "temperature",
+            "model": p.model,
+            "physics_parameters": p.physics_names,
+            "run_labels": [r.label for r in p.runs],
+            "run_kinds": [r.kind for r in p.runs],
+            "run_fields_mT": [float(r.b_lf) for r in p.runs],
+            "priors": [f"{e.name}: {e.prior.describe()}" for e in p.entries],
+            "units": [f"{e.name}: {e.unit}" for e in p.entries] + [f"n0: {N0_PARAMETER.unit}"],
+            "likelihood": ("Poisson on forward/backward histograms, N0 integrated out (prior 1/N0) and "
+                           "redrawn from Gamma(Σn, Σm) per draw; Gaussian on asymmetry runs"),
+            "options": [f"{k}={v}" for k, v in p.options.items()],
+        }
+        if p.model == "ea":
+            d["ea_support"] = p.support_note()
+            from .tables import load_table
+
+            d["ea_table"] = str(load_table(p.table).path)
+        return d
+
+
+def _to_rundata(runs, b_lf, kw):
+    out = []
+    for k, r in enumerate(runs):
+        if isinstance(r, RunData):
+            out.append(r)
+            continue
+        field = None if b_lf is None else (b_lf[k] if isinstance(b_lf, (list, tuple)) else b_lf)
+        out.append(RunData.from_run(r, b_lf=field, **kw))
+    return out
+
+
+def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any] | None = None,
+                    out: str | pathlib.Path | None = None, backend: str | pathlib.Path | None = None, seed: int = 0,
+                    b_lf=None, t_min: float | None = None, t_max: float | None = None, bunch: int = 1,
+                    groups=None, holder_fraction: bool = True, extra_relaxation: bool = False,
+                    count_background: bool = True, table=None, **settings):
+    """Fit one temperature (its ZF and LF runs together) with one model: the one-call entry point.
+
+    Parameters
+    ----------
+    runs : sequence of RunData, MuonRun or file paths
+        Runs measured at one temperature (histogram files, bayesmusr netCDF
+        runs or asymmetry exports).
+    model : str
+        ``"static_kt"``, ``"dynamic_kt"``/``"kt"`` or ``"ea"``.
+    priors : mapping, optional
+        Prior overrides (see :func:`bayesmusr.models.parse_prior`).
+    out : path, optional
+        netCDF file for the result.
+    backend : path, optional
+        emcee HDF5 backend (resumes if it exists).
+    seed : int
+        Random seed.
+    b_lf : float or list, optional
+        Field(s) in mT when the files do not say.
+    t_min, t_max, bunch, groups
+        Data selection, see :meth:`bayesmusr.models.RunData.from_run`.
+    holder_fraction, extra_relaxation, count_background : bool
+        Nuisance options of :class:`~bayesmusr.models.TemperatureProblem`.
+    table : path, optional
+        EA table.
+    **settings
+        Sampler settings (:data:`SAMPLER_DEFAULTS`).
+
+    Returns
+    -------
+    arviz.InferenceData
+    """
+    if isinstance(runs, (str, pathlib.Path, RunData)):
+        runs = [runs]
+    rd = _to_rundata(list(runs), b_lf, {"t_min": t_min, "t_max": t_max, "bunch": bunch, "groups": groups})
+    problem = TemperatureProblem(rd, model, priors, holder_fraction=holder_fraction,
+                                 extra_relaxation=extra_relaxation, count_background=count_background, table=table)
+    if problem.model == "ea":
+        problem.support_note()  # fails early with a clear message if the table is missing
+    return sample(TemperatureAdapter(problem), seed=seed, backend=backend, out=out, **settings)
+
+
+def physics_names(model: str) -> list[str]:
+    """Names of a model's physics parameters."""
+    from .models import canonical_model
+
+    return [p.name for p in PHYSICS_PARAMETERS[canonical_model(model)]]
