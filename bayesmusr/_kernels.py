@@ -249,3 +249,86 @@ def _lagrange6_uniform(y, h, x):
 
 
 lagrange6_uniform = njit(cache=True)(_lagrange6_uniform)
+
+
+def _histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives):
+    """N0-marginal Poisson log-likelihood of one F/B histogram pair and its derivatives.
+
+    Shapes s_F = d(1 + A P) + β_F, s_B = α d(1 − A P) + β_B with P = G + f(1 − G),
+    ℓ = Σ n log s − N log Σs (constants dropped).  Returns (ℓ, grad[5], hess[5, 5])
+    in the order (A, α, f, β_F, β_B); ℓ = −inf if any shape is ≤ 0.  One pass over
+    the bins (this is the inner loop of the scan model's Laplace step).
+    """
+    a, alpha, f, bf, bb = eta[0], eta[1], eta[2], eta[3], eta[4]
+    n = d.shape[0]
+    grad = np.zeros(5)
+    hess = np.zeros((5, 5))
+    val = 0.0
+    s_sum = 0.0
+    n_tot = 0.0
+    col = np.zeros(5)
+    h_af_f = 0.0  # Σ (n/s) v over F, etc. (second-derivative pieces)
+    h_v_b = 0.0
+    h_u_b = 0.0
+    sum_v = 0.0
+    sum_u = 0.0
+    jf = np.zeros(5)
+    jb = np.zeros(5)
+    for i in range(n):
+        p = g[i] + f * (1.0 - g[i])
+        u = d[i] * p
+        v = d[i] * (1.0 - g[i])
+        sf = d[i] + a * u + bf
+        sb = alpha * (d[i] - a * u) + bb
+        if sf <= 0.0 or sb <= 0.0:
+            return -np.inf, grad, hess
+        val += nf[i] * math.log(sf) + nb[i] * math.log(sb)
+        s_sum += sf + sb
+        n_tot += nf[i] + nb[i]
+        if not want_derivatives:
+            continue
+        jf[0] = u
+        jf[1] = 0.0
+        jf[2] = a * v
+        jf[3] = 1.0
+        jf[4] = 0.0
+        jb[0] = -alpha * u
+        jb[1] = d[i] - a * u
+        jb[2] = -alpha * a * v
+        jb[3] = 0.0
+        jb[4] = 1.0
+        wf = nf[i] / sf
+        wb = nb[i] / sb
+        for k in range(5):
+            grad[k] += wf * jf[k] + wb * jb[k]
+            col[k] += jf[k] + jb[k]
+            for m in range(k, 5):
+                hess[k, m] -= wf / sf * jf[k] * jf[m] + wb / sb * jb[k] * jb[m]
+        h_af_f += wf * v
+        h_v_b += wb * v
+        h_u_b += wb * u
+        sum_v += v
+        sum_u += u
+    val -= n_tot * math.log(s_sum)
+    if not want_derivatives:
+        return val, grad, hess
+    r = n_tot / s_sum
+    for k in range(5):
+        grad[k] -= r * col[k]
+        for m in range(k, 5):
+            hess[k, m] += r / s_sum * col[k] * col[m]
+            hess[m, k] = hess[k, m]
+    # Σ_i (n_i/s_i − N/S) ∂²s_i for the bilinear pairs
+    h_af = (h_af_f - r * sum_v) - alpha * (h_v_b - r * sum_v)
+    h_aal = -(h_u_b - r * sum_u)
+    h_alf = -a * (h_v_b - r * sum_v)
+    hess[0, 2] += h_af
+    hess[2, 0] += h_af
+    hess[0, 1] += h_aal
+    hess[1, 0] += h_aal
+    hess[1, 2] += h_alf
+    hess[2, 1] += h_alf
+    return val, grad, hess
+
+
+histogram_nuisance_terms = njit(cache=True)(_histogram_nuisance_terms)

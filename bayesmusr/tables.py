@@ -50,7 +50,7 @@ TABLE_VERSION = "1.0"
 NU_SCALE = 1e-3  # ν_i/Δ below which the ν_i axis is linear
 OMEGA_SCALE = 1.0  # ω_L/Δ below which the ω axis is linear
 DX = 0.04  # Δt step of the stored table
-BLEND_FROM = 70.0  # ν_i/Δ from which the table is blended into the fast-ion limit
+BLEND_FROM = 70.0  # ν_i/Δ (per 100 of the table's ν_max) from which the table blends into the fast-ion limit
 
 GRIDS = {
     # name: (n_nu, nu_max, n_q, n_omega, omega_max, x_max)
@@ -357,14 +357,15 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
     n_tab = tab.data.shape[3]
     n_x = min(n_tab, int(math.ceil(x_hi / tab.dx)) + 4)
     w = min(w, tab.omega_max)
-    if v >= BLEND_FROM:
+    blend_from = BLEND_FROM * tab.nu_max / 100.0
+    if v >= blend_from:
         limit = fast_ion_limit(np.arange(n_x) * tab.dx, v, q, w)
     if v >= tab.nu_max:
         g0 = limit
     else:
         g0 = interpolate_g0(tab, v, q, w, n_x)
-        if v > BLEND_FROM:
-            u0, u1 = math.asinh(BLEND_FROM / NU_SCALE), tab.u_nu[-1]
+        if v > blend_from:
+            u0, u1 = math.asinh(blend_from / NU_SCALE), tab.u_nu[-1]
             s = (math.asinh(v / NU_SCALE) - u0) / (u1 - u0)
             s = s * s * (3.0 - 2.0 * s)  # C¹ smooth step
             g0 = (1.0 - s) * g0 + s * limit

@@ -1,0 +1,617 @@
+"""Temperature-scan models: the Arrhenius EA reading and the per-temperature KT reading.
+
+Definition
+----------
+EA scan model (Kadono Eq. 1–3): for every temperature T
+
+    ν_i(T) = ν_i0 exp(−E_i / k_B T),   ν_μ(T) = ν_μ0 exp(−E_μ / k_B T),
+
+with Δ and Q shared by the whole scan (optionally Δ_T per temperature,
+partially pooled: log Δ_T ~ N(log Δ, τ_Δ²)).  Every run (ZF or LF) of every
+temperature sees P(t) = (1 − f) G^EA(t; Δ, ν_i(T), ν_μ(T), Q, B) + f.
+
+KT reading: per temperature an independent dynamic KT with (Δ_T, ν_T),
+i.e. what the literature fitted; sampled temperature by temperature (the
+blocks are independent, so the product of their posteriors is the joint one).
+
+Nuisances and the likelihood
+----------------------------
+Each histogram run r has the nuisances of :mod:`bayesmusr.models`
+(A_r, α_r, f_r, β_F,r, β_B,r, with N0_r integrated out analytically,
+prior 1/N0): expected counts N0 [d (1 + A P) + β_F] and
+N0 [α d (1 − A P) + β_B].  With 10⁶–10⁷ events per run they are determined
+far better than the physics, and the scan has ~5 of them per run (≈ 120 for
+12 temperatures × ZF + LF), which an ensemble sampler cannot mix in useful
+time.  They are therefore integrated out by the Laplace method: for given
+physics, a Newton solve (analytic gradient and Hessian) finds their
+conditional maximum η̂_r, and
+
+    log p(data_r | physics) ≈ ℓ_r(η̂_r) + (k/2) log 2π − ½ log det(−∇²ℓ_r(η̂_r)).
+
+The error of this is O(1/N_events) relative; `tests/test_scan.py` compares the
+resulting physics posterior with the full sampler of :mod:`bayesmusr.models`
+on one temperature.  Backgrounds are treated as unconstrained here (the data
+fix them; every expected count must stay positive).  Asymmetry-only runs
+(Gaussian) have nuisances a1 = A(1 − f), a2 = A f entering linearly, so their
+marginal is exact.
+
+Only the global parameters (6, or 7 + N_T with pooled Δ_T) are sampled, by
+the one emcee wrapper (:func:`bayesmusr.sampling.sample`).  Pointwise
+log-likelihoods (for LOO) use the conditional nuisances and the profiled
+N0 = Σn / Σs of each run.
+
+Units: rates μs⁻¹ inside; prefactors ν_i0, ν_μ0 are sampled as log10 of s⁻¹
+(literature convention); energies eV; Δ μs⁻¹; T K; fields mT.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.special import gammaln
+
+from . import _kernels
+from .functions import K_B_EV
+from .models import FitParameter, RunData, parse_prior, relaxation
+
+#: Global parameters of the EA scan model (declared once: priors, docs, CLI help).
+SCAN_PARAMETERS = (
+    FitParameter("log10_nu_i0", "log10(s⁻¹)", 12.0, (8.0, 16.0), "ion jump attempt rate ν_i0 (log10 of s⁻¹)", "uniform"),
+    FitParameter("e_i", "eV", 0.35, (0.05, 1.2), "ion jump activation energy E_i", "uniform"),
+    FitParameter("log10_nu_mu0", "log10(s⁻¹)", 6.0, (2.0, 11.0), "muon jump prefactor ν_μ0 (log10 of s⁻¹)", "uniform"),
+    FitParameter("e_mu", "eV", 0.02, (0.0, 0.4), "muon jump activation energy E_μ", "uniform"),
+    FitParameter("delta", "μs⁻¹", 0.3, (0.02, 3.0), "static width Δ (shared by the scan)", "loguniform"),
+    FitParameter("q", "1", 0.5, (0.0, 1.0), "fraction Q of Δ² modulated by ion jumps", "uniform"),
+)
+#: Hyper-parameter of the partially pooled per-temperature Δ_T.
+POOL_PARAMETER = FitParameter("tau_delta", "1", 0.05, (1e-3, 0.5), "spread of log Δ_T around log Δ", "loguniform")
+#: Per-temperature parameters of the KT reading.
+KT_SCAN_PARAMETERS = (
+    FitParameter("delta", "μs⁻¹", 0.3, (0.01, 5.0), "KT static width Δ_KT", "loguniform"),
+    FitParameter("nu", "μs⁻¹", 0.1, (1e-3, 100.0), "KT fluctuation rate ν_KT", "loguniform"),
+)
+
+
+# ----------------------------------------------------------------- nuisances
+class HistogramNuisances:
+    """Laplace marginal over (A, α, f, β_F, β_B) of one histogram run, N0 integrated out.
+
+    With shape s_F = d(1 + A P) + β_F, s_B = α d(1 − A P) + β_B and
+    P = G + f(1 − G), the N0-marginal log-likelihood (prior 1/N0) is
+    ℓ = Σ n log s − N log Σs + log Γ(N) − Σ log n!.
+    """
+
+    names = ("a0", "alpha", "fbg", "bgf", "bgb")
+
+    def __init__(self, run: RunData, holder_fraction: bool = True, count_background: bool = True):
+        if run.kind != "histograms":
+            raise ValueError(f"run {run.label!r}: HistogramNuisances needs a histogram run")
+        self.run = run
+        self.d = run.decay()
+        self.nf = run.forward
+        self.nb = run.backward
+        self.n_total = float(self.nf.sum() + self.nb.sum())
+        self.const = gammaln(self.n_total) - float(gammaln(self.nf + 1).sum() + gammaln(self.nb + 1).sum())
+        self.free = np.array([True, True, holder_fraction, count_background, count_background])
+        self.eta = None  # set at the first evaluation (the start needs a polarisation)
+
+    def _start(self, g=None):
+        """Starting nuisances from the relaxed linear problem.
+
+        Fitted separately, each histogram is linear in the columns [d, dG, 1]
+        (since 1 + A P = (1 + A f) + A(1 − f) G); weighted least squares on F
+        and B gives A(1 − f), A f, α and the backgrounds, clipped into the
+        nuisance box.
+        """
+        bg = 1e-3 if self.free[3] else 0.0
+        alpha = float(self.nb.sum() / max(self.nf.sum(), 1.0))
+        fallback = np.array([0.2, alpha, 0.05 if self.free[2] else 0.0, bg, bg])
+        if g is None:
+            return fallback
+        d = self.d
+        # 1 + A P = (1 + A f) + A (1 − f) G: each histogram is linear in [d, dG (, 1)]
+        cols = [d, d * g] + ([np.ones_like(d)] if self.free[3] else [])
+        x = np.stack(cols, axis=1)
+        try:
+            cf = _wls(x, self.nf)
+            cb = _wls(x, self.nb)
+        except np.linalg.LinAlgError:
+            return fallback
+        if cf[0] <= 0 or cb[0] <= 0:
+            return fallback
+        r1, r2 = cf[1] / cf[0], -cb[1] / cb[0]  # u/(1+v), u/(1−v) with u = A(1−f), v = A f
+        v = (r2 - r1) / (r2 + r1) if (self.free[2] and r1 + r2 != 0) else 0.0
+        u = r1 * (1.0 + v)
+        a = u + v
+        f = v / a if a != 0 else 0.0
+        n0f = cf[0] / (1.0 + v)
+        alpha = cb[0] / (1.0 - v) / n0f
+        bf = cf[2] / n0f if self.free[3] else 0.0
+        bb = cb[2] / n0f if self.free[3] else 0.0
+        eta = np.array([a, alpha, f, bf, bb])
+        return np.clip(eta, self.LOWER + 1e-9, self.UPPER - 1e-9)
+
+    def _shapes(self, g, eta):
+        a, alpha, f, bf, bb = eta
+        p = g + f * (1.0 - g)
+        u = self.d * p
+        return self.d + a * u + bf, alpha * (self.d - a * u) + bb, u
+
+    #: box for the nuisances (A, α, f, β_F, β_B): physical ranges, f a fraction
+    LOWER = np.array([-0.5, 0.2, -0.05, -0.01, -0.01])
+    UPPER = np.array([0.5, 5.0, 1.0, 0.2, 0.2])
+
+    def loglike(self, g, eta):
+        """N0-marginal log-likelihood at nuisances ``eta`` (−inf outside the box)."""
+        if np.any(eta < self.LOWER) or np.any(eta > self.UPPER):
+            return -math.inf
+        val = _kernels.histogram_nuisance_terms(self.d, g, self.nf, self.nb, eta, False)[0]
+        return val + self.const
+
+    def _derivatives(self, g, eta):
+        _, grad, hess = _kernels.histogram_nuisance_terms(self.d, g, self.nf, self.nb, eta, True)
+        return grad, hess
+
+    #: predicted gain below which one Newton step from the reference optimum is used
+    ONE_STEP_GAIN = 2.0
+
+    def marginal(self, g):
+        """Laplace log-marginal over the free nuisances for polarisation ``g``.
+
+        Near the reference nuisances η_ref (the last full solution) one
+        Newton step gives the conditional maximum to third order:
+        ℓ(η̂) ≈ ℓ(η_ref) + ½ gᵀA⁻¹g, with A = −∇²ℓ(η_ref) also used for the
+        determinant — one pass over the bins.  When the predicted gain
+        ½ gᵀA⁻¹g exceeds :attr:`ONE_STEP_GAIN` (η̂ more than ~2 posterior SDs
+        away), the full solve below runs and η_ref is updated.
+        """
+        free = self.free
+        if self.eta is not None:
+            val = self.loglike(g, self.eta)
+            if math.isfinite(val):
+                grad, hess = self._derivatives(g, self.eta)
+                gr, a = grad[free], -hess[np.ix_(free, free)]
+                try:
+                    chol = np.linalg.cholesky(a)
+                    z = np.linalg.solve(chol, gr)
+                    gain = 0.5 * float(z @ z)
+                    if gain <= self.ONE_STEP_GAIN:
+                        logdet = 2.0 * float(np.sum(np.log(np.diag(chol))))
+                        k = int(free.sum())
+                        return val + gain + 0.5 * k * math.log(2 * math.pi) - 0.5 * logdet
+                except np.linalg.LinAlgError:
+                    pass
+        return self._marginal_full(g)
+
+    def _marginal_full(self, g):
+        """Full Laplace solve (updates η_ref).
+
+        Newton steps with Levenberg-Marquardt damping (the likelihood is not
+        concave everywhere in these bilinear parameters) from the previous
+        solution, or from the relaxed linear fit (:meth:`_start`); stops when
+        the predicted gain is below 1e-7 and uses the Hessian of that last
+        point for the determinant.
+        """
+        free = self.free
+        for attempt in range(2):
+            eta = self._start(g) if (self.eta is None or attempt == 1) else self.eta.copy()
+            val = self.loglike(g, eta)
+            if not math.isfinite(val):
+                continue
+            mu = 0.0
+            ok = False
+            for _ in range(60):
+                grad, hess = self._derivatives(g, eta)
+                gr, a = grad[free], -hess[np.ix_(free, free)]
+                scale = np.abs(np.diag(a)) + 1e-300
+                while True:
+                    try:
+                        step = np.linalg.solve(a + mu * np.diag(scale), gr)
+                    except np.linalg.LinAlgError:
+                        step = None
+                    pred = float(gr @ step) if step is not None else -1.0
+                    if pred >= 0.0:
+                        break
+                    mu = max(10.0 * mu, 1e-6)  # not an ascent direction: damp more
+                if pred < 1e-6 and mu == 0.0:
+                    ok = True  # converged at a point where the undamped Newton step is tiny
+                    break
+                trial = eta.copy()
+                trial[free] += step
+                new = self.loglike(g, trial)
+                if new > val:
+                    eta, val = trial, new
+                    mu = 0.0 if mu <= 1e-6 else mu / 10.0
+                elif mu > 1e10:
+                    break
+                else:
+                    mu = max(10.0 * mu, 1e-6)
+            if not ok:
+                continue
+            sign, logdet = np.linalg.slogdet(a)
+            if sign <= 0:
+                continue
+            self.eta = eta
+            k = int(free.sum())
+            return val + 0.5 * k * math.log(2 * math.pi) - 0.5 * logdet
+        return -math.inf
+
+    def pointwise(self, g, eta=None):
+        """Per-bin Poisson log-likelihood at the conditional nuisances and profiled N0."""
+        eta = self.eta if eta is None else eta
+        sf, sb, _ = self._shapes(g, eta)
+        n0 = self.n_total / (sf.sum() + sb.sum())
+        mf, mb = n0 * sf, n0 * sb
+        return np.concatenate([self.nf * np.log(mf) - mf - gammaln(self.nf + 1),
+                               self.nb * np.log(mb) - mb - gammaln(self.nb + 1)])
+
+    def replicate(self, g, rng):
+        sf, sb, _ = self._shapes(g, self.eta)
+        n0 = self.n_total / (sf.sum() + sb.sum())
+        return np.concatenate([rng.poisson(n0 * sf), rng.poisson(n0 * sb)]).astype(float)
+
+    @property
+    def n_obs(self):
+        return 2 * self.run.n_obs
+
+
+class AsymmetryNuisances:
+    """Exact Gaussian marginal over a1 = A(1−f), a2 = A f (flat priors) of one asymmetry run."""
+
+    names = ("a1", "a2")
+
+    def __init__(self, run: RunData, holder_fraction: bool = True):
+        if run.kind != "asymmetry":
+            raise ValueError(f"run {run.label!r}: AsymmetryNuisances needs an asymmetry run")
+        self.run = run
+        self.w = 1.0 / run.error**2
+        self.holder = holder_fraction
+        self.eta = np.zeros(2)
+        self.const = -0.5 * float(np.sum(np.log(2 * math.pi * run.error**2)))
+
+    def marginal(self, g):
+        y = self.run.asymmetry
+        x = np.stack([g, np.ones_like(g)], axis=1) if self.holder else g[:, None]
+        xtw = x.T * self.w
+        h = xtw @ x
+        coef = np.linalg.solve(h, xtw @ y)
+        r = y - x @ coef
+        self.eta = np.array([coef[0], coef[1] if self.holder else 0.0])
+        k = x.shape[1]
+        return self.const - 0.5 * float(self.w @ r**2) + 0.5 * k * math.log(2 * math.pi) - 0.5 * float(
+            np.linalg.slogdet(h)[1])
+
+    def pointwise(self, g, eta=None):
+        a1, a2 = self.eta if eta is None else eta
+        r = self.run.asymmetry - (a1 * g + a2)
+        return -0.5 * r**2 * self.w - 0.5 * np.log(2 * math.pi * self.run.error**2)
+
+    def replicate(self, g, rng):
+        a1, a2 = self.eta
+        return a1 * g + a2 + self.run.error * rng.standard_normal(g.size)
+
+    @property
+    def n_obs(self):
+        return self.run.n_obs
+
+
+def _wls(x, counts):
+    """Weighted least squares of counts on columns x with Poisson weights 1/max(n, 1)."""
+    w = 1.0 / np.maximum(counts, 1.0)
+    xt = x.T * w
+    return np.linalg.solve(xt @ x, xt @ counts)
+
+
+def _nuisances(run, holder_fraction, count_background):
+    if run.kind == "histograms":
+        return HistogramNuisances(run, holder_fraction, count_background)
+    return AsymmetryNuisances(run, holder_fraction)
+
+
+# ------------------------------------------------------------------ scan data
+@dataclass
+class ScanPointData:
+    """The runs of one temperature."""
+
+    temperature: float  # K
+    runs: list[RunData] = field(default_factory=list)
+
+
+def _check_points(points: Sequence[ScanPointData]):
+    if not points:
+        raise ValueError("a scan needs at least one temperature")
+    for p in points:
+        if not (math.isfinite(p.temperature) and p.temperature > 0):
+            raise ValueError(f"temperature must be a finite value > 0 K, got {p.temperature!r}")
+        if not p.runs:
+            raise ValueError(f"T = {p.temperature} K: no runs")
+
+
+class _ProblemBase:
+    """Shared machinery of the two scan problems (priors, bounds, observed data)."""
+
+    def _setup_priors(self, declared, priors):
+        priors = dict(priors or {})
+        unknown = set(priors) - {p.name for p in declared}
+        if unknown:
+            raise ValueError(f"unknown prior name(s) {sorted(unknown)}; expected some of {[p.name for p in declared]}")
+        self.priors = [parse_prior(priors[p.name], p.name) if p.name in priors else p.default_prior() for p in declared]
+        self.declared = list(declared)
+        self.free = [pr.kind != "fixed" for pr in self.priors]
+        self.names = [p.name for p, f in zip(declared, self.free) if f]
+        self.ndim = len(self.names)
+        lo, hi = [], []
+        for pr, f in zip(self.priors, self.free):
+            if f:
+                a, b = (math.log(pr.lo), math.log(pr.hi)) if pr.log_scale else (pr.lo, pr.hi)
+                lo.append(a)
+                hi.append(b)
+        self.bounds = (np.array(lo), np.array(hi))
+
+    def _physical(self, y):
+        out, k = [], 0
+        for pr, f in zip(self.priors, self.free):
+            if not f:
+                out.append(pr.value)
+                continue
+            out.append(math.exp(y[k]) if pr.log_scale else float(y[k]))
+            k += 1
+        return out
+
+    def _log_prior(self, y):
+        lo, hi = self.bounds
+        if np.any(y < lo) or np.any(y > hi):
+            return -math.inf
+        lp, k = 0.0, 0
+        for pr, f in zip(self.priors, self.free):
+            if not f:
+                continue
+            if pr.kind == "normal":
+                x = math.exp(y[k]) if pr.log_scale else y[k]
+                lp += -0.5 * ((x - pr.mu) / pr.sigma) ** 2
+            k += 1
+        return lp
+
+    def observed_data(self):
+        data, dims, coords = {}, {}, {}
+        run_of, temp_of, time_of = [], [], []
+        i = 0
+        for j, pt in enumerate(self.points):
+            for r in pt.runs:
+                coords[f"time_{i}"] = r.t
+                if r.kind == "asymmetry":
+                    data[f"asymmetry_{i}"], data[f"asymmetry_error_{i}"] = r.asymmetry, r.error
+                    dims[f"asymmetry_{i}"] = dims[f"asymmetry_error_{i}"] = [f"time_{i}"]
+                    reps = 1
+                else:
+                    data[f"forward_{i}"], data[f"backward_{i}"] = r.forward, r.backward
+                    dims[f"forward_{i}"] = dims[f"backward_{i}"] = [f"time_{i}"]
+                    reps = 2
+                run_of.append(np.full(reps * r.n_obs, i))
+                temp_of.append(np.full(reps * r.n_obs, pt.temperature))
+                time_of.append(np.tile(r.t, reps))
+                i += 1
+        data["obs_run"] = np.concatenate(run_of)
+        data["obs_temperature"] = np.concatenate(temp_of)
+        data["obs_time"] = np.concatenate(time_of)
+        dims["obs_run"] = dims["obs_temperature"] = dims["obs_time"] = ["obs"]
+        return data, dims, coords
+
+    def predictive_dims(self):
+        out, i = {}, 0
+        for pt in self.points:
+            for r in pt.runs:
+                for n in (["asymmetry"] if r.kind == "asymmetry" else ["forward", "backward"]):
+                    out[f"{n}_{i}"] = [f"time_{i}"]
+                i += 1
+        return out
+
+    def _replicas(self, gs, rng):
+        rep, i = {}, 0
+        for blocks, g_list in zip(self.blocks, gs):
+            for blk, g in zip(blocks, g_list):
+                v = blk.replicate(g, rng)
+                if blk.run.kind == "asymmetry":
+                    rep[f"asymmetry_{i}"] = v
+                else:
+                    rep[f"forward_{i}"], rep[f"backward_{i}"] = v[: blk.run.n_obs], v[blk.run.n_obs:]
+                i += 1
+        return rep
+
+
+# ------------------------------------------------------------- EA scan model
+class ScanProblem(_ProblemBase):
+    """Posterior of the Arrhenius EA scan model (a problem for :func:`bayesmusr.sampling.sample`).
+
+    Parameters
+    ----------
+    points : sequence of ScanPointData
+        Runs per temperature.
+    priors : mapping, optional
+        Overrides for :data:`SCAN_PARAMETERS` (and ``tau_delta``), see
+        :func:`bayesmusr.models.parse_prior`.
+    pooled_delta : bool
+        Per-temperature Δ_T partially pooled around Δ (adds ``tau_delta`` and
+        one ``dlog_delta_<j>`` per temperature).
+    holder_fraction, count_background : bool
+        Nuisance options (as in :class:`bayesmusr.models.TemperatureProblem`).
+    table : path, optional
+        EA table.
+    """
+
+    def __init__(self, points: Sequence[ScanPointData], priors: Mapping[str, Any] | None = None, *,
+                 pooled_delta: bool = False, holder_fraction: bool = True, count_background: bool = True,
+                 table=None):
+        _check_points(points)
+        self.points = sorted(points, key=lambda p: p.temperature)
+        self.temperatures = np.array([p.temperature for p in self.points])
+        self.table = table
+        self.pooled = pooled_delta
+        declared = list(SCAN_PARAMETERS)
+        if pooled_delta:
+            declared.append(POOL_PARAMETER)
+            declared += [FitParameter(f"dlog_delta_{j}", "1", 0.0, (-1.0, 1.0),
+                                      f"log Δ_T − log Δ at T = {t:g} K", "uniform")
+                         for j, t in enumerate(self.temperatures)]
+        self._setup_priors(declared, priors)
+        self.blocks = [[_nuisances(r, holder_fraction, count_background) for r in p.runs] for p in self.points]
+        self.options = {"pooled_delta": pooled_delta, "holder_fraction": holder_fraction,
+                        "count_background": count_background}
+
+    # physics per temperature
+    def rates(self, x, temperatures=None):
+        """ν_i(T), ν_μ(T) in μs⁻¹ for physical parameter list ``x``."""
+        temps = self.temperatures if temperatures is None else np.asarray(temperatures, dtype=float)
+        nu_i = 10 ** (x[0] - 6) * np.exp(-x[1] / (K_B_EV * temps))
+        nu_mu = 10 ** (x[2] - 6) * np.exp(-x[3] / (K_B_EV * temps))
+        return nu_i, nu_mu
+
+    def deltas(self, x):
+        if not self.pooled:
+            return np.full(len(self.points), x[4])
+        return x[4] * np.exp(np.asarray(x[7:7 + len(self.points)]))
+
+    def _polarisations(self, x):
+        nu_i, nu_mu = self.rates(x)
+        deltas = self.deltas(x)
+        gs = []
+        for j, pt in enumerate(self.points):
+            gs.append([relaxation("ea", r.t, r.b_lf, (deltas[j], nu_i[j], nu_mu[j], x[5]), table=self.table)
+                       for r in pt.runs])
+        return gs
+
+    def log_posterior(self, y):
+        y = np.asarray(y, dtype=float)
+        lp = self._log_prior(y)
+        if not math.isfinite(lp):
+            return -math.inf
+        x = self._physical(y)
+        if self.pooled:
+            tau = x[6]
+            dl = np.asarray(x[7:7 + len(self.points)])
+            lp += float(-0.5 * np.sum(dl**2) / tau**2 - len(dl) * math.log(tau))
+        try:
+            gs = self._polarisations(x)
+        except ValueError:  # outside the EA table's support (e.g. ω_L/Δ > 3)
+            return -math.inf
+        total = lp
+        for blocks, g_list in zip(self.blocks, gs):
+            for blk, g in zip(blocks, g_list):
+                m = blk.marginal(g)
+                if not math.isfinite(m):
+                    return -math.inf
+                total += m
+        return total
+
+    def initial_guesses(self):
+        """Starting points: the declared defaults and a spread of activation parameters."""
+        base = []
+        for p, pr, f in zip(self.declared, self.priors, self.free):
+            if f:
+                v = min(max(p.default, pr.lo), pr.hi) if pr.kind != "normal" else pr.mu
+                base.append(math.log(v) if pr.log_scale else v)
+        base = np.array(base)
+        out = [base]
+        names = self.names
+        for e_i, l_i0 in [(0.25, 10.0), (0.5, 13.0), (0.35, 12.5), (0.7, 15.0)]:
+            for q in (0.5, 0.8):
+                y = base.copy()
+                for n, v in (("e_i", e_i), ("log10_nu_i0", l_i0), ("q", q)):
+                    if n in names:
+                        y[names.index(n)] = v
+                out.append(y)
+        return out
+
+    def posterior_extras(self, y, rng, predictive):
+        x = self._physical(y)
+        vals = {p.name: v for p, v in zip(self.declared, x) if p.name in self.names}
+        nu_i, nu_mu = self.rates(x)
+        for j, t in enumerate(self.temperatures):
+            vals[f"nu_i_T{j}"] = nu_i[j]
+            vals[f"nu_mu_T{j}"] = nu_mu[j]
+            if self.pooled:
+                vals[f"delta_T{j}"] = self.deltas(x)[j]
+        gs = self._polarisations(x)
+        pw = []
+        for blocks, g_list in zip(self.blocks, gs):
+            for blk, g in zip(blocks, g_list):
+                blk.marginal(g)  # conditional nuisances at this draw
+                pw.append(blk.pointwise(g))
+        rep = self._replicas(gs, rng) if predictive else None
+        return vals, np.concatenate(pw), rep
+
+    def describe(self):
+        return {
+            "bayesmusr_result": "scan",
+            "model": "ea_arrhenius_scan",
+            "temperatures_K": self.temperatures.tolist(),
+            "run_labels": [r.label for p in self.points for r in p.runs],
+            "run_fields_mT": [float(r.b_lf) for p in self.points for r in p.runs],
+            "run_temperatures_K": [float(p.temperature) for p in self.points for r in p.runs],
+            "priors": [f"{p.name}: {pr.describe()}" for p, pr in zip(self.declared, self.priors)],
+            "units": [f"{p.name}: {p.unit}" for p in self.declared] + ["nu_i_T*, nu_mu_T*: μs⁻¹"],
+            "likelihood": ("Poisson on forward/backward histograms (Gaussian for asymmetry runs); per-run "
+                           "nuisances (A, α, f, β_F, β_B) integrated out by the Laplace method, N0 analytically"),
+            "options": [f"{k}={v}" for k, v in self.options.items()],
+        }
+
+
+# --------------------------------------------------------------- KT reading
+class KTTemperatureProblem(_ProblemBase):
+    """Dynamic KT (Δ_T, ν_T) of one temperature with Laplace-marginalised nuisances."""
+
+    def __init__(self, point: ScanPointData, priors: Mapping[str, Any] | None = None, *,
+                 holder_fraction: bool = True, count_background: bool = True):
+        _check_points([point])
+        self.points = [point]
+        self.temperatures = np.array([point.temperature])
+        self._setup_priors(KT_SCAN_PARAMETERS, priors)
+        self.blocks = [[_nuisances(r, holder_fraction, count_background) for r in point.runs]]
+
+    def _polarisations(self, x):
+        return [[relaxation("dynamic_kt", r.t, r.b_lf, (x[0], x[1])) for r in self.points[0].runs]]
+
+    def log_posterior(self, y):
+        y = np.asarray(y, dtype=float)
+        lp = self._log_prior(y)
+        if not math.isfinite(lp):
+            return -math.inf
+        x = self._physical(y)
+        total = lp
+        for blk, g in zip(self.blocks[0], self._polarisations(x)[0]):
+            m = blk.marginal(g)
+            if not math.isfinite(m):
+                return -math.inf
+            total += m
+        return total
+
+    def initial_guesses(self):
+        out = []
+        for d in (0.1, 0.3, 0.6):
+            for nu in (0.01, 0.1, 1.0, 5.0):
+                out.append(np.array([math.log(d), math.log(nu)])[: self.ndim])
+        return out
+
+    def posterior_extras(self, y, rng, predictive):
+        x = self._physical(y)
+        vals = {p.name: v for p, v in zip(self.declared, x) if p.name in self.names}
+        gs = self._polarisations(x)
+        pw = []
+        for blk, g in zip(self.blocks[0], gs[0]):
+            blk.marginal(g)
+            pw.append(blk.pointwise(g))
+        return vals, np.concatenate(pw), (self._replicas(gs, rng) if predictive else None)
+
+    def describe(self):
+        return {"bayesmusr_result": "temperature", "model": "dynamic_kt",
+                "temperature_K": float(self.temperatures[0]),
+                "run_labels": [r.label for r in self.points[0].runs],
+                "run_fields_mT": [float(r.b_lf) for r in self.points[0].runs],
+                "likelihood": "as the EA scan model (Laplace-marginalised nuisances)"}
+
+
+__all__ = ["SCAN_PARAMETERS", "KT_SCAN_PARAMETERS", "ScanPointData", "ScanProblem", "KTTemperatureProblem",
+           "HistogramNuisances", "AsymmetryNuisances"] 
