@@ -11,9 +11,10 @@ The "spectrum" the KT fits see.  Kadono says only that G^EA was computed "up to
 * t = bin centres of 500 bins of 0.04 μs in [0, 20] μs (t = 0.02 … 19.98 μs);
 * noiseless spectra A(t) = G^EA(t) (normalised asymmetry, amplitude fixed to 1);
 * χ² weights σ(t) = σ₀ e^{t/2τ_μ} with σ₀ = 0.01: the statistical error of a
-  count-based asymmetry, whose variance grows as 1/N(t) ∝ e^{t/τ_μ}.  σ₀ = 0.01
-  corresponds to ~10⁴ good events in the first bin per unit asymmetry²; χ²
-  scales as 1/σ₀², so only its shape against ν_i is meaningful.
+  count-based asymmetry, whose variance grows as 1/N(t) ∝ e^{t/τ_μ}.  With
+  σ₀ = 1/(A₀ √(N_tot Δt_bin/τ_μ)), σ₀ = 0.01 is a run of N_tot ≈ 1.4×10⁷
+  events with initial asymmetry A₀ = 0.2 in 0.04 μs bins — a typical good
+  ZF/LF run.  χ² scales as 1/σ₀², so only its shape against ν_i is meaningful.
 
 Because the spectra carry no noise, χ² is pure model misfit (a noisy spectrum
 would add ≈ ndof to it) and the fitted Δ_KT, ν_KT are what a KT fit converges
