@@ -1,0 +1,145 @@
+"""Scan model: nuisance Laplace step against brute force, exact Gaussian case, posterior of a small scan."""
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import dblquad
+from scipy.optimize import minimize
+
+from bayesmusr import _kernels, tables
+from bayesmusr.conventional import arrhenius
+from bayesmusr.models import RunData
+from bayesmusr.scan import (AsymmetryNuisances, HistogramNuisances, KTTemperatureProblem, ScanPointData,
+                            ScanProblem)
+from bayesmusr.simulate import simulate_spectrum
+
+needs_table = pytest.mark.skipif(not tables.DEFAULT_TABLE.exists(), reason="shipped EA table not present")
+
+
+def _kt_run(rng, b=0.0, n_events=2e6, n_bins=400, fbg=0.08, bg=0.002):
+    return simulate_spectrum("dynamic_kt", {"delta": 0.3, "nu": 0.2}, b, rng=rng, n_events=n_events, n_bins=n_bins,
+                             bin_width=0.05, a0=0.21, alpha=1.08, fbg=fbg, bgf=bg, bgb=bg)
+
+
+def test_kernel_derivatives_match_finite_differences_and_python_path():
+    rng = np.random.default_rng(1)
+    run = _kt_run(rng)
+    nu = HistogramNuisances(run)
+    from bayesmusr import dynamic_kt
+
+    g = dynamic_kt(run.t, 0.3, 0.2, 0.0)
+    eta = np.array([0.2, 1.05, 0.1, 0.003, 0.002])
+    val, grad, hess = _kernels.histogram_nuisance_terms(nu.d, g, nu.nf, nu.nb, eta, True)
+    val2, grad2, hess2 = _kernels.histogram_nuisance_terms.py_func(nu.d, g, nu.nf, nu.nb, eta, True)
+    assert np.isclose(val, val2, rtol=1e-13) and np.allclose(grad, grad2) and np.allclose(hess, hess2)
+    steps = np.array([1e-5, 1e-5, 1e-5, 1e-7, 1e-7])
+    for k in range(5):
+        e = np.zeros(5)
+        e[k] = steps[k]
+        f_plus = _kernels.histogram_nuisance_terms(nu.d, g, nu.nf, nu.nb, eta + e, True)
+        f_minus = _kernels.histogram_nuisance_terms(nu.d, g, nu.nf, nu.nb, eta - e, True)
+        num_grad = (f_plus[0] - f_minus[0]) / (2 * steps[k])
+        assert num_grad == pytest.approx(grad[k], rel=1e-5, abs=1e-3 * np.max(np.abs(grad)) * 1e-3 + 1e-6)
+        num_hess = (f_plus[1] - f_minus[1]) / (2 * steps[k])
+        assert np.allclose(num_hess, hess[:, k], rtol=1e-4, atol=1e-6 * np.max(np.abs(hess)))
+
+
+def test_nuisance_optimum_matches_brute_force_maximisation():
+    rng = np.random.default_rng(2)
+    run = _kt_run(rng)
+    from bayesmusr import dynamic_kt
+
+    g = dynamic_kt(run.t, 0.3, 0.2, 0.0)
+    nu = HistogramNuisances(run)
+    nu.marginal(g)
+    res = minimize(lambda e: -nu.loglike(g, e), nu._start(g) * (1 + 0.01), method="Nelder-Mead",
+                   options={"maxiter": 40000, "maxfev": 40000, "xatol": 1e-11, "fatol": 1e-9})
+    assert nu.loglike(g, nu.eta) >= -res.fun - 1e-6
+    # the truth within 4 SD (from the Laplace curvature) of the conditional optimum
+    _, hess = nu._derivatives(g, nu.eta)
+    sd = np.sqrt(np.diag(np.linalg.inv(-hess)))
+    truth = np.array([0.21, 1.08, 0.08, 0.002, 0.002])
+    assert np.all(np.abs(nu.eta - truth) < 4 * sd), (nu.eta, truth, sd)
+
+
+def test_one_step_laplace_agrees_with_full_solve():
+    rng = np.random.default_rng(3)
+    run = _kt_run(rng)
+    from bayesmusr import dynamic_kt
+
+    nu = HistogramNuisances(run)
+    nu.marginal(dynamic_kt(run.t, 0.3, 0.2, 0.0))  # reference at the truth
+    g = dynamic_kt(run.t, 0.301, 0.205, 0.0)  # ~1-2 posterior SD away
+    one_step = nu.marginal(g)
+    ref = nu.eta.copy()
+    full = nu._marginal_full(g)
+    assert abs(one_step - full) < 2e-3
+    assert not np.array_equal(ref, nu.eta)
+
+
+def test_gaussian_asymmetry_marginal_is_exact():
+    rng = np.random.default_rng(4)
+    t = np.linspace(0.1, 10, 60)
+    g = np.exp(-0.2 * t)
+    err = np.full(t.size, 0.02)
+    y = 0.18 * g + 0.03 + err * rng.standard_normal(t.size)
+    run = RunData("asymmetry", t, 0.0, "A", asymmetry=y, error=err)
+    m = AsymmetryNuisances(run).marginal(g)
+
+    def integrand(a2, a1):
+        r = y - (a1 * g + a2)
+        return math.exp(-0.5 * np.sum(r**2 / err**2) - np.sum(np.log(np.sqrt(2 * math.pi) * err)) - m)
+
+    # ∫∫ L(a1, a2) da1 da2 = e^m  (flat priors): the ratio must be 1
+    ratio = dblquad(integrand, 0.1, 0.26, lambda a1: -0.05, lambda a1: 0.11, epsabs=1e-10)[0]
+    assert ratio == pytest.approx(1.0, rel=1e-6)
+
+
+def test_kt_temperature_problem_peaks_at_truth():
+    rng = np.random.default_rng(5)
+    point = ScanPointData(250.0, [_kt_run(rng, 0.0, 5e6), _kt_run(rng, 1.0, 5e6)])
+    prob = KTTemperatureProblem(point)
+    truth = np.array([math.log(0.3), math.log(0.2)])
+    lp0 = prob.log_posterior(truth)
+    res = minimize(lambda y: -prob.log_posterior(y), truth + 0.05, method="Nelder-Mead",
+                   options={"xatol": 1e-7, "fatol": 1e-6})
+    assert -res.fun >= lp0
+    # posterior SDs from the curvature; the optimum within 4 SD of the truth
+    h = 1e-3
+    for k in range(2):
+        e = np.zeros(2)
+        e[k] = h
+        curv = (prob.log_posterior(res.x + e) - 2 * prob.log_posterior(res.x) + prob.log_posterior(res.x - e)) / h**2
+        sd = 1 / math.sqrt(-curv)
+        assert abs(res.x[k] - truth[k]) < 4 * sd
+
+
+@needs_table
+def test_scan_posterior_mode_near_truth():
+    """Four temperatures of Kadono's model; the MAP of the global parameters lies within 4 SD of the truth."""
+    rng = np.random.default_rng(6)
+    points = []
+    for temp in (220.0, 260.0, 290.0, 320.0):
+        nu_i = float(arrhenius(temp, 5e12, 0.35))
+        nu_mu = float(arrhenius(temp, 2e6, 0.02))
+        runs = [simulate_spectrum("ea", {"delta": 0.3, "nu_i": nu_i, "nu_mu": nu_mu, "q": 0.8}, b, rng=rng,
+                                  n_events=1e7, n_bins=500, bin_width=0.04, a0=0.22, alpha=1.05, fbg=0.06,
+                                  bgf=0.001, bgb=0.001) for b in (0.0, 1.0)]
+        points.append(ScanPointData(temp, runs))
+    prob = ScanProblem(points, priors={"log10_nu_mu0": math.log10(2e6), "e_mu": 0.02})  # muon part fixed
+    truth = {"log10_nu_i0": math.log10(5e12), "e_i": 0.35, "delta": math.log(0.3), "q": 0.8}
+    y0 = np.array([truth[n] for n in prob.names])
+    res = minimize(lambda y: -prob.log_posterior(y), y0, method="Nelder-Mead",
+                   options={"xatol": 1e-6, "fatol": 1e-4, "maxiter": 4000})
+    assert -res.fun >= prob.log_posterior(y0) - 1e-6
+    hess = np.zeros((len(y0), len(y0)))
+    hs = np.array([2e-3, 2e-4, 2e-4, 2e-4])
+    f0 = prob.log_posterior(res.x)
+    for i in range(len(y0)):
+        for j in range(len(y0)):
+            ei, ej = np.eye(len(y0))[i] * hs[i], np.eye(len(y0))[j] * hs[j]
+            hess[i, j] = (prob.log_posterior(res.x + ei + ej) - prob.log_posterior(res.x + ei - ej)
+                          - prob.log_posterior(res.x - ei + ej) + prob.log_posterior(res.x - ei - ej)) / (4 * hs[i] * hs[j])
+    sd = np.sqrt(np.diag(np.linalg.inv(-hess)))
+    assert np.all(np.abs(res.x - y0) < 4 * sd), (res.x, y0, sd)
+    del f0
