@@ -384,3 +384,62 @@ def test_ea_model_with_small_table(tmp_path):
     # Q = 1 and Q = 0 limits go through dynamic KT exactly
     g1 = bm.ea(runs[0].t, 0.3, 0.5, 0.1, 1.0, table=table)
     np.testing.assert_allclose(g1, bm.dynamic_kt(runs[0].t, 0.3, 0.6), atol=1e-12)
+
+
+# ------------------------------------------------------------- slow validation
+def _validation_module():
+    import importlib.util
+
+    path = pathlib.Path(__file__).parent.parent / "benchmarks" / "validate_fit.py"
+    spec = importlib.util.spec_from_file_location("validate_fit", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def ea_table_path(tmp_path_factory):
+    """The shipped EA table if installed, else a small one built for the test."""
+    from bayesmusr.tables import DEFAULT_TABLE, build_table
+
+    if DEFAULT_TABLE.exists():
+        return None
+    path = tmp_path_factory.mktemp("table") / "ea_small.nc"
+    build_table(path, grid="small", progress=False, workers=1)
+    return path
+
+
+@pytest.mark.slow
+def test_coverage_of_ea_intervals(ea_table_path):
+    """≥ 50 EA datasets at 15 M events per spectrum: 68 %/95 % intervals cover the truth within 3 binomial SE."""
+    v = _validation_module()
+    truth = v.TRUTH["ea"]
+    hits = {n: {68: 0, 95: 0} for n in truth}
+    n_sets = 50
+    for k in range(n_sets):
+        runs = v.simulate("ea", truth, 1000 + k, 15e6, 1250, ea_table_path)
+        idata = v.fit(runs, "ea", k, ea_table_path)
+        for name, val in truth.items():
+            q = np.quantile(idata.posterior[name].values.ravel(), [0.025, 0.16, 0.84, 0.975])
+            hits[name][68] += q[1] <= val <= q[2]
+            hits[name][95] += q[0] <= val <= q[3]
+    for name in truth:
+        for lvl in (68, 95):
+            p0 = lvl / 100
+            se = math.sqrt(p0 * (1 - p0) / n_sets)
+            assert abs(hits[name][lvl] / n_sets - p0) < 3 * se, (name, lvl, hits[name][lvl])
+
+
+@pytest.mark.slow
+def test_loo_prefers_ea_near_t_star_and_not_on_kt_data(ea_table_path):
+    v = _validation_module()
+    for gen, truth in (("ea", v.TRUTH["ea"]), ("dynamic_kt", v.TRUTH["dynamic_kt"])):
+        runs = v.simulate(gen, truth, 5000, 15e6, 1250, ea_table_path)
+        res = {m: v.fit(runs, m, 0, ea_table_path) for m in ("ea", "dynamic_kt")}
+        t = compare.compare_results(res)["loo"]
+        diff = float(t.loc["ea", "elpd_loo"] - t.loc["dynamic_kt", "elpd_loo"])
+        dse = float(t["dse"].max())
+        if gen == "ea":
+            assert diff > 4 * dse, (diff, dse)
+        else:
+            assert diff < 2 * dse, (diff, dse)
