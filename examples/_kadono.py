@@ -113,6 +113,49 @@ def ea_spectra(t, delta, nu_i, nu_mu, q, fields_mT=FIELDS_MT, backend=None):
     return [func(t, delta, nu_i, nu_mu, q, b) for b in fields_mT]
 
 
+#: the peer library's switch to its narrowing-limit form (musrfit user function dynGssEALF2, NARROW_LIM)
+PEER_NARROW_LIM = 10.0
+
+
+def peer_uses_narrowing_limit(delta, nu_i, nu_mu, q) -> bool:
+    """Whether musrfit's dynGssEALF2 (the table Kadono used) leaves its table for the narrowing-limit form.
+
+    Read from its source (github.com/tuito0/musrfit-dynGssEALF, dual_diffusion_model/
+    dynGssEALF2.cpp, ``operator()``): ν_i + ν_μ ≥ 10 √Q Δ or ν_μ ≥ 10 √(1−Q) Δ.
+    """
+    return (nu_i + nu_mu >= PEER_NARROW_LIM * delta * math.sqrt(q)
+            or nu_mu >= PEER_NARROW_LIM * delta * math.sqrt(1.0 - q))
+
+
+def _modified_keren(t, width2, nu, w):
+    """The peer's "modified Abragam/Keren" factor for a field part of width² ``width2`` and rate ν (as coded there)."""
+    d = w * w + nu * nu
+    damp = np.exp(-nu * t - 0.5 * width2 * t * t)
+    return np.exp(-2.0 * width2 / d / d * (d * nu * t + (w * w - nu * nu) * (1.0 - damp * np.cos(w * t))
+                                            - 2.0 * nu * w * damp * np.sin(w * t)))
+
+
+def peer_narrowing_limit(t, delta, nu_i, nu_mu, q, b_lf):
+    """The narrowing-limit form of dynGssEALF2 (``glf_narrowlim``), re-implemented for comparison.
+
+    G ≈ K_Q(t; √QΔ, ν_i + ν_μ) · G_{1−Q}(t), with K_Q the library's modified Keren
+    factor and G_{1−Q} the dynamic KT of width √(1−Q)Δ and rate ν_μ (its own table at
+    Q = 1), or the same Keren factor when ν_μ or ω_L exceeds 10 √(1−Q)Δ.  Valid for
+    0 < Q < 1.  Units as everywhere: t in μs, rates in μs⁻¹, b_lf in mT.
+    """
+    from bayesmusr.functions import OMEGA_PER_MT
+
+    t = np.asarray(t, dtype=float)
+    w = OMEGA_PER_MT * b_lf
+    g_q = _modified_keren(t, q * delta**2, nu_i + nu_mu, w)
+    width_s = math.sqrt(1.0 - q) * delta
+    if nu_mu >= PEER_NARROW_LIM * width_s or w >= PEER_NARROW_LIM * width_s:
+        g_s = _modified_keren(t, width_s**2, nu_mu, w)
+    else:
+        g_s = bayesmusr.dynamic_kt(t, width_s, nu_mu, b_lf)
+    return g_q * g_s
+
+
 def kt_fit(t, spectra, fields_mT=FIELDS_MT):
     """Global ZF+LF dynamic-KT χ² fit with the weights of `sigma` (amplitude fixed to 1)."""
     err = sigma(t)

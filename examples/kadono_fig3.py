@@ -35,8 +35,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from _kadono import DELTA, Q, Timer, ea_backend, ea_spectra, fast_mode, kt_fit, output_dir, peak_parabola, \
-    time_grid, write_results
+from _kadono import DELTA, FIELDS_MT, Q, Timer, ea_backend, ea_spectra, fast_mode, kt_fit, output_dir, \
+    peak_parabola, peer_narrowing_limit, peer_uses_narrowing_limit, time_grid, write_results
 
 from bayesmusr.conventional import KADONO, arrhenius, fit_arrhenius, fit_two_state, two_state_delta
 from bayesmusr.functions import K_B_EV
@@ -124,6 +124,34 @@ for lo in (150.0, 100.0):
           f"(ν_μ0 = {KADONO['nu_mu0_per_s']:.1e} s⁻¹)")
 
 # %% [markdown]
+# ## Is the EA table Kadono used the cause of the differences?
+#
+# The paper's spectra come from musrfit's dynGssEALF2 table (its ref. [24]).  Its grid
+# ends at ν/Δ = 10 and, as its source shows, it switches to a product of a modified
+# Keren factor (Q part, rate ν_i + ν_μ) and a dynamic KT of width √(1−Q)Δ when
+# ν_i + ν_μ ≥ 10√QΔ — here from about 273 K up.  Redo those temperatures with that
+# form (`_kadono.peer_narrowing_limit`) and refit: if the switch caused the
+# differences from the paper, T* and Eq. 4 would move.
+
+# %%
+peer_delta, peer_nu = delta_kt.copy(), nu_kt.copy()
+switched = np.array([peer_uses_narrowing_limit(DELTA, vi, vm, Q) for vi, vm in zip(nu_i, nu_mu)])
+for k in np.nonzero(switched)[0]:
+    f = kt_fit(t, [peer_narrowing_limit(t, DELTA, nu_i[k], nu_mu[k], Q, b) for b in FIELDS_MT])
+    peer_delta[k], peer_nu[k] = f.delta, f.nu
+peer_t_star, _ = peak_parabola(temperatures, peer_nu)
+peer_eq4 = fit_two_state(temperatures, peer_delta)
+peer = {"switch_from_K": float(temperatures[switched].min()) if switched.any() else None,
+        "max_abs_delta_kt_change": float(np.max(np.abs(peer_delta - delta_kt))),
+        "max_abs_nu_kt_change": float(np.max(np.abs(peer_nu - nu_kt))),
+        "t_star_K": peer_t_star, "e_delta_eV": peer_eq4.e_delta_eV, "q": peer_eq4.q,
+        "log10_n": math.log10(peer_eq4.n_states),
+        "t_half_K": peer_eq4.e_delta_eV / (K_B_EV * math.log(peer_eq4.n_states))}
+print(f"peer narrowing form from {peer['switch_from_K']} K: Δ_KT changes by ≤ {peer['max_abs_delta_kt_change']:.1e}, "
+      f"ν_KT by ≤ {peer['max_abs_nu_kt_change']:.1e} μs⁻¹; T* = {peer_t_star:.1f} K, Eq. 4: E_Δ = "
+      f"{peer['e_delta_eV']:.3f} eV, Q = {peer['q']:.3f}, log10 N = {peer['log10_n']:.2f}, T½ = {peer['t_half_K']:.1f} K")
+
+# %% [markdown]
 # ## Figure
 
 # %%
@@ -170,6 +198,7 @@ write_results("kadono_fig3", {
     "eq4_delta_free": eq4["delta_free"],
     "eq4_delta_fixed": eq4["delta_fixed"],
     "arrhenius_below_t_star": arrhenius_fits,
+    "peer_narrowing_limit": peer,
     "scan": {"temperature_K": temperatures.tolist(), "nu_i": nu_i.tolist(), "nu_mu": nu_mu.tolist(),
              "delta_kt": delta_kt.tolist(), "nu_kt": nu_kt.tolist(), "chi2": chi2.tolist()},
     "meta": {"ea_backend": BACKEND, "seconds": elapsed},
