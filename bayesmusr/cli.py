@@ -18,6 +18,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from .analysis import run_analysis
+
+    run_analysis(args.config, out_dir=args.out, progress=not args.quiet)
+    return 0
+
+
 def _cmd_tables(args: argparse.Namespace) -> int:
     from . import tables
 
@@ -118,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the main job on the embedded default data")
     d.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
     d.set_defaults(func=_cmd_demo)
+
+    f = sub.add_parser("fit", help="temperature-scan analysis (EA scan model vs KT reading) from a TOML file")
+    f.add_argument("config", help="analysis TOML (see bayesmusr.analysis for the layout)")
+    f.add_argument("--out", default=None, help="output folder (default: [output] folder of the TOML)")
+    f.add_argument("--quiet", action="store_true", help="no progress bars")
+    f.set_defaults(func=_cmd_fit)
 
     t = sub.add_parser("tables", help="build, check or describe the EA tables")
     t.add_argument("action", choices=["build", "check", "info"])

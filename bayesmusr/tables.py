@@ -328,7 +328,7 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
         ω_max or Δ·t above its x_max (the message says which, and that
         `bayesmusr.ea_direct` computes any point).
     """
-    from .ea import _check_q, fast_ion_limit, muon_renewal
+    from .ea import _check_q, fast_ion_limit, fast_muon_limit, muon_renewal
     from .functions import OMEGA_PER_MT, _check_scalar, _check_times, dynamic_kt
 
     delta = _check_scalar(delta, "delta")
@@ -341,6 +341,8 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
         return np.ones_like(t)
     if q == 0.0 or nu_i == 0.0:
         return dynamic_kt(t, delta, nu_mu, b_lf)
+    if nu_mu / delta > 1000.0:
+        return fast_muon_limit(t, delta, nu_i, nu_mu, q, b_lf)
     if q == 1.0:
         return dynamic_kt(t, delta, nu_i + nu_mu, b_lf)
     tab = load_table(table)
