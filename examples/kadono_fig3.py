@@ -35,11 +35,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from _kadono import DELTA, FIELDS_MT, Q, Timer, ea_backend, ea_spectra, fast_mode, kt_fit, output_dir, \
-    peak_parabola, peer_narrowing_limit, peer_uses_narrowing_limit, time_grid, write_results
+from _kadono import DELTA, FIELDS_MT, Q, SIGMA0, Timer, ea_backend, ea_spectra, fast_mode, kt_fit, output_dir, \
+    peak_parabola, peer_narrowing_limit, peer_uses_narrowing_limit, sigma, time_grid, write_results
 
-from bayesmusr.conventional import KADONO, arrhenius, fit_arrhenius, fit_two_state, two_state_delta
-from bayesmusr.functions import K_B_EV
+from bayesmusr.conventional import KADONO, arrhenius, fit_arrhenius, fit_kt_global, fit_two_state, two_state_delta
+from bayesmusr.functions import K_B_EV, MUON_LIFETIME
 
 clock = Timer()
 FAST = fast_mode()
@@ -57,9 +57,10 @@ print(f"EA backend: {BACKEND}; fast mode: {FAST}; {temperatures.size} temperatur
 # ## KT fits at every temperature
 
 # %%
-fits = []
+fits, spectra = [], []
 for temp, vi, vm in zip(temperatures, nu_i, nu_mu):
-    f = kt_fit(t, ea_spectra(t, DELTA, vi, vm, Q))
+    spectra.append(ea_spectra(t, DELTA, vi, vm, Q))
+    f = kt_fit(t, spectra[-1])
     fits.append(f)
     print(f"T = {temp:5.0f} K  ν_i = {vi:9.3g}  ν_μ = {vm:7.4f}  Δ_KT = {f.delta:.4f}  ν_KT = {f.nu:.4f}  "
           f"χ² = {f.chi2:8.1f}")
@@ -152,6 +153,30 @@ print(f"peer narrowing form from {peer['switch_from_K']} K: Δ_KT changes by ≤
       f"{peer['e_delta_eV']:.3f} eV, Q = {peer['q']:.3f}, log10 N = {peer['log10_n']:.2f}, T½ = {peer['t_half_K']:.1f} K")
 
 # %% [markdown]
+# ## Does our spectrum definition matter?
+#
+# The paper does not state its time grid or χ² weights.  Refit the same spectra with
+# (i) uniform weights, (ii) only t ≤ 10 μs, (iii) weights growing twice as fast,
+# σ ∝ e^{t/τ_μ}, and compare T* and the Eq. 4 midpoint T½.
+
+# %%
+variants = {"uniform weights": (np.ones(t.size, bool), np.full(t.size, SIGMA0)),
+            "t <= 10 us": (t <= 10.0, sigma(t)),
+            "sigma ~ exp(t/tau_mu)": (np.ones(t.size, bool), SIGMA0 * np.exp(t / MUON_LIFETIME))}
+sensitivity = {}
+for name, (sel, err) in variants.items():
+    vf = [fit_kt_global(t[sel], [g[sel] for g in s], list(FIELDS_MT), errors=[err[sel]] * 2) for s in spectra]
+    v_delta = np.array([f.delta for f in vf])
+    v_t_star, _ = peak_parabola(temperatures, np.array([f.nu for f in vf]))
+    v_eq4 = fit_two_state(temperatures, v_delta)
+    sensitivity[name] = {"t_star_K": v_t_star, "e_delta_eV": v_eq4.e_delta_eV, "q": v_eq4.q,
+                         "log10_n": math.log10(v_eq4.n_states),
+                         "t_half_K": v_eq4.e_delta_eV / (K_B_EV * math.log(v_eq4.n_states))}
+    r = sensitivity[name]
+    print(f"{name:22s}: T* = {r['t_star_K']:.1f} K, E_Δ = {r['e_delta_eV']:.3f} eV, Q = {r['q']:.3f}, "
+          f"log10 N = {r['log10_n']:.2f}, T½ = {r['t_half_K']:.1f} K")
+
+# %% [markdown]
 # ## Figure
 
 # %%
@@ -199,6 +224,7 @@ write_results("kadono_fig3", {
     "eq4_delta_fixed": eq4["delta_fixed"],
     "arrhenius_below_t_star": arrhenius_fits,
     "peer_narrowing_limit": peer,
+    "spectrum_definition_sensitivity": sensitivity,
     "scan": {"temperature_K": temperatures.tolist(), "nu_i": nu_i.tolist(), "nu_mu": nu_mu.tolist(),
              "delta_kt": delta_kt.tolist(), "nu_kt": nu_kt.tolist(), "chi2": chi2.tolist()},
     "meta": {"ea_backend": BACKEND, "seconds": elapsed},

@@ -189,3 +189,12 @@ def test_fig3_peer_narrowing_form_is_not_the_cause():
     assert peer["max_abs_delta_kt_change"] < 2e-3
     assert abs(peer["t_star_K"] - r["t_star_K"]) < 2.0
     assert abs(peer["t_half_K"] - r["eq4_delta_free"]["t_half_K"]) < 2.0
+
+
+def test_fig3_spectrum_definition_moves_t_half_little():
+    """Other time ranges and χ² weights move the Δ_KT step by < 10 K: not the 39 K difference from the paper."""
+    _, r = run_example("kadono_fig3")
+    ours = r["eq4_delta_free"]["t_half_K"]
+    for name, v in r["spectrum_definition_sensitivity"].items():
+        assert abs(v["t_half_K"] - ours) < 10.0, name
+        assert abs(v["t_half_K"] - r["paper"]["t_half_K"]) > 20.0, name
