@@ -29,7 +29,9 @@ BAYESMUSR_EXAMPLES_OUT
 BAYESMUSR_EA_BACKEND = auto | table | direct
     ``table``: `bayesmusr.ea` (interpolated EA table, ~60 μs per call);
     ``direct``: `bayesmusr.ea_direct` (exact construction, 0.2–2 s per call);
-    ``auto`` (default): the table when ``tables/ea_g0_v1.nc`` can be loaded.
+    ``auto`` (default): the table when it can be loaded.
+BAYESMUSR_EA_TABLE
+    table file for the ``table`` backend (default: the shipped ``tables/ea_g0_v1.nc``).
 """
 from __future__ import annotations
 
@@ -81,11 +83,16 @@ def sigma(t: np.ndarray) -> np.ndarray:
     return SIGMA0 * np.exp(np.asarray(t) / (2.0 * MUON_LIFETIME))
 
 
+def table_path():
+    """The EA table file given by ``BAYESMUSR_EA_TABLE``, or None for the shipped one."""
+    return os.environ.get("BAYESMUSR_EA_TABLE") or None
+
+
 def _table_available() -> bool:
     try:
         from bayesmusr.tables import load_table
 
-        load_table()
+        load_table(table_path())
         return True
     except (FileNotFoundError, ValueError):
         return False
@@ -104,7 +111,13 @@ def ea_backend() -> str:
 def ea_spectra(t, delta, nu_i, nu_mu, q, fields_mT=FIELDS_MT, backend=None):
     """G^EA(t) for each field (list of arrays); t in μs, rates in μs⁻¹, fields in mT."""
     backend = backend or ea_backend()
-    func = bayesmusr.ea if backend == "table" else bayesmusr.ea_direct
+    if backend == "table":
+        path = table_path()
+
+        def func(*args):
+            return bayesmusr.ea(*args, table=path)
+    else:
+        func = bayesmusr.ea_direct
     # Rates below 1e-15 μs⁻¹ (ν_i at 10 K is ~1e-170) change G by < 1e-13 over 20 μs; they are passed
     # as 0 because the renewal solver fails for ν·h ≲ 1e-19 (its lag cut-off int(42/(ν h)) overflows;
     # reported with issue 7: `bayesmusr.dynamic_kt(t, 0.3, 1e-20)` raises "negative dimensions").
