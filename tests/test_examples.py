@@ -30,14 +30,12 @@ Tolerances and why
 """
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
 import pathlib
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
@@ -52,19 +50,28 @@ DELTA, Q = 0.3, 0.8
 T_STAR_PAPER = 0.35 / (8.617333262e-5 * math.log(5e6 / (3 * math.sqrt(Q) * DELTA)))  # 259.7 K
 
 
-@functools.lru_cache(maxsize=None)
-def run_example(name: str) -> tuple[pathlib.Path, dict]:
-    """Run ``examples/<name>.py`` in FAST mode into a fresh folder; return (folder, its JSON results)."""
-    out = pathlib.Path(tempfile.mkdtemp(prefix=f"bayesmusr-{name}-"))
-    env = dict(os.environ, BAYESMUSR_FAST="1", BAYESMUSR_EXAMPLES_OUT=str(out), MPLBACKEND="Agg")
-    proc = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py")], cwd=out, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return out, json.loads((out / f"{name}.json").read_text())
+_RUNS: dict[str, tuple[pathlib.Path, dict]] = {}
+
+
+@pytest.fixture(scope="session")
+def run_example(tmp_path_factory):
+    """Run ``examples/<name>.py`` once per session in FAST mode; return (output folder, its JSON results)."""
+
+    def run(name: str) -> tuple[pathlib.Path, dict]:
+        if name not in _RUNS:
+            out = tmp_path_factory.mktemp(name)
+            env = dict(os.environ, BAYESMUSR_FAST="1", BAYESMUSR_EXAMPLES_OUT=str(out), MPLBACKEND="Agg")
+            proc = subprocess.run([sys.executable, str(EXAMPLES / f"{name}.py")], cwd=out, env=env,
+                                  capture_output=True, text=True, timeout=600)
+            assert proc.returncode == 0, f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            _RUNS[name] = (out, json.loads((out / f"{name}.json").read_text()))
+        return _RUNS[name]
+
+    return run
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
-def test_example_writes_figures(name):
+def test_example_writes_figures(run_example, name):
     out, results = run_example(name)
     for fig in FIGURES[name]:
         path = out / fig
@@ -73,13 +80,13 @@ def test_example_writes_figures(name):
     assert results["meta"]["fast_mode"] is True
 
 
-def test_fig1_t_star_from_the_rates():
+def test_fig1_t_star_from_the_rates(run_example):
     _, r = run_example("kadono_fig1")
     assert r["nu_star_per_us"] == pytest.approx(3 * math.sqrt(Q) * DELTA, rel=1e-12)
     assert r["t_star_from_rates_K"] == pytest.approx(T_STAR_PAPER, abs=0.01)
 
 
-def test_fig2_delta_kt_plateau():
+def test_fig2_delta_kt_plateau(run_example):
     _, r = run_example("kadono_fig2")
     expected = math.sqrt(1 - Q) * DELTA  # 0.134
     assert r["nu_i_max"] == pytest.approx(100.0)
@@ -88,13 +95,13 @@ def test_fig2_delta_kt_plateau():
     assert r["delta_kt_at_45"] == pytest.approx(expected, rel=0.10)
 
 
-def test_fig2_nu_kt_peak_near_3_sqrt_q_delta():
+def test_fig2_nu_kt_peak_near_3_sqrt_q_delta(run_example):
     _, r = run_example("kadono_fig2")
     ratio = r["nu_kt_peak_at_nu_i"] / (3 * math.sqrt(Q) * DELTA)
     assert 0.5 <= ratio <= 2.0, f"ν_KT peak at ν_i = {r['nu_kt_peak_at_nu_i']:.3g} (ratio {ratio:.2f})"
 
 
-def test_fig2_chi2_peaks_where_delta_kt_changes():
+def test_fig2_chi2_peaks_where_delta_kt_changes(run_example):
     _, r = run_example("kadono_fig2")
     ratio = r["chi2_peak_at_nu_i"] / r["delta_kt_steepest_at_nu_i"]
     assert 0.5 <= ratio <= 2.0
@@ -103,7 +110,7 @@ def test_fig2_chi2_peaks_where_delta_kt_changes():
     assert r["chi2_peak"] > 10 * max(chi2[0], chi2[-1])
 
 
-def test_fig2_q_limits_are_exact():
+def test_fig2_q_limits_are_exact(run_example):
     """Q = 0 is static KT (Δ_KT = Δ, ν_KT = 0); Q = 1 is dynamic KT with ν = ν_i = 3.3."""
     _, r = run_example("kadono_fig2")
     q, d, v = r["q_scan"]["q"], r["q_scan"]["delta_kt"], r["q_scan"]["nu_kt"]
@@ -112,7 +119,7 @@ def test_fig2_q_limits_are_exact():
     assert d[-1] == pytest.approx(DELTA, rel=1e-3) and v[-1] == pytest.approx(3.3, rel=1e-2)
 
 
-def test_fig3_t_star_toolkit_value():
+def test_fig3_t_star_toolkit_value(run_example):
     """Regression guard on what the toolkit finds (281.5 K in full mode)."""
     _, r = run_example("kadono_fig3")
     assert 270.0 <= r["t_star_K"] <= 295.0
@@ -120,12 +127,12 @@ def test_fig3_t_star_toolkit_value():
 
 @pytest.mark.xfail(strict=True, reason="toolkit T* = 282 K, 22 K above the paper's 260 K (ν_i(T*) = 3.4×3√QΔ): "
                                        "the ν_μ background moves the ν_KT maximum up; reported in docs/paper.md")
-def test_fig3_t_star_within_20K_of_paper():
+def test_fig3_t_star_within_20K_of_paper(run_example):
     _, r = run_example("kadono_fig3")
     assert abs(r["t_star_K"] - T_STAR_PAPER) <= 20.0
 
 
-def test_fig3_eq4_q_and_n():
+def test_fig3_eq4_q_and_n(run_example):
     _, r = run_example("kadono_fig3")
     fit = r["eq4_delta_free"]
     assert fit["q"] == pytest.approx(0.82, abs=0.08)
@@ -135,32 +142,32 @@ def test_fig3_eq4_q_and_n():
 
 @pytest.mark.xfail(strict=False, reason="borderline: toolkit E_Δ = 0.501 eV in FAST mode, 0.505 ± 0.006 in full "
                                         "mode, against the paper's 0.4 ± 0.1; reported in docs/paper.md")
-def test_fig3_eq4_e_delta_within_0p1_of_paper():
+def test_fig3_eq4_e_delta_within_0p1_of_paper(run_example):
     _, r = run_example("kadono_fig3")
     assert abs(r["eq4_delta_free"]["e_delta_eV"] - 0.4) <= 0.1
 
 
 @pytest.mark.xfail(strict=True, reason="the Δ_KT step is at T½ = 289 K, 39 K above the T½ = 250 K of the paper's "
                                        "Eq. 4 parameters; reported in docs/paper.md")
-def test_fig3_eq4_midpoint_within_20K_of_paper():
+def test_fig3_eq4_midpoint_within_20K_of_paper(run_example):
     """T½ = E_Δ / (k_B ln N), the temperature of half the step: what Eq. 4 pins down despite the E_Δ–N correlation."""
     _, r = run_example("kadono_fig3")
     assert abs(r["eq4_delta_free"]["t_half_K"] - r["paper"]["t_half_K"]) <= 20.0
 
 
-def test_fig3_eq4_midpoint_toolkit_value():
+def test_fig3_eq4_midpoint_toolkit_value(run_example):
     """Regression guard on what the toolkit finds (288.8 K in full mode)."""
     _, r = run_example("kadono_fig3")
     assert 280.0 <= r["eq4_delta_free"]["t_half_K"] <= 298.0
 
 
-def test_fig3_e_delta_is_an_activation_energy_of_the_right_size():
+def test_fig3_e_delta_is_an_activation_energy_of_the_right_size(run_example):
     """Kadono: Δ_KT(T) gives 'a rough estimate' of E_i = 0.35 eV — within a factor 1.5 here."""
     _, r = run_example("kadono_fig3")
     assert 0.35 / 1.5 <= r["eq4_delta_free"]["e_delta_eV"] <= 0.35 * 1.5
 
 
-def test_fig3_arrhenius_below_t_star_is_not_the_ion_energy():
+def test_fig3_arrhenius_below_t_star_is_not_the_ion_energy(run_example):
     """ν_KT below T* follows the muon, not the ions: E far below E_i = 0.35 eV, near E_μ = 0.02 eV."""
     _, r = run_example("kadono_fig3")
     for fit in r["arrhenius_below_t_star"].values():
@@ -168,7 +175,7 @@ def test_fig3_arrhenius_below_t_star_is_not_the_ion_energy():
         assert fit["e_eV"] > 0.02  # biased above E_μ by the onset of the ion contribution
 
 
-def test_table1_small_q_hides_the_ions():
+def test_table1_small_q_hides_the_ions(run_example):
     _, r = run_example("table1_discussion")
     rows = {row["q"]: row for row in r["visibility"]}
     assert rows[0.8]["peak_visible"] and rows[0.8]["kink_visible"]
@@ -180,7 +187,7 @@ def test_table1_small_q_hides_the_ions():
     assert kinks == sorted(kinks)
 
 
-def test_fig3_peer_narrowing_form_is_not_the_cause():
+def test_fig3_peer_narrowing_form_is_not_the_cause(run_example):
     """The narrowing-limit form of the table Kadono used barely changes the KT reading (so it does not
     explain the differences from the paper): Δ_KT within 2e-3 μs⁻¹, T* and T½ within 2 K."""
     _, r = run_example("kadono_fig3")
@@ -191,7 +198,7 @@ def test_fig3_peer_narrowing_form_is_not_the_cause():
     assert abs(peer["t_half_K"] - r["eq4_delta_free"]["t_half_K"]) < 2.0
 
 
-def test_fig3_spectrum_definition_moves_t_half_little():
+def test_fig3_spectrum_definition_moves_t_half_little(run_example):
     """Other time ranges and χ² weights move the Δ_KT step by < 10 K: not the 39 K difference from the paper."""
     _, r = run_example("kadono_fig3")
     ours = r["eq4_delta_free"]["t_half_K"]
