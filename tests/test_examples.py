@@ -205,3 +205,14 @@ def test_fig3_spectrum_definition_moves_t_half_little(run_example):
     for name, v in r["spectrum_definition_sensitivity"].items():
         assert abs(v["t_half_K"] - ours) < 10.0, name
         assert abs(v["t_half_K"] - r["paper"]["t_half_K"]) > 20.0, name
+
+
+def test_fig3_below_t_star_kt_sees_only_the_muon(run_example):
+    """Paper: Δ_KT is constant for T < T*, and ν_KT is dominated by ν_μ except around T*."""
+    _, r = run_example("kadono_fig3")
+    scan = r["scan"]
+    for temp, d, v, vm in zip(scan["temperature_K"], scan["delta_kt"], scan["nu_kt"], scan["nu_mu"]):
+        if 50.0 <= temp <= 200.0:
+            assert d == pytest.approx(DELTA, rel=1e-3)
+            assert v == pytest.approx(vm, rel=0.02)
+    assert scan["nu_kt"][-1] == pytest.approx(scan["nu_mu"][-1], rel=0.05)  # 400 K
