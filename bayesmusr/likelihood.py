@@ -140,7 +140,7 @@ def gaussian_loglike(y, model, sigma) -> float:
 def histogram_shapes(decay, asym_pol, alpha, bg_forward=0.0, bg_backward=0.0):
     """Expected forward/backward counts per unit N0.
 
-    m_F = d (1 + A P) + β_F,  m_B = α d (1 − A P) + β_B.
+    m_F = d (1 + A P) + β_F,  m_B = d (1 − A P)/α + β_B.
 
     Parameters
     ----------
@@ -149,7 +149,7 @@ def histogram_shapes(decay, asym_pol, alpha, bg_forward=0.0, bg_backward=0.0):
     asym_pol : ndarray
         A·P(t_i).
     alpha : float
-        Backward/forward efficiency ratio.
+        Forward/backward efficiency ratio α (Mantid/musrfit α: A = (F − αB)/(F + αB)).
     bg_forward, bg_backward : float
         Flat backgrounds per bin in units of N0.
 
@@ -158,4 +158,4 @@ def histogram_shapes(decay, asym_pol, alpha, bg_forward=0.0, bg_backward=0.0):
     (ndarray, ndarray)
     """
     dp = decay * asym_pol
-    return decay + dp + bg_forward, alpha * (decay - dp) + bg_backward
+    return decay + dp + bg_forward, (decay - dp) / alpha + bg_backward

@@ -19,13 +19,14 @@ exponential relaxation (off by default).
 Histogram runs (forward F / backward B counts, Poisson likelihood) expect
 
     μ_F(t_i) = N0_r [d_i (1 + A_r P_r(t_i)) + β_F,r]
-    μ_B(t_i) = N0_r [α_r d_i (1 − A_r P_r(t_i)) + β_B,r]
+    μ_B(t_i) = N0_r [d_i (1 − A_r P_r(t_i))/α_r + β_B,r]
 
 Conventions:
 
 * ``N0`` is the forward count per bin at t = 0 (unpolarised part);
-* α = (backward efficiency)/(forward efficiency), the α of
-  A = (F − αB)/(F + αB) as in Mantid and musrfit, so that the corrected
+* α = (forward efficiency)/(backward efficiency), the α of
+  A = (F − αB)/(F + αB) as in Mantid and musrfit (a transverse-field run gives
+  it as ΣF/ΣB, :func:`bayesmusr.data.estimate_alpha`), so that the corrected
   asymmetry of the model is exactly A_r P_r(t);
 * ``d_i = e^{−t_i/τ_μ} (2τ_μ/w_i) sinh(w_i/2τ_μ)`` is the muon decay
   integrated exactly over bin i of width w_i (centre t_i), divided by w_i;
@@ -242,7 +243,7 @@ _ALIASES = {"kt": "dynamic_kt", "dkt": "dynamic_kt", "skt": "static_kt", "static
 RUN_PARAMETERS: tuple[tuple[FitParameter, tuple[str, ...], str | None], ...] = (
     (FitParameter("a0", "1", 0.2, (-0.5, 0.5), "initial asymmetry A0 (sign as in the data)", "uniform"),
      ("histograms", "asymmetry"), None),
-    (FitParameter("alpha", "1", 1.0, (0.25, 4.0), "backward/forward efficiency α, A = (F − αB)/(F + αB)", "loguniform"),
+    (FitParameter("alpha", "1", 1.0, (0.25, 4.0), "forward/backward efficiency α (Mantid α: A = (F − αB)/(F + αB), TF: ΣF/ΣB)", "loguniform"),
      ("histograms",), None),
     (FitParameter("fbg", "1", 0.0, (0.0, 1.0), "non-relaxing (sample-holder) fraction f of the asymmetry", "uniform"),
      ("histograms",), "holder_fraction"),
@@ -500,7 +501,7 @@ class TemperatureProblem:
 
     def __init__(self, runs: Sequence[RunData], model: str = "dynamic_kt", priors: Mapping[str, Any] | None = None,
                  *, holder_fraction: bool = True, extra_relaxation: bool = False, count_background: bool = True,
-                 table=None):
+                 shared: Sequence[str] = (), table=None):
         runs = list(runs)
         if not runs:
             raise ValueError("runs: expected at least one run")
@@ -519,12 +520,29 @@ class TemperatureProblem:
             pr = parse_prior(priors[p.name], p.name) if p.name in priors else p.default_prior()
             used.add(p.name)
             entries.append(_Entry(p.name, pr, p.unit, p.description, -1))
-        self._run_slots: list[dict[str, int]] = []
+        known_run = {p.name for p, _, _ in RUN_PARAMETERS}
+        shared = tuple(shared or ())
+        bad = [n for n in shared if n not in known_run]
+        if bad:
+            raise ValueError(f"shared: {bad} are not per-run parameters; expected some of {sorted(known_run)}")
+        self.shared = shared
+        self._slots = [dict.fromkeys(known_run, -1) for _ in runs]
         for i, r in enumerate(runs):
             for p, kinds, option in RUN_PARAMETERS:
                 if r.kind not in kinds:
                     continue
                 full = f"{p.name}_{i}"
+                if p.name in shared:
+                    if p.name not in [e.name for e in entries]:
+                        pr = Prior("fixed", value=p.default) if option is not None and not self.options[option] \
+                            else p.default_prior()
+                        if p.name in priors:
+                            pr = parse_prior(priors[p.name], p.name)
+                            used.add(p.name)
+                        entries.append(_Entry(p.name, pr, p.unit, p.description + " (shared by all runs)", -2))
+                    self._slots[i][p.name] = [e.name for e in entries].index(p.name)
+                    continue
+                self._slots[i][p.name] = len(entries)
                 if option is not None and not self.options[option]:
                     pr = Prior("fixed", value=p.default)
                 else:
@@ -561,8 +579,6 @@ class TemperatureProblem:
         self._counts = [np.concatenate([r.forward, r.backward]) if r.kind == "histograms" else None for r in runs]
         self._lgam = [lk.log_factorial_sum(c) if c is not None else 0.0 for c in self._counts]
         self._n_resid = sum(2 * r.n_obs if r.kind == "histograms" else r.n_obs for r in runs) + int(self._normal[0].size)
-        self._slots = [{p.name: self._index.get(f"{p.name}_{i}", -1) for p, _, _ in RUN_PARAMETERS}
-                       for i in range(len(runs))]
 
     # ----------------------------------------------------------- descriptions
     @property
@@ -632,7 +648,7 @@ class TemperatureProblem:
             if e.prior.kind == "fixed":
                 out[k] = e.prior.value
                 continue
-            base = e.name if e.run < 0 else e.name.rsplit("_", 1)[0]
+            base = e.name if e.run < 0 else e.name.rsplit("_", 1)[0]  # run -1: physics, -2: shared nuisance
             v = e.prior.mu if e.prior.kind == "normal" else decl[base]
             lo, hi = e.prior.lo, e.prior.hi
             span = hi - lo if math.isfinite(hi - lo) else 1.0
@@ -827,12 +843,12 @@ class TemperatureProblem:
         """Starting points (sampling coordinates) for the MAP search: defaults plus a spread of physics values."""
         base = self.default_values()
         for i, r in enumerate(self.runs):
-            ka = self._index.get(f"alpha_{i}")
+            ka = self._slots[i]["alpha"] if self._slots[i]["alpha"] >= 0 else None
             if r.kind == "histograms" and ka is not None and self.entries[ka].prior.kind != "fixed":
                 pr = self.entries[ka].prior
-                ratio = r.backward.sum() / max(r.forward.sum(), 1.0)  # ≈ α (both groups see the same decay)
+                ratio = r.forward.sum() / max(r.backward.sum(), 1.0)  # ≈ α (both groups see the same decay)
                 base[ka] = float(np.clip(ratio, pr.lo * 1.01, pr.hi / 1.01))
-            k = self._index.get(f"a0_{i}")
+            k = self._slots[i]["a0"] if self._slots[i]["a0"] >= 0 else None
             if k is not None and self.entries[k].prior.kind != "fixed":
                 a = r.early_asymmetry(base[ka] if ka is not None else 1.0)
                 pr = self.entries[k].prior

@@ -52,7 +52,7 @@ def naive_log_posterior(runs, model, theta, nuis, table):
         pol = (1 - f) * g + f
         d = np.exp(-r.t / 2.1969811)
         total += poisson.logpmf(r.forward, n0 * d * (1 + a0 * pol)).sum()
-        total += poisson.logpmf(r.backward, n0 * alpha * d * (1 - a0 * pol)).sum()
+        total += poisson.logpmf(r.backward, n0 * d * (1 - a0 * pol) / alpha).sum()
     return total
 
 

@@ -92,7 +92,7 @@ def test_problem_pointwise_sums_to_full_likelihood():
 
 
 def test_expected_counts_follow_documented_convention():
-    """μ_F = N0[d(1 + A P) + β_F], μ_B = N0[α d(1 − A P) + β_B], d the bin-averaged decay."""
+    """μ_F = N0[d(1 + A P) + β_F], μ_B = N0[d(1 − A P)/α + β_B], d the bin-averaged decay."""
     t = np.array([0.5, 1.0, 3.0])
     w = 0.2
     rd = RunData("histograms", t, 0.0, width=np.full(3, w), forward=np.ones(3), backward=np.ones(3))
@@ -104,7 +104,10 @@ def test_expected_counts_follow_documented_convention():
     d = np.array([quad_decay(ti, w, tau) for ti in t])
     pol = 0.9 * bm.static_kt(t, 0.4) * np.exp(-0.05 * t) + 0.1
     np.testing.assert_allclose(mu[:3], 1000 * (d * (1 + 0.2 * pol) + 0.01), rtol=1e-12)
-    np.testing.assert_allclose(mu[3:], 1000 * (1.3 * d * (1 - 0.2 * pol) + 0.02), rtol=1e-12)
+    np.testing.assert_allclose(mu[3:], 1000 * (d * (1 - 0.2 * pol) / 1.3 + 0.02), rtol=1e-12)
+    # the Mantid α-corrected asymmetry of the (background-free) model is A0 P
+    mu0 = p.expected(p.to_sampled({**vals, "bgf_0": 0.0, "bgb_0": 0.0}), np.array([1000.0]))[0]
+    np.testing.assert_allclose((mu0[:3] - 1.3 * mu0[3:]) / (mu0[:3] + 1.3 * mu0[3:]), 0.2 * pol, rtol=1e-12)
 
 
 def quad_decay(t, w, tau):
@@ -201,7 +204,7 @@ def test_map_agrees_with_independent_least_squares():
             g = bm.dynamic_kt(r.t, v[0], v[1], r.b_lf)
             pol = (1 - f) * g + f
             d = np.array([quad_decay(ti, wi, tau) for ti, wi in zip(r.t[:1], r.width[:1])])[0] * np.exp(-(r.t - r.t[0]) / tau)
-            for n, mu in ((r.forward, n0 * d * (1 + a0 * pol)), (r.backward, n0 * alpha * d * (1 - a0 * pol))):
+            for n, mu in ((r.forward, n0 * d * (1 + a0 * pol)), (r.backward, n0 * d * (1 - a0 * pol) / alpha)):
                 dev = 2 * (np.where(n > 0, n * np.log(np.where(n > 0, n, 1) / mu), 0) - (n - mu))
                 out.append(np.sign(n - mu) * np.sqrt(np.maximum(dev, 0)))
         return np.concatenate(out)
@@ -433,7 +436,7 @@ def test_coverage_of_ea_intervals(ea_table_path):
 @pytest.mark.slow
 def test_loo_prefers_ea_near_t_star_and_not_on_kt_data(ea_table_path):
     v = _validation_module()
-    for gen, truth in (("ea", v.TRUTH["ea"]), ("dynamic_kt", v.TRUTH["dynamic_kt"])):
+    for gen, truth in (("ea", v.TRUTH_LOO["ea"]), ("dynamic_kt", v.TRUTH_LOO["dynamic_kt"])):
         runs = v.simulate(gen, truth, 5000, 15e6, 1250, ea_table_path)
         res = {m: v.fit(runs, m, 0, ea_table_path) for m in ("ea", "dynamic_kt")}
         t = compare.compare_results(res)["loo"]
