@@ -101,7 +101,7 @@ def _cmd_fit_temperature(args: argparse.Namespace) -> int:
         args.files, args.model, priors=_parse_prior_args(args.prior), backend=args.backend, seed=args.seed,
         b_lf=b_lf, t_min=args.t_min, t_max=args.t_max, bunch=args.bunch,
         holder_fraction=not args.no_holder_fraction, extra_relaxation=args.extra_relaxation,
-        count_background=not args.no_background, table=args.table, **settings,
+        count_background=not args.no_background, shared=tuple(args.share or ()), table=args.table, **settings,
     )
     save(idata, args.out)
     a = idata.posterior.attrs
@@ -181,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--no-holder-fraction", action="store_true", help="fix the non-relaxing fraction at 0")
     ft.add_argument("--extra-relaxation", action="store_true", help="fit an extra exponential relaxation per run")
     ft.add_argument("--no-background", action="store_true", help="no flat count backgrounds")
+    ft.add_argument("--share", nargs="+", default=None, help="per-run nuisances shared by all runs, e.g. --share a0 fbg")
     ft.add_argument("--table", default=None, help="EA table file (default: the shipped table)")
     ft.add_argument("--seed", type=int, default=0, help="random seed")
     ft.add_argument("--max-steps", type=int, default=None, help="maximum MCMC steps")

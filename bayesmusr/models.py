@@ -489,6 +489,10 @@ class TemperatureProblem:
         Fit an extra exponential relaxation λ per run (default False).
     count_background : bool
         Fit flat count backgrounds β_F, β_B per histogram run (default True).
+    shared : sequence of str
+        Per-run nuisances to share across all runs (one parameter named without
+        the run suffix), e.g. ``("a0", "fbg")`` when ZF and LF runs see the same
+        sample and holder.
     table : path, optional
         EA table (default: the shipped table).
 

@@ -542,7 +542,7 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
                     out: str | pathlib.Path | None = None, backend: str | pathlib.Path | None = None, seed: int = 0,
                     b_lf=None, t_min: float | None = None, t_max: float | None = None, bunch: int = 1,
                     groups=None, holder_fraction: bool = True, extra_relaxation: bool = False,
-                    count_background: bool = True, table=None, **settings):
+                    count_background: bool = True, shared=(), table=None, **settings):
     """Fit one temperature (its ZF and LF runs together) with one model: the one-call entry point.
 
     Parameters
@@ -566,6 +566,8 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
         Data selection, see :meth:`bayesmusr.models.RunData.from_run`.
     holder_fraction, extra_relaxation, count_background : bool
         Nuisance options of :class:`~bayesmusr.models.TemperatureProblem`.
+    shared : sequence of str
+        Per-run nuisances shared by all runs (e.g. ``("a0", "fbg")`` for one sample and holder).
     table : path, optional
         EA table.
     **settings
@@ -579,7 +581,8 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
         runs = [runs]
     rd = _to_rundata(list(runs), b_lf, {"t_min": t_min, "t_max": t_max, "bunch": bunch, "groups": groups})
     problem = TemperatureProblem(rd, model, priors, holder_fraction=holder_fraction,
-                                 extra_relaxation=extra_relaxation, count_background=count_background, table=table)
+                                 extra_relaxation=extra_relaxation, count_background=count_background,
+                                 shared=shared, table=table)
     if problem.model == "ea":
         problem.support_note()  # fails early with a clear message if the table is missing
     return sample(TemperatureAdapter(problem), seed=seed, backend=backend, out=out, **settings)

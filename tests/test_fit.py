@@ -446,3 +446,16 @@ def test_loo_prefers_ea_near_t_star_and_not_on_kt_data(ea_table_path):
             assert diff > 4 * dse, (diff, dse)
         else:
             assert diff < 2 * dse, (diff, dse)
+
+
+def test_shared_nuisances_are_one_parameter():
+    runs = _kt_runs(n_bins=100)
+    p = TemperatureProblem(runs, "kt", shared=("a0", "fbg"), count_background=False)
+    assert "a0" in p.names and "fbg" in p.names and "a0_0" not in p.names and "alpha_1" in p.names
+    y = p.to_sampled({"delta": 0.35, "nu": 0.2, "a0": 0.2, "fbg": 0.1, "alpha_0": 1.0, "alpha_1": 1.0})
+    q = TemperatureProblem(runs, "kt", count_background=False)
+    yq = q.to_sampled({"delta": 0.35, "nu": 0.2, "a0_0": 0.2, "a0_1": 0.2, "fbg_0": 0.1, "fbg_1": 0.1,
+                       "alpha_0": 1.0, "alpha_1": 1.0})
+    assert p.log_likelihood(y) == pytest.approx(q.log_likelihood(yq), rel=1e-12)
+    with pytest.raises(ValueError, match="not per-run parameters"):
+        TemperatureProblem(runs, "kt", shared=("delta",))
