@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-slow bench tables-check clean
+.PHONY: demo test test-slow bench docs tables-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,15 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow -q
 
+## make bench: timing scripts (results written to benchmarks/results/)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_kt.py
+	$(PY) benchmarks/bench_ea.py
+
+## make docs: build the documentation site (mkdocs-material, strict: broken links fail) into build/site
+docs: $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[docs]'
+	$(PY) -m mkdocs build --strict
 
 tables-check: $(STAMP)
 	$(VENV)/bin/bayesmusr tables check

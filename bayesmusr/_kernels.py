@@ -74,7 +74,10 @@ def _renewal(f, nu, h):
     # interval j = [jh, (j+1)h] contributes
     #   ν e^{-νjh} (w0 f_j G_{n-j} + w1 f_{j+1} G_{n-j-1});
     # lags with e^{-νjh} < e^{-42} are dropped (kmax).
-    kmax = min(n_pts, int(_CUT_EXPONENT / (nu * h)) + 2)
+    if nu * h * n_pts <= _CUT_EXPONENT:
+        kmax = n_pts  # (also avoids an integer overflow of 42/(ν h) for tiny ν h)
+    else:
+        kmax = min(n_pts, int(_CUT_EXPONENT / (nu * h)) + 2)
     decay = np.zeros(kmax + 1)
     for j in range(kmax):
         decay[j] = math.exp(-nu * h * j)

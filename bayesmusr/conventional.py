@@ -198,7 +198,11 @@ def fit_two_state(temperature, delta_kt, delta_err=None, fix_delta=None):
         if best is None or res.cost < best.cost:
             best = res
     try:
-        perr = np.sqrt(np.diag(np.linalg.inv(best.jac.T @ best.jac)))
+        cov = np.linalg.inv(best.jac.T @ best.jac)
+        if delta_err is None and y.size > len(best.x):
+            # no errors given: scale by the residual variance (as fit_arrhenius does)
+            cov = cov * (2.0 * best.cost) / (y.size - len(best.x))
+        perr = np.sqrt(np.diag(cov))
     except np.linalg.LinAlgError:
         perr = np.full(len(best.x), np.nan)
     p = best.x

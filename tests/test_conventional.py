@@ -46,3 +46,12 @@ def test_kadono_rates_at_reference_temperatures():
     for T in (150.0, 250.0, 400.0):
         assert arrhenius(T, KADONO["nu_i0_per_s"], KADONO["e_i_eV"]) == pytest.approx(
             5e12 * np.exp(-0.35 / (kb * T)) / 1e6, rel=1e-12)
+
+
+def test_two_state_errors_scale_with_residuals_when_no_errors_given():
+    rng = np.random.default_rng(9)
+    temps = np.linspace(150, 400, 26)
+    y = two_state_delta(temps, 0.3, 0.8, 1e8, 0.4) + 1e-3 * rng.standard_normal(temps.size)
+    f = fit_two_state(temps, y)
+    # with 1e-3 scatter the energy is known to ~0.01–0.05 eV, not to eV (unit-weight errors)
+    assert 1e-3 < f.errors["e_delta_eV"] < 0.1
