@@ -129,11 +129,13 @@ renewal = njit(cache=True)(_renewal)
 cubic_uniform = njit(cache=True)(_cubic_uniform)
 
 
-def _hermite_weights(u, x):
+def _hermite_weights(u, x, even_ends=False):
     """C¹ cubic Hermite interpolation weights on a sorted (non-uniform) grid ``u``.
 
     Node derivatives are the 3-point (second-order) finite-difference
-    estimates (one-sided parabola at the ends), so the interpolant is
+    estimates (one-sided parabola at the ends; exactly 0 at the ends when
+    ``even_ends``: for a function even about both end points, such as any
+    function of Q = sin²θ on θ ∈ [0, π/2]), so the interpolant is
     continuous with a continuous first derivative everywhere — no kinks at
     grid nodes for a sampler to find.  Returns (start, w) with
     f(x) ≈ Σ_k w[k] f[start + k], k = 0..3.  ``x`` must lie in [u[0], u[-1]].
@@ -164,6 +166,8 @@ def _hermite_weights(u, x):
     w[i + 1 - start] += h01
     # derivative parts, each a 3-point stencil around its node
     for node, coef in ((i, h10 * d), (i + 1, h11 * d)):
+        if even_ends and (node == 0 or node == n - 1):
+            continue
         if n == 2:
             w[0] += -coef / d
             w[1] += coef / d
@@ -257,9 +261,9 @@ lagrange6_uniform = njit(cache=True)(_lagrange6_uniform)
 def _histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives):
     """N0-marginal Poisson log-likelihood of one F/B histogram pair and its derivatives.
 
-    Shapes s_F = d(1 + A P) + β_F, s_B = α d(1 − A P) + β_B with P = G + f(1 − G),
-    ℓ = Σ n log s − N log Σs (constants dropped).  Returns (ℓ, grad[5], hess[5, 5])
-    in the order (A, α, f, β_F, β_B); ℓ = −inf if any shape is ≤ 0.  One pass over
+    Shapes s_F = d(1 + A P) + β_F, s_B = ρ d(1 − A P) + β_B with P = G + f(1 − G)
+    and ρ = 1/α, ℓ = Σ n log s − N log Σs (constants dropped).  Returns
+    (ℓ, grad[5], hess[5, 5]) in the order (A, ρ, f, β_F, β_B); ℓ = −inf if any shape is ≤ 0.  One pass over
     the bins (this is the inner loop of the scan model's Laplace step).
     """
     a, alpha, f, bf, bb = eta[0], eta[1], eta[2], eta[3], eta[4]

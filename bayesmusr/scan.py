@@ -77,14 +77,16 @@ KT_SCAN_PARAMETERS = (
 
 # ----------------------------------------------------------------- nuisances
 class HistogramNuisances:
-    """Laplace marginal over (A, α, f, β_F, β_B) of one histogram run, N0 integrated out.
+    """Laplace marginal over (A, ρ, f, β_F, β_B) of one histogram run, N0 integrated out.
 
-    With shape s_F = d(1 + A P) + β_F, s_B = α d(1 − A P) + β_B and
-    P = G + f(1 − G), the N0-marginal log-likelihood (prior 1/N0) is
-    ℓ = Σ n log s − N log Σs + log Γ(N) − Σ log n!.
+    With shape s_F = d(1 + A P) + β_F, s_B = ρ d(1 − A P) + β_B, P = G + f(1 − G)
+    and ρ = 1/α (α the Mantid/musrfit balance of A = (F − αB)/(F + αB), as in
+    :func:`bayesmusr.likelihood.histogram_shapes`), the N0-marginal
+    log-likelihood (prior 1/N0) is ℓ = Σ n log s − N log Σs + log Γ(N) − Σ log n!.
+    ρ is the parameter here because the shapes are linear in it.
     """
 
-    names = ("a0", "alpha", "fbg", "bgf", "bgb")
+    names = ("a0", "rho", "fbg", "bgf", "bgb")
 
     def __init__(self, run: RunData, holder_fraction: bool = True, count_background: bool = True):
         if run.kind != "histograms":
@@ -96,14 +98,15 @@ class HistogramNuisances:
         self.n_total = float(self.nf.sum() + self.nb.sum())
         self.const = gammaln(self.n_total) - float(gammaln(self.nf + 1).sum() + gammaln(self.nb + 1).sum())
         self.free = np.array([True, True, holder_fraction, count_background, count_background])
-        self.eta = None  # set at the first evaluation (the start needs a polarisation)
+        self.eta = None  # conditional optimum of the last evaluation (for pointwise terms)
+        self.ref = None  # fixed Newton start, set at the first evaluation
 
     def _start(self, g=None):
         """Starting nuisances from the relaxed linear problem.
 
         Fitted separately, each histogram is linear in the columns [d, dG, 1]
         (since 1 + A P = (1 + A f) + A(1 − f) G); weighted least squares on F
-        and B gives A(1 − f), A f, α and the backgrounds, clipped into the
+        and B gives A(1 − f), A f, ρ = 1/α and the backgrounds, clipped into the
         nuisance box.
         """
         bg = 1e-3 if self.free[3] else 0.0
@@ -134,15 +137,23 @@ class HistogramNuisances:
         eta = np.array([a, alpha, f, bf, bb])
         return np.clip(eta, self.LOWER + 1e-9, self.UPPER - 1e-9)
 
+    @property
+    def alpha(self) -> float:
+        """α of the last conditional optimum (= 1/ρ)."""
+        return 1.0 / self.eta[1]
+
     def _shapes(self, g, eta):
         a, alpha, f, bf, bb = eta
         p = g + f * (1.0 - g)
         u = self.d * p
         return self.d + a * u + bf, alpha * (self.d - a * u) + bb, u
 
-    #: box for the nuisances (A, α, f, β_F, β_B): physical ranges, f a fraction
-    LOWER = np.array([-0.5, 0.2, -0.05, -0.01, -0.01])
+    #: box for the nuisances (A, ρ = 1/α, f, β_F, β_B): physical ranges, f a fraction
+    LOWER = np.array([-0.5, 0.2, -1.0, -0.01, -0.01])
     UPPER = np.array([0.5, 5.0, 1.0, 0.2, 0.2])
+    # f is weakly determined run by run (SD ~0.05 at 10⁷ events) and its conditional optimum can
+    # fall below 0; the Laplace step treats it (like the backgrounds) as an unconstrained real so
+    # the optimum stays interior — bounding it at 0 made the solve fail on such runs
 
     def loglike(self, g, eta):
         """N0-marginal log-likelihood at nuisances ``eta`` (−inf outside the box)."""
@@ -155,56 +166,34 @@ class HistogramNuisances:
         _, grad, hess = _kernels.histogram_nuisance_terms(self.d, g, self.nf, self.nb, eta, True)
         return grad, hess
 
-    #: predicted gain below which one Newton step from the reference optimum is used
-    ONE_STEP_GAIN = 2.0
-
     def marginal(self, g):
         """Laplace log-marginal over the free nuisances for polarisation ``g``.
 
-        Near the reference nuisances η_ref (the last full solution) one
-        Newton step η₁ = η_ref + A⁻¹g lands on the conditional maximum to
-        second order in the step (its value error is fourth order); the
-        value and the Hessian for the determinant are taken at η₁ — two
-        passes over the bins.  (The determinant must be taken at η₁: the
-        curvature along the holder fraction f changes by ~5 % over 0.01 SD.)
-        When the predicted gain ½ gᵀA⁻¹g exceeds :attr:`ONE_STEP_GAIN`
-        (η̂ more than ~2 posterior SDs away), the full solve below runs and
-        η_ref is updated.  With η_ref fixed the result is a deterministic
-        function of the physics, as a sampler needs.
+        Damped Newton iterations start from a *fixed* reference η_ref (the
+        converged optimum of the first call) and run to a predicted gain
+        below 1e-9, so the result is a deterministic, smooth function of the
+        physics (a sampler and a finite-difference optimiser both need that);
+        the Hessian of the last point gives the determinant.
         """
         free = self.free
-        if self.eta is not None:
-            val = self.loglike(g, self.eta)
-            if math.isfinite(val):
-                grad, hess = self._derivatives(g, self.eta)
-                gr, a = grad[free], -hess[np.ix_(free, free)]
-                try:
-                    step = np.linalg.solve(a, gr)
-                    gain = 0.5 * float(gr @ step)
-                except np.linalg.LinAlgError:
-                    gain = math.inf
-                if 0.0 <= gain <= self.ONE_STEP_GAIN:
-                    eta1 = self.eta.copy()
-                    eta1[free] += step
-                    val1, _, hess1 = _kernels.histogram_nuisance_terms(self.d, g, self.nf, self.nb, eta1, True)
-                    sign, logdet = np.linalg.slogdet(-hess1[np.ix_(free, free)])
-                    if sign > 0 and math.isfinite(val1) and np.all(eta1 >= self.LOWER) and np.all(eta1 <= self.UPPER):
-                        k = int(free.sum())
-                        return val1 + self.const + 0.5 * k * math.log(2 * math.pi) - 0.5 * logdet
-        return self._marginal_full(g)
+        if self.ref is None:  # anchor: the converged optimum of the first evaluation
+            first = self._marginal_full(g)
+            if math.isfinite(first):
+                self.ref = self.eta.copy()
+            return first
+        return self._marginal_full(g, self.ref)
 
-    def _marginal_full(self, g):
-        """Full Laplace solve (updates η_ref).
+    def _marginal_full(self, g, start=None):
+        """Damped Newton (Levenberg-Marquardt) Laplace solve from ``start`` (default: the relaxed fit).
 
         Newton steps with Levenberg-Marquardt damping (the likelihood is not
-        concave everywhere in these bilinear parameters) from the previous
-        solution, or from the relaxed linear fit (:meth:`_start`); stops when
-        the predicted gain is below 1e-7 and uses the Hessian of that last
-        point for the determinant.
+        concave everywhere in these bilinear parameters); stops when the
+        undamped Newton step would gain less than 1e-9 and uses the Hessian of
+        that point for the determinant.
         """
         free = self.free
         for attempt in range(2):
-            eta = self._start(g) if (self.eta is None or attempt == 1) else self.eta.copy()
+            eta = self._start(g) if (start is None or attempt == 1) else np.array(start, dtype=float)
             val = self.loglike(g, eta)
             if not math.isfinite(val):
                 continue
@@ -214,6 +203,13 @@ class HistogramNuisances:
                 grad, hess = self._derivatives(g, eta)
                 gr, a = grad[free], -hess[np.ix_(free, free)]
                 scale = np.abs(np.diag(a)) + 1e-300
+                try:  # converged: the undamped Newton step would gain < 1e-9
+                    z = np.linalg.solve(np.linalg.cholesky(a), gr)
+                    if float(z @ z) < 1e-9:
+                        ok = True
+                        break
+                except np.linalg.LinAlgError:
+                    pass
                 while True:
                     try:
                         step = np.linalg.solve(a + mu * np.diag(scale), gr)
@@ -223,13 +219,10 @@ class HistogramNuisances:
                     if pred >= 0.0:
                         break
                     mu = max(10.0 * mu, 1e-6)  # not an ascent direction: damp more
-                if pred < 1e-6 and mu == 0.0:
-                    ok = True  # converged at a point where the undamped Newton step is tiny
-                    break
                 trial = eta.copy()
                 trial[free] += step
                 new = self.loglike(g, trial)
-                if new > val:
+                if new > val - 1e-6:  # within rounding: ℓ is a difference of ~1e7-sized sums
                     eta, val = trial, new
                     mu = 0.0 if mu <= 1e-6 else mu / 10.0
                 elif mu > 1e10:

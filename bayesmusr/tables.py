@@ -321,7 +321,7 @@ _combine_nb = _kernels.njit(cache=True)(_combine)
 def interpolate_g0(table: EATable, v: float, q: float, w: float, n_x: int) -> np.ndarray:
     """g₀ on the table's Δt grid (first n_x nodes) at ν_i/Δ = v, Q = q, ω_L/Δ = w."""
     s0, w0 = _kernels.hermite_weights(table.u_nu, math.asinh(v / NU_SCALE))
-    s1, w1 = _kernels.hermite_weights(table.u_q, math.asin(math.sqrt(q)))
+    s1, w1 = _kernels.hermite_weights(table.u_q, math.asin(math.sqrt(q)), True)  # G is even in θ at 0 and π/2
     s2, w2 = _kernels.hermite_weights(table.u_omega, math.asinh(w / OMEGA_SCALE))
     return _combine_nb(table.data, s0, w0, s1, w1, s2, w2, n_x)
 

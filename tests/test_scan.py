@@ -58,23 +58,24 @@ def test_nuisance_optimum_matches_brute_force_maximisation():
     # the truth within 4 SD (from the Laplace curvature) of the conditional optimum
     _, hess = nu._derivatives(g, nu.eta)
     sd = np.sqrt(np.diag(np.linalg.inv(-hess)))
-    truth = np.array([0.21, 1.08, 0.08, 0.002, 0.002])
+    truth = np.array([0.21, 1 / 1.08, 0.08, 0.002, 0.002])  # ρ = 1/α
     assert np.all(np.abs(nu.eta - truth) < 4 * sd), (nu.eta, truth, sd)
 
 
-def test_one_step_laplace_agrees_with_full_solve():
+def test_laplace_step_is_deterministic_and_agrees_with_damped_solve():
     rng = np.random.default_rng(3)
     run = _kt_run(rng)
     from bayesmusr import dynamic_kt
 
     nu = HistogramNuisances(run)
-    nu.marginal(dynamic_kt(run.t, 0.3, 0.2, 0.0))  # reference at the truth
+    first = nu.marginal(dynamic_kt(run.t, 0.3, 0.2, 0.0))  # sets the fixed reference
     g = dynamic_kt(run.t, 0.301, 0.205, 0.0)  # ~1-2 posterior SD away
-    one_step = nu.marginal(g)
-    ref = nu.eta.copy()
-    full = nu._marginal_full(g)
-    assert abs(one_step - full) < 2e-3
-    assert not np.array_equal(ref, nu.eta)
+    a = nu.marginal(g)
+    nu.marginal(dynamic_kt(run.t, 0.33, 0.4, 0.0))  # an evaluation elsewhere must not change the result
+    assert nu.marginal(g) == a
+    assert nu.marginal(dynamic_kt(run.t, 0.3, 0.2, 0.0)) == first
+    full = nu._marginal_full(g)  # from the relaxed linear start
+    assert abs(a - full) < 1e-6
 
 
 def test_gaussian_asymmetry_marginal_is_exact():
@@ -116,7 +117,12 @@ def test_kt_temperature_problem_peaks_at_truth():
 
 @needs_table
 def test_scan_posterior_mode_near_truth():
-    """Four temperatures of Kadono's model; the MAP of the global parameters lies within 4 SD of the truth."""
+    """Four temperatures of Kadono's model: the truth is not rejected by a likelihood-ratio test.
+
+    With four temperatures ν_i0 and E_i lie on a long Arrhenius ridge, so a distance test in
+    SDs is fragile; 2 (log p_max − log p_truth) follows χ² with 4 degrees of freedom (flat priors
+    inside the bounds), whose 99.9 % point is 18.5.
+    """
     rng = np.random.default_rng(6)
     points = []
     for temp in (220.0, 260.0, 290.0, 320.0):
@@ -129,17 +135,12 @@ def test_scan_posterior_mode_near_truth():
     prob = ScanProblem(points, priors={"log10_nu_mu0": math.log10(2e6), "e_mu": 0.02})  # muon part fixed
     truth = {"log10_nu_i0": math.log10(5e12), "e_i": 0.35, "delta": math.log(0.3), "q": 0.8}
     y0 = np.array([truth[n] for n in prob.names])
+    lp_truth = prob.log_posterior(y0)
     res = minimize(lambda y: -prob.log_posterior(y), y0, method="Nelder-Mead",
-                   options={"xatol": 1e-6, "fatol": 1e-4, "maxiter": 4000})
-    assert -res.fun >= prob.log_posterior(y0) - 1e-6
-    hess = np.zeros((len(y0), len(y0)))
-    hs = np.array([2e-3, 2e-4, 2e-4, 2e-4])
-    f0 = prob.log_posterior(res.x)
-    for i in range(len(y0)):
-        for j in range(len(y0)):
-            ei, ej = np.eye(len(y0))[i] * hs[i], np.eye(len(y0))[j] * hs[j]
-            hess[i, j] = (prob.log_posterior(res.x + ei + ej) - prob.log_posterior(res.x + ei - ej)
-                          - prob.log_posterior(res.x - ei + ej) + prob.log_posterior(res.x - ei - ej)) / (4 * hs[i] * hs[j])
-    sd = np.sqrt(np.diag(np.linalg.inv(-hess)))
-    assert np.all(np.abs(res.x - y0) < 4 * sd), (res.x, y0, sd)
-    del f0
+                   options={"xatol": 1e-7, "fatol": 1e-5, "maxiter": 3000})
+    assert -res.fun >= lp_truth - 1e-6
+    assert 2 * (-res.fun - lp_truth) < 18.5
+    # and the data do constrain the model: Q = 0.6 instead of 0.8 is rejected by the same test
+    y_bad = y0.copy()
+    y_bad[prob.names.index("q")] = 0.6
+    assert 2 * (-res.fun - prob.log_posterior(y_bad)) > 18.5
