@@ -328,7 +328,7 @@ def make_figures(out, problem, ea_idata, kt_results, conv, cmp, truth) -> dict:
                   float(np.median(_posterior_array(kt_results[j], "nu"))))
         for r, blk, g, color in zip(pt.runs, problem.blocks[j], gs_ea[j], ("C0", "C1", "C2", "C3")):
             blk.marginal(g)
-            a, alpha, f = blk.eta[0], blk.eta[1], blk.eta[2]
+            a, alpha, f = blk.eta[0], 1.0 / blk.eta[1], blk.eta[2]
             if r.kind == "histograms":
                 fwd, bwd = r.forward, r.backward
                 asym = (fwd - alpha * bwd) / np.maximum(fwd + alpha * bwd, 1)
