@@ -365,8 +365,7 @@ def make_figures(out, problem, ea_idata, kt_results, conv, cmp, truth) -> dict:
             else:
                 ax.plot(draws[names[jj]], draws[names[i]], ",", color="C0", alpha=0.5)
             if names[i] in truth and i == jj:
-                tv = truth[names[i]] if names[i] != "delta" else truth["delta"]
-                ax.axvline(tv, color="C3", lw=1)
+                ax.axvline(truth[names[i]], color="C3", lw=1)
             if i == k - 1:
                 ax.set_xlabel(names[jj], fontsize=8)
             if jj == 0 and i > 0:

@@ -212,6 +212,14 @@ def fast_muon_limit(t, delta, nu_i, nu_mu, q, b_lf):
     return g1 ** (1.0 - q) * g2**q
 
 
+def check_ea_args(t, delta, nu_i, nu_mu, q, b_lf):
+    """Validate the arguments shared by `ea_direct` and `bayesmusr.ea` (ValueError naming the argument)."""
+    from .functions import _check_scalar, _check_times
+
+    return (_check_times(t), _check_scalar(delta, "delta"), _check_scalar(nu_i, "nu_i"),
+            _check_scalar(nu_mu, "nu_mu"), _check_q(q), _check_scalar(b_lf, "b_lf"))
+
+
 def _check_q(q) -> float:
     try:
         v = float(q)
@@ -243,21 +251,16 @@ def ea_direct(t, delta, nu_i, nu_mu, q, b_lf=0.0, dx: float = 0.02, n_r: int = N
     n_r : int, optional
         Radial Gauss-Legendre nodes.
     """
-    from .functions import OMEGA_PER_MT, _check_scalar, _check_times
+    from .functions import KEREN_ABOVE, OMEGA_PER_MT
 
-    delta = _check_scalar(delta, "delta")
-    nu_i = _check_scalar(nu_i, "nu_i")
-    nu_mu = _check_scalar(nu_mu, "nu_mu")
-    b_lf = _check_scalar(b_lf, "b_lf")
-    q = _check_q(q)
-    t = _check_times(t)
+    t, delta, nu_i, nu_mu, q, b_lf = check_ea_args(t, delta, nu_i, nu_mu, q, b_lf)
     if delta == 0.0 or t.size == 0:
         return np.ones_like(t)
-    if nu_mu / delta > 1000.0:
+    if nu_mu / delta > KEREN_ABOVE:
         return fast_muon_limit(t, delta, nu_i, nu_mu, q, b_lf)
     x = t * delta
     n = int(math.ceil(x.max() / dx)) + 4
-    if nu_i / delta > 1000.0:  # deep in the fast-ion limit (error ≲ 1e-6 there)
+    if nu_i / delta > KEREN_ABOVE:  # deep in the fast-ion limit (error ≲ 1e-6 there)
         g0 = fast_ion_limit(np.arange(n) * dx, nu_i / delta, q, OMEGA_PER_MT * b_lf / delta)
         g = muon_renewal(g0, nu_mu / delta, dx)
         return _kernels.hermite_uniform(g, dx, x.ravel()).reshape(x.shape)

@@ -375,6 +375,17 @@ class _ProblemBase:
             k += 1
         return lp
 
+    def _sum_marginals(self, gs, start: float) -> float:
+        """start + Σ over runs of the Laplace marginal (−inf as soon as one run has none)."""
+        total = start
+        for blocks, g_list in zip(self.blocks, gs):
+            for blk, g in zip(blocks, g_list):
+                m = blk.marginal(g)
+                if not math.isfinite(m):
+                    return -math.inf
+                total += m
+        return total
+
     def observed_data(self):
         data, dims, coords = {}, {}, {}
         run_of, temp_of, time_of = [], [], []
@@ -497,14 +508,7 @@ class ScanProblem(_ProblemBase):
             gs = self._polarisations(x)
         except ValueError:  # outside the EA table's support (e.g. ω_L/Δ > 3)
             return -math.inf
-        total = lp
-        for blocks, g_list in zip(self.blocks, gs):
-            for blk, g in zip(blocks, g_list):
-                m = blk.marginal(g)
-                if not math.isfinite(m):
-                    return -math.inf
-                total += m
-        return total
+        return self._sum_marginals(gs, lp)
 
     def initial_guesses(self):
         """Starting points: the declared defaults and a spread of activation parameters."""
@@ -579,14 +583,7 @@ class KTTemperatureProblem(_ProblemBase):
         lp = self._log_prior(y)
         if not math.isfinite(lp):
             return -math.inf
-        x = self._physical(y)
-        total = lp
-        for blk, g in zip(self.blocks[0], self._polarisations(x)[0]):
-            m = blk.marginal(g)
-            if not math.isfinite(m):
-                return -math.inf
-            total += m
-        return total
+        return self._sum_marginals(self._polarisations(self._physical(y)), lp)
 
     def initial_guesses(self):
         out = []

@@ -375,20 +375,15 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
         ω_max or Δ·t above its x_max (the message says which, and that
         `bayesmusr.ea_direct` computes any point).
     """
-    from .ea import _check_q, fast_ion_limit, fast_muon_limit, muon_renewal
-    from .functions import OMEGA_PER_MT, _check_scalar, _check_times, dynamic_kt
+    from .ea import check_ea_args, fast_ion_limit, fast_muon_limit, muon_renewal
+    from .functions import KEREN_ABOVE, OMEGA_PER_MT, dynamic_kt
 
-    delta = _check_scalar(delta, "delta")
-    nu_i = _check_scalar(nu_i, "nu_i")
-    nu_mu = _check_scalar(nu_mu, "nu_mu")
-    b_lf = _check_scalar(b_lf, "b_lf")
-    q = _check_q(q)
-    t = _check_times(t)
+    t, delta, nu_i, nu_mu, q, b_lf = check_ea_args(t, delta, nu_i, nu_mu, q, b_lf)
     if delta == 0.0 or t.size == 0:
         return np.ones_like(t)
     if q == 0.0 or nu_i == 0.0:
         return dynamic_kt(t, delta, nu_mu, b_lf)
-    if nu_mu / delta > 1000.0:
+    if nu_mu / delta > KEREN_ABOVE:
         return fast_muon_limit(t, delta, nu_i, nu_mu, q, b_lf)
     if q == 1.0:
         return dynamic_kt(t, delta, nu_i + nu_mu, b_lf)
