@@ -339,3 +339,135 @@ def _histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives):
 
 
 histogram_nuisance_terms = njit(cache=True)(_histogram_nuisance_terms)
+
+
+def _solve_small(a, b, k):
+    """Solve a[:k, :k] x = b[:k] by Gaussian elimination with partial pivoting; (x, ok)."""
+    m = np.empty((k, k + 1))
+    for i in range(k):
+        for j in range(k):
+            m[i, j] = a[i, j]
+        m[i, k] = b[i]
+    for c in range(k):
+        p = c
+        for i in range(c + 1, k):
+            if abs(m[i, c]) > abs(m[p, c]):
+                p = i
+        if m[p, c] == 0.0 or not math.isfinite(m[p, c]):
+            return np.zeros(k), False
+        if p != c:
+            for j in range(k + 1):
+                tmp = m[c, j]
+                m[c, j] = m[p, j]
+                m[p, j] = tmp
+        for i in range(c + 1, k):
+            fct = m[i, c] / m[c, c]
+            for j in range(c, k + 1):
+                m[i, j] -= fct * m[c, j]
+    x = np.zeros(k)
+    for i in range(k - 1, -1, -1):
+        acc = m[i, k]
+        for j in range(i + 1, k):
+            acc -= m[i, j] * x[j]
+        x[i] = acc / m[i, i]
+    return x, True
+
+
+def _cholesky_small(a, k):
+    """Lower Cholesky factor of a[:k, :k] and log det; ok = False unless positive definite."""
+    low = np.zeros((k, k))
+    logdet = 0.0
+    for i in range(k):
+        for j in range(i + 1):
+            acc = a[i, j]
+            for m in range(j):
+                acc -= low[i, m] * low[j, m]
+            if i == j:
+                if not acc > 0.0:
+                    return low, 0.0, False
+                low[i, i] = math.sqrt(acc)
+                logdet += 2.0 * math.log(low[i, i])
+            else:
+                low[i, j] = acc / low[j, j]
+    return low, logdet, True
+
+
+solve_small = njit(cache=True)(_solve_small)
+cholesky_small = njit(cache=True)(_cholesky_small)
+
+
+def _laplace_newton(d, g, nf, nb, eta0, free, lower, upper):
+    """Damped-Newton conditional optimum of the histogram nuisances (HistogramNuisances).
+
+    Levenberg-Marquardt damped Newton on the free entries of η = (A, ρ, f, β_F, β_B)
+    from ``eta0``, steps leaving the box [lower, upper] rejected.  Stops when the
+    undamped Newton step would gain less than 1e-9 (gᵀ A⁻¹ g < 1e-9, A = −Hessian).
+    Returns (ℓ at the optimum, η, log det A, converged).
+    """
+    idx = np.nonzero(free)[0]
+    k = idx.shape[0]
+    eta = eta0.copy()
+    for j in range(5):
+        if eta[j] < lower[j] or eta[j] > upper[j]:
+            return -np.inf, eta, 0.0, False
+    val = histogram_nuisance_terms(d, g, nf, nb, eta, False)[0]
+    if not math.isfinite(val):
+        return -np.inf, eta, 0.0, False
+    mu = 0.0
+    a = np.zeros((k, k))
+    gr = np.zeros(k)
+    damped = np.zeros((k, k))
+    for _ in range(60):
+        _, grad, hess = histogram_nuisance_terms(d, g, nf, nb, eta, True)
+        for i in range(k):
+            gr[i] = grad[idx[i]]
+            for j in range(k):
+                a[i, j] = -hess[idx[i], idx[j]]
+        low, logdet, pd = cholesky_small(a, k)
+        if pd:
+            # z = L⁻¹ g; converged when |z|² = gᵀ A⁻¹ g < 1e-9
+            z = np.zeros(k)
+            zz = 0.0
+            for i in range(k):
+                acc = gr[i]
+                for m in range(i):
+                    acc -= low[i, m] * z[m]
+                z[i] = acc / low[i, i]
+                zz += z[i] * z[i]
+            if zz < 1e-9:
+                return val, eta, logdet, True
+        while True:
+            for i in range(k):
+                for j in range(k):
+                    damped[i, j] = a[i, j]
+                damped[i, i] += mu * (abs(a[i, i]) + 1e-300)
+            step, ok = solve_small(damped, gr, k)
+            pred = -1.0
+            if ok:
+                pred = 0.0
+                for i in range(k):
+                    pred += gr[i] * step[i]
+            if pred >= 0.0:
+                break
+            mu = max(10.0 * mu, 1e-6)  # not an ascent direction: damp more
+            if mu > 1e30:
+                return -np.inf, eta, 0.0, False
+        trial = eta.copy()
+        inside = True
+        for i in range(k):
+            trial[idx[i]] += step[i]
+            if trial[idx[i]] < lower[idx[i]] or trial[idx[i]] > upper[idx[i]]:
+                inside = False
+        new = histogram_nuisance_terms(d, g, nf, nb, trial, False)[0] if inside else -np.inf
+        if new > val - 1e-6:  # within rounding: ℓ is a difference of ~1e7-sized sums
+            eta = trial
+            val = new
+            mu = 0.0 if mu <= 1e-6 else mu / 10.0
+        elif mu > 1e10:
+            break
+        else:
+            mu = max(10.0 * mu, 1e-6)
+    return -np.inf, eta, 0.0, False
+
+
+laplace_newton = njit(cache=True)(_laplace_newton)

@@ -191,52 +191,15 @@ class HistogramNuisances:
         undamped Newton step would gain less than 1e-9 and uses the Hessian of
         that point for the determinant.
         """
-        free = self.free
         for attempt in range(2):
             eta = self._start(g) if (start is None or attempt == 1) else np.array(start, dtype=float)
-            val = self.loglike(g, eta)
-            if not math.isfinite(val):
-                continue
-            mu = 0.0
-            ok = False
-            for _ in range(60):
-                grad, hess = self._derivatives(g, eta)
-                gr, a = grad[free], -hess[np.ix_(free, free)]
-                scale = np.abs(np.diag(a)) + 1e-300
-                try:  # converged: the undamped Newton step would gain < 1e-9
-                    z = np.linalg.solve(np.linalg.cholesky(a), gr)
-                    if float(z @ z) < 1e-9:
-                        ok = True
-                        break
-                except np.linalg.LinAlgError:
-                    pass
-                while True:
-                    try:
-                        step = np.linalg.solve(a + mu * np.diag(scale), gr)
-                    except np.linalg.LinAlgError:
-                        step = None
-                    pred = float(gr @ step) if step is not None else -1.0
-                    if pred >= 0.0:
-                        break
-                    mu = max(10.0 * mu, 1e-6)  # not an ascent direction: damp more
-                trial = eta.copy()
-                trial[free] += step
-                new = self.loglike(g, trial)
-                if new > val - 1e-6:  # within rounding: ℓ is a difference of ~1e7-sized sums
-                    eta, val = trial, new
-                    mu = 0.0 if mu <= 1e-6 else mu / 10.0
-                elif mu > 1e10:
-                    break
-                else:
-                    mu = max(10.0 * mu, 1e-6)
+            val, eta, logdet, ok = _kernels.laplace_newton(self.d, g, self.nf, self.nb, eta, self.free,
+                                                           self.LOWER, self.UPPER)
             if not ok:
                 continue
-            sign, logdet = np.linalg.slogdet(a)
-            if sign <= 0:
-                continue
             self.eta = eta
-            k = int(free.sum())
-            return val + 0.5 * k * math.log(2 * math.pi) - 0.5 * logdet
+            k = int(self.free.sum())
+            return val + self.const + 0.5 * k * math.log(2 * math.pi) - 0.5 * logdet
         return -math.inf
 
     def pointwise(self, g, eta=None):
@@ -610,5 +573,62 @@ class KTTemperatureProblem(_ProblemBase):
                 "likelihood": "as the EA scan model (Laplace-marginalised nuisances)"}
 
 
+# ------------------------------------------------- one temperature, any model
+class TemperaturePointProblem(_ProblemBase):
+    """One temperature, one model (static KT, dynamic KT or EA), with Laplace-marginalised nuisances.
+
+    The one-temperature counterpart of :class:`ScanProblem`: the runs of the
+    point share the physics parameters ``PHYSICS_PARAMETERS[model]`` of
+    :mod:`bayesmusr.models` (the only sampled ones); every run's nuisances are
+    integrated out as described in the module docstring.  Used by
+    :func:`bayesmusr.sampling.fit_temperature` through
+    :class:`bayesmusr.sampling.MarginalAdapter`, which adds the outputs.
+    """
+
+    def __init__(self, point: ScanPointData, model: str = "ea", priors: Mapping[str, Any] | None = None, *,
+                 holder_fraction: bool = True, count_background: bool = True, table=None):
+        from .models import PHYSICS_PARAMETERS, canonical_model
+
+        if not point.runs:
+            raise ValueError("a temperature needs at least one run")
+        self.model = canonical_model(model)
+        self.points = [point]
+        self.temperatures = np.array([point.temperature])
+        self.table = table
+        self._setup_priors(PHYSICS_PARAMETERS[self.model], priors)
+        self.blocks = [[_nuisances(r, holder_fraction, count_background) for r in point.runs]]
+        self.options = {"holder_fraction": holder_fraction, "count_background": count_background}
+
+    def _polarisations(self, x):
+        return [[relaxation(self.model, r.t, r.b_lf, x, table=self.table) for r in self.points[0].runs]]
+
+    def log_posterior(self, y):
+        y = np.asarray(y, dtype=float)
+        lp = self._log_prior(y)
+        if not math.isfinite(lp):
+            return -math.inf
+        try:
+            gs = self._polarisations(self._physical(y))
+        except ValueError:  # outside the EA table's support (e.g. ω_L/Δ > 3)
+            return -math.inf
+        return self._sum_marginals(gs, lp)
+
+    def initial_guesses(self):
+        """A grid of physics values (Δ, rates, Q), clipped into the prior bounds."""
+        import itertools
+
+        grid = {"delta": (0.1, 0.3, 0.6), "nu": (0.01, 0.1, 1.0, 5.0), "nu_i": (0.05, 0.5, 5.0),
+                "nu_mu": (0.003, 0.05), "q": (0.3, 0.8)}
+        axes = []
+        for p, pr, f in zip(self.declared, self.priors, self.free):
+            if not f:
+                continue
+            vals = (pr.mu,) if pr.kind == "normal" else grid.get(p.name, (p.default,))
+            span = pr.hi - pr.lo
+            vals = [min(max(v, pr.lo + 1e-3 * span), pr.hi - 1e-3 * span) for v in vals]
+            axes.append([math.log(v) if pr.log_scale else v for v in vals])
+        return [np.array(c) for c in itertools.product(*axes)]
+
+
 __all__ = ["SCAN_PARAMETERS", "KT_SCAN_PARAMETERS", "ScanPointData", "ScanProblem", "KTTemperatureProblem",
-           "HistogramNuisances", "AsymmetryNuisances"] 
+           "TemperaturePointProblem", "HistogramNuisances", "AsymmetryNuisances"] 

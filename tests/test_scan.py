@@ -76,6 +76,12 @@ def test_laplace_step_is_deterministic_and_agrees_with_damped_solve():
     assert nu.marginal(dynamic_kt(run.t, 0.3, 0.2, 0.0)) == first
     full = nu._marginal_full(g)  # from the relaxed linear start
     assert abs(a - full) < 1e-6
+    # the compiled Newton loop and its plain-python original take the same steps
+    args = (nu.d, g, nu.nf, nu.nb, nu.ref, nu.free, nu.LOWER, nu.UPPER)
+    fast, slow = _kernels.laplace_newton(*args), _kernels.laplace_newton.py_func(*args)
+    assert fast[3] and slow[3]
+    assert fast[0] == pytest.approx(slow[0], rel=1e-13) and np.allclose(fast[1], slow[1], rtol=1e-10, atol=1e-13)
+    assert fast[2] == pytest.approx(slow[2], rel=1e-9)
 
 
 def test_gaussian_asymmetry_marginal_is_exact():
