@@ -168,6 +168,9 @@ def run_analysis(config_path, out_dir=None, progress: bool = True) -> pathlib.Pa
     figures = make_figures(out, problem, ea_idata, kt_results, conv, cmp, truth)
     timings = {"ea_scan_s": t_ea, "kt_s": t_kt, "total_s": time.perf_counter() - t_start}
     write_report(out, cfg, problem, ea_idata, kt_results, conv, cmp, comparison_text, figures, truth, timings)
+    from .report import write_report as write_html_report
+
+    write_html_report(out, out / "report.html")  # self-contained HTML next to report.md (bayesmusr report)
     print(f"analysis finished in {timings['total_s']:.0f} s: report {out / 'report.md'}")
     return out
 

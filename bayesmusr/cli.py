@@ -68,6 +68,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    out = write_report(args.result, args.out, compare_with=args.compare or ())
+    print(f"report written: {out}")
+    return 0
+
+
 def _parse_prior_args(items):
     priors = {}
     for item in items or []:
@@ -155,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("results", nargs="+", help="result netCDF files (bayesmusr fit-temperature --out)")
     c.add_argument("--names", nargs="+", default=None, help="labels for the results (default: file names)")
     c.set_defaults(func=_cmd_compare)
+
+    rp = sub.add_parser("report", help="one self-contained HTML report (figures embedded) of results or a fit folder")
+    rp.add_argument("result", help="result netCDF (ea_scan.nc, kt_per_temperature.nc, fit-temperature --out) or a "
+                                   "folder written by 'bayesmusr fit'")
+    rp.add_argument("--compare", nargs="+", default=None, help="more result files to show and compare by LOO")
+    rp.add_argument("--out", default=None, help="HTML file (default: report.html in the folder, or "
+                                                "<result>_report.html next to the result file)")
+    rp.set_defaults(func=_cmd_report)
 
     from .models import PHYSICS_PARAMETERS, RUN_PARAMETERS
 
