@@ -635,6 +635,17 @@ def run_bands(result: Result, run: RunInfo, *, max_points: int = 200, n_draws: i
         model_error = str(exc)
     else:
         model_error = ""
+    # α first: the nuisance solve of the posterior median then anchors the Laplace steps of the replicas
+    alpha, alpha_note = math.nan, ""
+    if run.kind == "histograms":
+        alpha = 1.0
+        if model is not None:
+            try:
+                alpha = model.alpha(_median_draw(result))
+            except (ValueError, KeyError) as exc:
+                alpha_note = f"α = 1 used for display ({exc})"
+        else:
+            alpha_note = "α = 1 used for display (the model could not be evaluated)"
     if pp is not None and all(n in pp for n in names):
         arrs = [np.asarray(pp[n], dtype=float).reshape(-1, run.t.size) for n in names]
         reps = np.concatenate(arrs, axis=1)
@@ -651,16 +662,9 @@ def run_bands(result: Result, run: RunInfo, *, max_points: int = 200, n_draws: i
             reps, note = None, f"no band: the model could not be evaluated ({exc})"
     else:
         note = f"no band: {result.path.name} has no posterior_predictive group for this run and {model_error}"
-    alpha = math.nan
+    if alpha_note:
+        note = f"{note}; {alpha_note}" if note else alpha_note
     if run.kind == "histograms":
-        alpha = 1.0
-        if model is not None:
-            try:
-                alpha = model.alpha(_median_draw(result))
-            except (ValueError, KeyError) as exc:
-                note = (note + "; " if note else "") + f"α = 1 used for display ({exc})"
-        else:
-            note = (note + "; " if note else "") + "α = 1 used for display (the model could not be evaluated)"
         f, b = _pack_counts(run.forward, k), _pack_counts(run.backward, k)
         y, yerr = _asym(f, b, alpha)
         rep_y = None
