@@ -272,3 +272,34 @@ def test_fit_temperature_result(tmp_path):
     classes = [i["class"] for i in page.images]
     assert classes.count("run") == 2 and classes.count("corner") == 1 and "temperature" not in classes
     assert "single-temperature result has no temperature dependence" in " ".join(page.text)
+
+
+def test_models_priors_page_lists_the_declared_parameters():
+    """docs/models-priors.md copies the declared parameter tables; a change of a declaration must show here."""
+    from bayesmusr.models import PHYSICS_PARAMETERS, RUN_PARAMETERS
+    from bayesmusr.scan import KT_SCAN_PARAMETERS, POOL_PARAMETER, SCAN_PARAMETERS
+
+    text = (EXAMPLES.parent / "docs" / "models-priors.md").read_text(encoding="utf-8").replace("−", "-")
+    heads = [(m.start(), m.group(1)) for m in re.finditer(r"^#+ (.+)$", text, flags=re.M)]
+
+    def rows(section: str) -> list[list[str]]:
+        start = next(k for k, (_, h) in enumerate(heads) if h.startswith(section))
+        end = heads[start + 1][0] if start + 1 < len(heads) else len(text)
+        body = text[heads[start][0]:end]
+        return [[c.strip().strip("`") for c in line.strip().strip("|").split("|")] for line in body.splitlines()
+                if line.startswith("| `")]
+
+    def prior(p):
+        return f"{'log-uniform' if p.prior == 'loguniform' else p.prior} [{p.bounds[0]:g}, {p.bounds[1]:g}]"
+
+    one_t = rows("One temperature")
+    physics = [r[:5] for r in one_t if r[0] in PHYSICS_PARAMETERS]
+    assert physics == [[m, p.name, p.unit, prior(p), f"{p.default:g}"] for m, ps in PHYSICS_PARAMETERS.items()
+                       for p in ps]
+    nuisances = [r[:5] for r in one_t if r[0] not in PHYSICS_PARAMETERS]
+    assert nuisances == [[p.name, p.unit, prior(p), f"{p.default:g}", ", ".join(kinds)]
+                         for p, kinds, _ in RUN_PARAMETERS]
+    assert [r[:4] for r in rows("The Arrhenius EA scan model")] == [
+        [p.name, p.unit, prior(p), f"{p.default:g}"] for p in (*SCAN_PARAMETERS, POOL_PARAMETER)]
+    assert [r[:4] for r in rows("The KT reading")] == [[p.name, p.unit, prior(p), f"{p.default:g}"]
+                                                        for p in KT_SCAN_PARAMETERS]
