@@ -471,3 +471,95 @@ def _laplace_newton(d, g, nf, nb, eta0, free, lower, upper):
 
 
 laplace_newton = njit(cache=True)(_laplace_newton)
+
+
+def _stencil_derivative(xs, j):
+    """Weights c_m with p'(xs[j]) = Σ c_m f(xs[m]) for the polynomial through all nodes xs."""
+    k = xs.shape[0]
+    c = np.zeros(k)
+    xn = xs[j]
+    for m in range(k):
+        if m == j:
+            acc = 0.0
+            for l in range(k):
+                if l != j:
+                    acc += 1.0 / (xn - xs[l])
+            c[m] = acc
+        else:
+            num = 1.0
+            den = 1.0
+            for l in range(k):
+                if l != m:
+                    den *= xs[m] - xs[l]
+                    if l != j:
+                        num *= xn - xs[l]
+            c[m] = num / den
+    return c
+
+
+def _hermite_weights5(u, x, even_ends=False):
+    """C¹ cubic Hermite weights with fourth-order node slopes, on a sorted non-uniform grid ``u``.
+
+    As `hermite_weights`, but each node derivative is that of the quartic
+    through five nodes centred on it (shifted inwards at the ends, or, when
+    ``even_ends``, completed by mirror images: f(2u₀ − u_k) = f(u_k), and the
+    end slopes are exactly 0).  The interpolation error falls as h⁴ instead
+    of h³.  Returns (start, w) with f(x) ≈ Σ_k w[k] f[start + k], k = 0..5.
+    Needs len(u) ≥ 6.
+    """
+    n = u.shape[0]
+    w = np.zeros(6)
+    i = np.searchsorted(u, x, side="right") - 1
+    if i < 0:
+        i = 0
+    if i > n - 2:
+        i = n - 2
+    d = u[i + 1] - u[i]
+    s = (x - u[i]) / d
+    h00 = (1.0 + 2.0 * s) * (1.0 - s) ** 2
+    h10 = s * (1.0 - s) ** 2
+    h01 = s * s * (3.0 - 2.0 * s)
+    h11 = s * s * (s - 1.0)
+    start = i - 2
+    if start < 0:
+        start = 0
+    if start > n - 6:
+        start = n - 6
+    w[i - start] += h00
+    w[i + 1 - start] += h01
+    xs = np.empty(5)
+    idx = np.empty(5, dtype=np.int64)
+    for node, coef in ((i, h10 * d), (i + 1, h11 * d)):
+        if even_ends:
+            if node == 0 or node == n - 1:
+                continue
+            for m in range(5):
+                k = node - 2 + m
+                if k < 0:  # mirror image below u[0]
+                    xs[m] = 2.0 * u[0] - u[-k]
+                    idx[m] = -k
+                elif k > n - 1:  # mirror image above u[n-1]
+                    xs[m] = 2.0 * u[n - 1] - u[2 * (n - 1) - k]
+                    idx[m] = 2 * (n - 1) - k
+                else:
+                    xs[m] = u[k]
+                    idx[m] = k
+            j = 2
+        else:
+            j0 = node - 2
+            if j0 < 0:
+                j0 = 0
+            if j0 > n - 5:
+                j0 = n - 5
+            for m in range(5):
+                xs[m] = u[j0 + m]
+                idx[m] = j0 + m
+            j = node - j0
+        c = stencil_derivative(xs, j)
+        for m in range(5):
+            w[idx[m] - start] += coef * c[m]
+    return start, w
+
+
+stencil_derivative = njit(cache=True)(_stencil_derivative)
+hermite_weights5 = njit(cache=True)(_hermite_weights5)

@@ -14,9 +14,11 @@ A netCDF4 file (written with xarray) with one variable ``g0`` over
 * ``x`` — Δt, uniform step 0.04 in [0, 20];
 
 with units, build parameters, a table version and a SHA-256 checksum of the
-data (verified on load).  Values are stored as uint16 counts,
-g0 = G_OFFSET + G_SCALE·count (quantisation error ≤ 8e-6), which keeps the
-file within the repository's size budget.  G depends on Δ only through these ratios.
+data (verified on load).  What is stored is g₀ divided by a known analytic
+factor (`reference_factor`, which removes the slowly dephasing precession of
+the static part near Q = 1), as uint16 counts, quotient = g0_offset +
+g0_scale·count (quantisation error ≤ 9e-6), which keeps the file within the
+repository's size budget.  G depends on Δ only through these ratios.
 
 Build
 -----
@@ -28,7 +30,8 @@ deterministic: rebuilding gives the same bytes.
 
 Interpolation
 -------------
-C¹ cubic Hermite in (u(ν_i), Q, u(ω)) — 64 slices combined with weights —
+C¹ cubic Hermite in (u(ν_i), θ, u(ω)) with fourth-order node slopes — 216 slices
+combined with weights —
 then the exact muon-jump renewal at the requested ν_μ (no ν_μ grid,
 `ea.muon_renewal`), then C¹ cubic Hermite in Δt.
 """
@@ -46,8 +49,9 @@ import numpy as np
 
 from . import _kernels
 from .ea import ea_static_scaled
+from .functions import _static_kt_scaled
 
-TABLE_VERSION = "1.0"
+TABLE_VERSION = "1.1"
 NU_SCALE = 1e-3  # ν_i/Δ below which the ν_i axis is linear
 OMEGA_SCALE = 1.0  # ω_L/Δ below which the ω axis is linear
 DX = 0.04  # Δt step of the stored table
@@ -62,9 +66,13 @@ GRIDS = {
 }
 #: extra θ nodes below θ = π/2, in units of the uniform θ step (standard grid)
 Q_TOP_REFINE = (0.25, 0.5, 0.75, 1.5, 2.5, 3.5)
-#: stored as uint16 counts: g0 = G_OFFSET + G_SCALE * count (|quantisation error| ≤ 8e-6)
-G_OFFSET = -0.05
-G_SCALE = 1.05 / 65534.0
+#: Stored quantity: g₀ divided by the reference factor S_σ(Δt; ω_L)^λ(ν_i, Q) (see `reference_factor`),
+#: λ = Q^REF_Q_POWER · v²/(v² + REF_NU²).  Near Q = 1 with fast ions g₀ ≈ S_σ × (smooth narrowing):
+#: the static part of width σ = √(1−Q) precesses in ω_L with an amplitude that dephases only
+#: slowly (on Δt ~ 1/σ), which no practical ω grid resolves at Δt ~ 20; divided out, what is
+#: tabulated is smooth in ω.  λ is analytic in (ν_i, Q), so the quotient stays smooth too.
+REF_Q_POWER = 20
+REF_NU = 5.0
 
 TABLE_DIR = pathlib.Path(__file__).resolve().parent.parent / "tables"
 DEFAULT_TABLE = TABLE_DIR / "ea_g0_v1.nc"
@@ -196,25 +204,50 @@ def build_table(output=None, grid: str = "standard", workers: int | None = None,
         known = _read_slice_cache(build_dir / f"slice_{i:03d}.npz", len(w), len(x))
         rows.append(np.stack([known[_qkey(qq)] for qq in q]))
     data = np.stack(rows)
-    counts = np.rint((data - G_OFFSET) / G_SCALE)
-    if counts.min() < 0 or counts.max() > 65535 or not np.all(np.isfinite(data)):
-        raise ValueError(f"EA table build {build_dir}: g0 outside [{G_OFFSET}, {G_OFFSET + 65535 * G_SCALE}]"
-                         " or not finite; refusing to write a wrong table")
-    _write_table(output, counts.astype(np.uint16), nu, q, w, x, grid)
+    if not np.all(np.isfinite(data)):
+        raise ValueError(f"EA table build {build_dir}: non-finite g0; refusing to write a wrong table")
+    for a, v in enumerate(nu):
+        for b, qq in enumerate(q):
+            for c, ww in enumerate(w):
+                data[a, b, c] /= reference_factor(x, v, qq, ww)
+    # uint16 counts over the data's own range (quantisation error ≤ scale/2 ≈ 8e-6 for a range of ~1)
+    offset = math.floor(data.min() * 100.0) / 100.0 - 0.01
+    scale = (math.ceil(data.max() * 100.0) / 100.0 + 0.01 - offset) / 65534.0
+    counts = np.rint((data - offset) / scale)
+    _write_table(output, counts.astype(np.uint16), nu, q, w, x, grid, offset, scale)
     return output
+
+
+def reference_factor(x: np.ndarray, v: float, q: float, w: float) -> np.ndarray:
+    """S_σ(x; w)^λ: the factor the table divides g₀ by (and interpolation multiplies back).
+
+    S_σ is the static LF Kubo-Toyabe function of the ion-independent width
+    σ = √(1−Q) in field w = ω_L/Δ, λ = Q^REF_Q_POWER · v²/(v² + REF_NU²) switches
+    it on smoothly where g₀ ≈ S_σ × (motionally narrowed decay): Q → 1 with fast
+    ions.  S_σ ≥ 0.036, so the division is safe.  Measured on 60 random points
+    (Hermite, fourth-order slopes): max error 3.1e-4 → 5.6e-5, and 8.1e-4 → 2.2e-4
+    for Q > 0.9.
+    """
+    lam = q**REF_Q_POWER * v * v / (v * v + REF_NU * REF_NU)
+    sigma2 = 1.0 - q
+    if lam < 1e-12 or sigma2 <= 0.0:
+        return np.ones_like(x)
+    sigma = math.sqrt(sigma2)
+    return np.exp(lam * np.log(_static_kt_scaled(sigma * x, w / sigma)))
 
 
 def _checksum(counts: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(counts, dtype="<u2").tobytes()).hexdigest()
 
 
-def _write_table(path, data, nu, q, w, x, grid):
+def _write_table(path, data, nu, q, w, x, grid, offset, scale):
     import xarray as xr
 
     ds = xr.Dataset(
         {"g0_counts": (("nu_i", "q", "omega", "x"), data,
-                       {"long_name": "G^EA_z at nu_mu = 0, quantised",
-                        "g0": f"{G_OFFSET} + {G_SCALE!r} * g0_counts", "units": "1"})},
+                       {"long_name": "G^EA_z at nu_mu = 0 divided by the reference factor, quantised",
+                        "g0": f"({offset!r} + {scale!r} * g0_counts) * S_sigma(x; omega)^lambda(nu_i, q)",
+                        "units": "1"})},
         coords={
             "nu_i": ("nu_i", nu, {"long_name": "ion jump rate / Delta", "units": "1"}),
             "q": ("q", q, {"long_name": "Edwards-Anderson fraction Q", "units": "1"}),
@@ -230,8 +263,10 @@ def _write_table(path, data, nu, q, w, x, grid):
             "construction": "conditional renewal (DESIGN 3.5): axial kernels in closed form, "
                             "product-trapezoid Volterra + Richardson, Gauss-Legendre radial quadrature",
             "n_radial": 96,
-            "g0_offset": G_OFFSET,
-            "g0_scale": G_SCALE,
+            "g0_offset": offset,
+            "g0_scale": scale,
+            "reference_factor": f"S_sigma^lambda, S_sigma = static LF KT of width sqrt(1-q) in field omega, "
+                                f"lambda = q^{REF_Q_POWER} nu^2/(nu^2 + {REF_NU}^2)",
             "sha256_g0_counts_uint16_le": _checksum(data),
         },
     )
@@ -297,15 +332,15 @@ def _load_cached(path: str) -> EATable:
 
 
 def _combine(data, s0, w0, s1, w1, s2, w2, n_x):
-    """Σ w0[a] w1[b] w2[c] data[s0+a, s1+b, s2+c, :n_x] — the 64-slice tensor combination."""
+    """Σ w0[a] w1[b] w2[c] data[s0+a, s1+b, s2+c, :n_x] — the tensor-product combination of slices."""
     out = np.zeros(n_x)
-    for a in range(4):
+    for a in range(w0.shape[0]):
         if w0[a] == 0.0:
             continue
-        for b in range(4):
+        for b in range(w1.shape[0]):
             if w1[b] == 0.0:
                 continue
-            for c in range(4):
+            for c in range(w2.shape[0]):
                 wt = w0[a] * w1[b] * w2[c]
                 if wt == 0.0:
                     continue
@@ -318,12 +353,27 @@ def _combine(data, s0, w0, s1, w1, s2, w2, n_x):
 _combine_nb = _kernels.njit(cache=True)(_combine)
 
 
+def _axis_weights(axis, value, even_ends=False):
+    """C¹ Hermite weights along one table axis: fourth-order node slopes when the axis has ≥ 6 nodes."""
+    if axis.shape[0] >= 6:
+        return _kernels.hermite_weights5(axis, value, even_ends)
+    return _kernels.hermite_weights(axis, value, even_ends)
+
+
 def interpolate_g0(table: EATable, v: float, q: float, w: float, n_x: int) -> np.ndarray:
-    """g₀ on the table's Δt grid (first n_x nodes) at ν_i/Δ = v, Q = q, ω_L/Δ = w."""
-    s0, w0 = _kernels.hermite_weights(table.u_nu, math.asinh(v / NU_SCALE))
-    s1, w1 = _kernels.hermite_weights(table.u_q, math.asin(math.sqrt(q)), True)  # G is even in θ at 0 and π/2
-    s2, w2 = _kernels.hermite_weights(table.u_omega, math.asinh(w / OMEGA_SCALE))
-    return _combine_nb(table.data, s0, w0, s1, w1, s2, w2, n_x)
+    """g₀ on the table's Δt grid (first n_x nodes) at ν_i/Δ = v, Q = q, ω_L/Δ = w.
+
+    The table holds g₀ / `reference_factor`; that quotient is interpolated by
+    C¹ cubic Hermite in each of (asinh ν_i, θ = arcsin √Q, asinh ω_L), with node
+    slopes from the quartic through five neighbouring nodes (6 × 6 × 6 slices
+    combined), and multiplied back by the exact factor.  Against second-order slopes this cut the measured interpolation
+    error of the standard table 7-fold (max 2.3e-4 → 3.4e-5 at 60 random points).
+    """
+    s0, w0 = _axis_weights(table.u_nu, math.asinh(v / NU_SCALE))
+    s1, w1 = _axis_weights(table.u_q, math.asin(math.sqrt(q)), True)  # G is even in θ at 0 and π/2
+    s2, w2 = _axis_weights(table.u_omega, math.asinh(w / OMEGA_SCALE))
+    quotient = _combine_nb(table.data, s0, w0, s1, w1, s2, w2, n_x)
+    return quotient * reference_factor(np.arange(n_x) * table.dx, v, q, w)
 
 
 def describe_table(path=None) -> str:
