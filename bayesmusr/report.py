@@ -155,6 +155,11 @@ class Result:
             t = self.attrs.get("temperature_K")
         return np.atleast_1d(np.asarray(t, dtype=float)) if t is not None else np.array([])
 
+    def close(self) -> None:
+        """Release the netCDF file (results are read lazily; an open file cannot be rewritten)."""
+        for g in self.idata.groups():
+            getattr(self.idata, g).close()
+
     def draws(self, name: str) -> np.ndarray:
         """All posterior draws of a variable, flattened over chains."""
         return np.asarray(self.idata.posterior[name]).ravel()
@@ -242,15 +247,14 @@ def load_result(path: str | os.PathLike, label: str | None = None) -> Result:
         raise FileNotFoundError(f"result file {path} not found")
     if path.is_dir():
         raise ValueError(f"{path} is a folder; give a result netCDF, or the folder alone (not with --compare)")
+    missing = {"posterior", "log_likelihood", "observed_data"} - _file_groups(path)
+    if missing:  # checked before ArviZ opens the file (and keeps it open)
+        raise _not_a_result(path, f"no {', '.join(sorted(missing))} group")
     try:
         idata = compare.load(path)
     except ValueError as exc:
         why = str(exc).removeprefix(f"{path}: ").removesuffix("; expected a bayesmusr fit result")
         raise _not_a_result(path, why) from None
-    groups = set(idata.groups())
-    missing = {"posterior", "observed_data"} - groups
-    if missing:
-        raise _not_a_result(path, f"no {', '.join(sorted(missing))} group")
     attrs = dict(idata.posterior.attrs)
     res_type, model = attrs.get("bayesmusr_result"), str(attrs.get("model", ""))
     if res_type == "scan" and model == "ea_arrhenius_scan":
@@ -262,13 +266,29 @@ def load_result(path: str | os.PathLike, label: str | None = None) -> Result:
     elif res_type == "temperature" and model == "dynamic_kt":
         kind = "kt_point"
     else:
+        kind = ""
+    notes: list[str] = []
+    runs = _run_infos(idata, attrs, notes) if kind else []
+    result = Result(path, label or path.stem, idata, kind, model, runs, _options(attrs), notes)
+    if not kind:
+        result.close()
         raise _not_a_result(path, f"attribute bayesmusr_result={res_type!r}, model={model!r} is not one the "
                                   "report knows")
-    notes: list[str] = []
-    runs = _run_infos(idata, attrs, notes)
     if not runs:
+        result.close()
         raise _not_a_result(path, "its observed_data group holds no forward_<i> or asymmetry_<i> runs")
-    return Result(path, label or path.stem, idata, kind, model, runs, _options(attrs), notes)
+    return result
+
+
+def _file_groups(path: pathlib.Path) -> set:
+    """Top-level groups of a netCDF-4 (HDF5) file, read and closed with h5py."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h:
+            return set(h.keys())
+    except OSError as exc:
+        raise _not_a_result(path, f"not a netCDF-4/HDF5 file: {exc}") from None
 
 
 def _run_infos(idata, attrs, notes) -> list[RunInfo]:
@@ -387,8 +407,13 @@ def collect_results(sources: Iterable[str | os.PathLike], compare_with: Iterable
                 txt.stat().st_mtime >= max(p.stat().st_mtime for p in pair):
             comparison_txt = txt.read_text(encoding="utf-8")
     else:
-        for p in inputs:
-            results.append(load_result(p))
+        try:
+            for p in inputs:
+                results.append(load_result(p))
+        except (ValueError, FileNotFoundError):
+            for r in results:
+                r.close()
+            raise
         # a result lacking its runs' fields: look for a result of the same fit next to it
         for r in list(results):
             if all(math.isfinite(x.b_lf) for x in r.runs):
@@ -400,8 +425,11 @@ def collect_results(sources: Iterable[str | os.PathLike], compare_with: Iterable
                     cand = load_result(sib)
                 except (ValueError, FileNotFoundError):
                     continue
-                if cand.fingerprint() == r.fingerprint():
+                same = cand.fingerprint() == r.fingerprint()
+                if same:
                     _borrow_metadata([r, cand])
+                cand.close()
+                if same:
                     break
     _borrow_metadata(results)
     labels = [r.label for r in results]
@@ -1145,11 +1173,19 @@ def write_report(sources: str | os.PathLike | Sequence[str | os.PathLike], out: 
     pathlib.Path
         The HTML file written.
     """
-    from . import __version__
-
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
     data = collect_results(sources, compare_with)
+    try:
+        return _write(data, out, n_draws=n_draws, max_points=max_points, seed=seed, recompute=recompute)
+    finally:  # release the files: a later job in this process may rewrite them (bayesmusr fit does)
+        for r in data["results"] + data["kt_fits"]:
+            r.close()
+
+
+def _write(data, out, *, n_draws, max_points, seed, recompute) -> pathlib.Path:
+    from . import __version__
+
     results, kt_fits = data["results"], data["kt_fits"]
     first = data["inputs"][0]
     if out is None:

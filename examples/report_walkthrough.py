@@ -163,6 +163,8 @@ report.diagnostics_figure(ea, summary).savefig(OUT / "diagnostics.png", dpi=90)
 
 # %%
 html_path = report.write_report(folder, OUT / "report.html")
+for r in data["results"] + data["kt_fits"]:
+    r.close()  # results are read lazily: release the files
 print(f"report written: {html_path} ({html_path.stat().st_size / 1e6:.1f} MB)")
 results = {
     "meta": {"fast_mode": FAST, "seconds": time.perf_counter() - t_start},
