@@ -746,11 +746,16 @@ def run_figure(run: RunInfo, bands: Sequence[tuple[str, RunBands]]):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.6, 3.6))
     lines = []
-    for (label, b), color in zip(bands, _COLORS):
-        if b.bands is not None:
+    for k, ((label, b), color) in enumerate(zip(bands, _COLORS)):
+        if b.bands is not None and k == 0:  # the first result filled, the others as outlines
             ax.fill_between(b.t, b.bands[0], b.bands[4], color=color, alpha=0.18, lw=0)
             ax.fill_between(b.t, b.bands[1], b.bands[3], color=color, alpha=0.35, lw=0)
-            ax.plot(b.t, b.bands[2], color=color, lw=1.2, label=f"{label}: median, 68/95 %")
+        elif b.bands is not None:
+            for j, ls in ((0, ":"), (1, "--"), (3, "--"), (4, ":")):
+                ax.plot(b.t, b.bands[j], color=color, lw=0.8, ls=ls)
+        if b.bands is not None:
+            ax.plot(b.t, b.bands[2], color=color, lw=1.2,
+                    label=f"{label}: median, 68/95 %" + (" (dashed/dotted)" if k else ""))
             lines.append(f"{label}: {100 * b.inside68:.0f} % / {100 * b.inside95:.0f} % of points in the 68/95 % "
                          f"band ({b.n_replicas} replicas)")
         else:
