@@ -395,6 +395,8 @@ def collect_results(sources: Iterable[str | os.PathLike], compare_with: Iterable
             except ValueError as exc:
                 skipped[f"kt/{f.name}"] = str(exc).removeprefix(f"{f}: ")
         if not results:
+            for r in kt_fits:
+                r.close()
             raise ValueError(f"{folder}: no bayesmusr result netCDF in this folder (expected ea_scan.nc, "
                              f"kt_per_temperature.nc or fit-temperature results)"
                              + (f"; skipped: {skipped}" if skipped else ""))
