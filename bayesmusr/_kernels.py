@@ -91,8 +91,24 @@ def _renewal(f, nu, h):
     for n in range(1, n_pts):
         x = nu * h * n
         acc = math.exp(-x) * f[n] if x < 745.0 else 0.0 * f[n]
-        for k in range(1, min(n - 1, kmax) + 1):
-            acc += coef[k] * out[n - k]
+        # Σ_k coef[k] out[n-k] with four independent partial sums: one running sum
+        # is bound by the add latency; four let the CPU overlap them (~3× faster)
+        k_hi = min(n - 1, kmax)
+        a0 = 0.0 * f[0]
+        a1 = 0.0 * f[0]
+        a2 = 0.0 * f[0]
+        a3 = 0.0 * f[0]
+        k = 1
+        while k + 3 <= k_hi:
+            a0 += coef[k] * out[n - k]
+            a1 += coef[k + 1] * out[n - k - 1]
+            a2 += coef[k + 2] * out[n - k - 2]
+            a3 += coef[k + 3] * out[n - k - 3]
+            k += 4
+        while k <= k_hi:
+            a0 += coef[k] * out[n - k]
+            k += 1
+        acc += (a0 + a1) + (a2 + a3)
         if n - 1 < kmax:  # last interval: its far end sits on G_0
             acc += nu * decay[n - 1] * w1 * f[n] * out[0]
         out[n] = acc / (1.0 - implicit)
@@ -563,3 +579,91 @@ def _hermite_weights5(u, x, even_ends=False):
 
 stencil_derivative = njit(cache=True)(_stencil_derivative)
 hermite_weights5 = njit(cache=True)(_hermite_weights5)
+
+
+def _static_kt_uniform(hy, n, wp):
+    """Static LF Kubo-Toyabe G(y_k; ω') at y_k = k·hy, k < n (units Δ = 1), for ω' ≥ 0.5.
+
+    G = 1 − (2/ω'²)(1 − e^{−y²/2} cos ω'y) + (2/ω'³) J(y), J = ∫₀^y e^{−u²/2} sin ω'u du.
+    On a uniform grid the Gaussian and the rotation follow from one-step
+    recurrences and J accumulates by Simpson's rule on each interval (error
+    ~ hy⁵ ω'⁴/2880 per interval), so no special function is evaluated: a few
+    µs for 500 nodes, where the Faddeeva form costs ~50 µs.
+    """
+    s = 0.5 * hy
+    out = np.empty(n)
+    g = 1.0  # e^{−u²/2} at u = j s
+    ratio = math.exp(-0.5 * s * s)  # g_{j+1}/g_j = e^{−s²/2 − j s²}
+    shrink = math.exp(-s * s)
+    c = 1.0  # cos ω'u, sin ω'u by rotation
+    sn = 0.0
+    cr = math.cos(wp * s)
+    sr = math.sin(wp * s)
+    integral = 0.0
+    f_prev = 0.0  # integrand at the last grid node
+    a = 2.0 / (wp * wp)
+    b = 2.0 / (wp * wp * wp)
+    out[0] = 1.0
+    for k in range(1, n):
+        # half step
+        g *= ratio
+        ratio *= shrink
+        c, sn = c * cr - sn * sr, sn * cr + c * sr
+        f_mid = g * sn
+        # full step
+        g *= ratio
+        ratio *= shrink
+        c, sn = c * cr - sn * sr, sn * cr + c * sr
+        f_new = g * sn
+        integral += hy / 6.0 * (f_prev + 4.0 * f_mid + f_new)
+        f_prev = f_new
+        out[k] = 1.0 - a * (1.0 - g * c) + b * integral
+    return out
+
+
+static_kt_uniform = njit(cache=True)(_static_kt_uniform)
+
+
+def _uniform_slope5(y, i, n):
+    """dy/du at node i of a uniform grid (unit step): five-point stencil, one-sided near the ends."""
+    if i >= 2 and i <= n - 3:
+        return (y[i - 2] - 8.0 * y[i - 1] + 8.0 * y[i + 1] - y[i + 2]) / 12.0
+    if i == 0:
+        return (-25.0 * y[0] + 48.0 * y[1] - 36.0 * y[2] + 16.0 * y[3] - 3.0 * y[4]) / 12.0
+    if i == 1:
+        return (-3.0 * y[0] - 10.0 * y[1] + 18.0 * y[2] - 6.0 * y[3] + y[4]) / 12.0
+    if i == n - 2:
+        return (3.0 * y[n - 1] + 10.0 * y[n - 2] - 18.0 * y[n - 3] + 6.0 * y[n - 4] - y[n - 5]) / 12.0
+    return (25.0 * y[n - 1] - 48.0 * y[n - 2] + 36.0 * y[n - 3] - 16.0 * y[n - 4] + 3.0 * y[n - 5]) / 12.0
+
+
+uniform_slope5 = njit(cache=True)(_uniform_slope5)
+
+
+def _hermite_uniform5(y, h, x):
+    """C¹ cubic Hermite interpolation of y sampled at k h (n ≥ 5) with fourth-order node slopes.
+
+    As `hermite_uniform` (continuous value and first derivative in x, hence
+    in any parameter that scales x), but the node slopes are five-point
+    differences, so the error falls as h⁴ rather than h³.
+    """
+    n = y.shape[0]
+    out = np.empty(x.shape[0], dtype=y.dtype)
+    for m in range(x.shape[0]):
+        u = x[m] / h
+        i = int(math.floor(u))
+        if i < 0:
+            i = 0
+        if i > n - 2:
+            i = n - 2
+        s = u - i
+        d0 = uniform_slope5(y, i, n)
+        d1 = uniform_slope5(y, i + 1, n)
+        s2 = s * s
+        s3 = s2 * s
+        out[m] = ((2 * s3 - 3 * s2 + 1) * y[i] + (s3 - 2 * s2 + s) * d0
+                  + (-2 * s3 + 3 * s2) * y[i + 1] + (s3 - s2) * d1)
+    return out
+
+
+hermite_uniform5 = njit(cache=True)(_hermite_uniform5)

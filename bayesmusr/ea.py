@@ -259,11 +259,11 @@ def ea_direct(t, delta, nu_i, nu_mu, q, b_lf=0.0, dx: float = 0.02, n_r: int = N
     if nu_mu / delta > KEREN_ABOVE:
         return fast_muon_limit(t, delta, nu_i, nu_mu, q, b_lf)
     x = t * delta
-    n = int(math.ceil(x.max() / dx)) + 4
+    n = int(math.ceil(x.max() / dx)) + 6  # ≥ 6 nodes for the five-point slopes
     if nu_i / delta > KEREN_ABOVE:  # deep in the fast-ion limit (error ≲ 1e-6 there)
         g0 = fast_ion_limit(np.arange(n) * dx, nu_i / delta, q, OMEGA_PER_MT * b_lf / delta)
         g = muon_renewal(g0, nu_mu / delta, dx)
-        return _kernels.hermite_uniform(g, dx, x.ravel()).reshape(x.shape)
+        return _kernels.hermite_uniform5(g, dx, x.ravel()).reshape(x.shape)
     g0 = ea_static_scaled(dx, n, nu_i / delta, q, OMEGA_PER_MT * b_lf / delta, n_r=n_r)
     g = muon_renewal(g0, nu_mu / delta, dx)
-    return _kernels.hermite_uniform(g, dx, x.ravel()).reshape(x.shape)
+    return _kernels.hermite_uniform5(g, dx, x.ravel()).reshape(x.shape)

@@ -33,7 +33,7 @@ Interpolation
 C¹ cubic Hermite in (u(ν_i), θ, u(ω)) with fourth-order node slopes — 216 slices
 combined with weights —
 then the exact muon-jump renewal at the requested ν_μ (no ν_μ grid,
-`ea.muon_renewal`), then C¹ cubic Hermite in Δt.
+`ea.muon_renewal`), then C¹ cubic Hermite in Δt (five-point node slopes).
 """
 from __future__ import annotations
 
@@ -209,7 +209,7 @@ def build_table(output=None, grid: str = "standard", workers: int | None = None,
     for a, v in enumerate(nu):
         for b, qq in enumerate(q):
             for c, ww in enumerate(w):
-                data[a, b, c] /= reference_factor(x, v, qq, ww)
+                data[a, b, c] /= reference_factor(DX, len(x), v, qq, ww)
     # uint16 counts over the data's own range (quantisation error ≤ scale/2 ≈ 8e-6 for a range of ~1)
     offset = math.floor(data.min() * 100.0) / 100.0 - 0.01
     scale = (math.ceil(data.max() * 100.0) / 100.0 + 0.01 - offset) / 65534.0
@@ -218,22 +218,27 @@ def build_table(output=None, grid: str = "standard", workers: int | None = None,
     return output
 
 
-def reference_factor(x: np.ndarray, v: float, q: float, w: float) -> np.ndarray:
-    """S_σ(x; w)^λ: the factor the table divides g₀ by (and interpolation multiplies back).
+def reference_factor(dx: float, n: int, v: float, q: float, w: float) -> np.ndarray:
+    """S_σ(x; w)^λ on x_k = k·dx, k < n: the factor the table divides g₀ by (and interpolation multiplies back).
 
     S_σ is the static LF Kubo-Toyabe function of the ion-independent width
     σ = √(1−Q) in field w = ω_L/Δ, λ = Q^REF_Q_POWER · v²/(v² + REF_NU²) switches
     it on smoothly where g₀ ≈ S_σ × (motionally narrowed decay): Q → 1 with fast
     ions.  S_σ ≥ 0.036, so the division is safe.  Measured on 60 random points
     (Hermite, fourth-order slopes): max error 3.1e-4 → 5.6e-5, and 8.1e-4 → 2.2e-4
-    for Q > 0.9.
+    for Q > 0.9.  In a field (w/σ ≥ 0.5) S_σ comes from the recurrence kernel
+    `_kernels.static_kt_uniform` (agrees with the Faddeeva form to 4e-8, ~10× faster).
     """
     lam = q**REF_Q_POWER * v * v / (v * v + REF_NU * REF_NU)
     sigma2 = 1.0 - q
     if lam < 1e-12 or sigma2 <= 0.0:
-        return np.ones_like(x)
+        return np.ones(n)
     sigma = math.sqrt(sigma2)
-    return np.exp(lam * np.log(_static_kt_scaled(sigma * x, w / sigma)))
+    if w / sigma >= 0.5:
+        s = _kernels.static_kt_uniform(sigma * dx, n, w / sigma)
+    else:
+        s = _static_kt_scaled(sigma * dx * np.arange(n), w / sigma)
+    return np.exp(lam * np.log(s))
 
 
 def _checksum(counts: np.ndarray) -> str:
@@ -373,7 +378,7 @@ def interpolate_g0(table: EATable, v: float, q: float, w: float, n_x: int) -> np
     s1, w1 = _axis_weights(table.u_q, math.asin(math.sqrt(q)), True)  # G is even in θ at 0 and π/2
     s2, w2 = _axis_weights(table.u_omega, math.asinh(w / OMEGA_SCALE))
     quotient = _combine_nb(table.data, s0, w0, s1, w1, s2, w2, n_x)
-    return quotient * reference_factor(np.arange(n_x) * table.dx, v, q, w)
+    return quotient * reference_factor(table.dx, n_x, v, q, w)
 
 
 def describe_table(path=None) -> str:
@@ -449,7 +454,7 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
         raise ValueError(f"delta * t_max = {x_hi:.4g} is beyond the EA table (Delta*t <= {tab.x_max:g}); "
                          "shorten the time range or use bayesmusr.ea_direct")
     n_tab = tab.data.shape[3]
-    n_x = min(n_tab, int(math.ceil(x_hi / tab.dx)) + 4)
+    n_x = min(n_tab, int(math.ceil(x_hi / tab.dx)) + 6)  # ≥ 6 nodes: the Δt interpolation uses 5-point slopes
     w = min(w, tab.omega_max)
     blend_from = BLEND_FROM * tab.nu_max / 100.0
     if v >= blend_from:
@@ -464,7 +469,8 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
             s = s * s * (3.0 - 2.0 * s)  # C¹ smooth step
             g0 = (1.0 - s) * g0 + s * limit
     g = muon_renewal(g0, nu_mu / delta, tab.dx)
-    return _kernels.hermite_uniform(g, tab.dx, x.ravel()).reshape(x.shape)
+    # C¹ Hermite in Δt with five-point slopes: error ≤ 1.2e-5 at mid-nodes where Catmull-Rom gave up to 6.7e-5
+    return _kernels.hermite_uniform5(g, tab.dx, x.ravel()).reshape(x.shape)
 
 
 @dataclass

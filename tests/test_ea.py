@@ -303,14 +303,42 @@ def test_fourth_order_hermite_weights_are_exact_for_cubics_and_converge_as_h4():
 
 def test_reference_factor_is_one_where_switched_off_and_divides_out_the_static_precession():
     x = np.arange(501) * 0.04
-    assert np.all(tables.reference_factor(x, 0.0, 0.99, 1.0) == 1.0)  # no ions: λ = 0
-    assert np.all(tables.reference_factor(x, 50.0, 0.0, 1.0) == 1.0)  # Q = 0: λ = 0
-    assert np.all(tables.reference_factor(x, 50.0, 1.0, 1.0) == 1.0)  # Q = 1: no static part
+    assert np.all(tables.reference_factor(0.04, 501, 0.0, 0.99, 1.0) == 1.0)  # no ions: λ = 0
+    assert np.all(tables.reference_factor(0.04, 501, 50.0, 0.0, 1.0) == 1.0)  # Q = 0: λ = 0
+    assert np.all(tables.reference_factor(0.04, 501, 50.0, 1.0, 1.0) == 1.0)  # Q = 1: no static part
     # fast ions, Q → 1: λ → 1 and the factor is the static LF KT of width √(1−Q)
     v, q, w = 1e4, 0.999, 1.5
     sig = np.sqrt(1 - q)
     lam = q**tables.REF_Q_POWER * v * v / (v * v + tables.REF_NU**2)
-    ref = tables.reference_factor(x, v, q, w)
-    exact = bm.static_kt(x, sig, w / bm.functions.OMEGA_PER_MT) ** lam  # Δ = 1 μs⁻¹: times are Δt, ω_L = w
-    assert np.allclose(ref, exact, atol=1e-12, rtol=0)
-    assert ref.min() > 0.03
+    for w in (0.0, 0.01, 1.5, 3.0):  # ZF, series (w/σ < 0.5) and recurrence branches
+        ref = tables.reference_factor(0.04, 501, v, q, w)
+        exact = bm.static_kt(x, sig, w / bm.functions.OMEGA_PER_MT) ** lam  # Δ = 1 μs⁻¹: times are Δt, ω_L = w
+        assert np.allclose(ref, exact, atol=1e-7, rtol=0)
+        assert ref.min() > 0.03
+
+
+def test_uniform_grid_static_kt_matches_faddeeva_form():
+    from bayesmusr.functions import _static_kt_scaled
+
+    x = np.arange(501) * 0.04
+    for sig in (1.0, 0.5, 0.2, 0.05, 0.01):
+        for w in (0.5, 1.0, 2.0, 3.0):
+            if w / sig < 0.5:
+                continue
+            a = _kernels.static_kt_uniform(sig * 0.04, 501, w / sig)
+            assert np.allclose(a, _static_kt_scaled(sig * x, w / sig), atol=1e-7, rtol=0)
+            assert np.allclose(a, _kernels.static_kt_uniform.py_func(sig * 0.04, 501, w / sig), atol=1e-13)
+
+
+def test_uniform_hermite_with_five_point_slopes():
+    rng = np.random.default_rng(6)
+    xs = np.r_[0.0, rng.uniform(0, 9.9, 50), 9.9]
+    y = 0.02 * (0.1 * np.arange(100)) ** 3 - 0.1 * np.arange(100)
+    exact = 0.02 * xs**3 - xs
+    got = _kernels.hermite_uniform5(y, 0.1, xs)
+    assert np.allclose(got, exact, atol=1e-11)  # exact for cubics, ends included
+    assert np.allclose(got, _kernels.hermite_uniform5.py_func(y, 0.1, xs), atol=1e-14)
+    # h⁴ convergence on an oscillation (3-point slopes: h³)
+    errs = [np.max(np.abs(_kernels.hermite_uniform5(np.cos(3 * h * np.arange(int(10 / h) + 1)), h, xs)
+                          - np.cos(3 * xs))) for h in (0.08, 0.04)]
+    assert errs[0] / errs[1] > 12, errs
