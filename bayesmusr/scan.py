@@ -466,7 +466,10 @@ class ScanProblem(_ProblemBase):
         if self.pooled:
             tau = x[6]
             dl = np.asarray(x[7:7 + len(self.points)])
-            lp += float(-0.5 * np.sum(dl**2) / tau**2 - len(dl) * math.log(tau))
+            # log Δ_T − log Δ ~ N(0, τ²) truncated to the declared box [−1, 1]: the truncation's
+            # normaliser depends on τ, so it is part of τ's likelihood (5 % at τ = 0.5)
+            norm = math.erf(1.0 / (tau * math.sqrt(2.0)))
+            lp += float(-0.5 * np.sum(dl**2) / tau**2 - len(dl) * math.log(tau * norm))
         try:
             gs = self._polarisations(x)
         except ValueError:  # outside the EA table's support (e.g. ω_L/Δ > 3)
