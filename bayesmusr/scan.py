@@ -19,7 +19,8 @@ Nuisances and the likelihood
 Each histogram run r has the nuisances of :mod:`bayesmusr.models`
 (A_r, α_r, f_r, β_F,r, β_B,r, with N0_r integrated out analytically,
 prior 1/N0): expected counts N0 [d (1 + A P) + β_F] and
-N0 [α d (1 − A P) + β_B].  With 10⁶–10⁷ events per run they are determined
+N0 [d (1 − A P)/α + β_B] (Mantid's α; the code uses ρ = 1/α, in which the
+counts are linear).  With 10⁶–10⁷ events per run they are determined
 far better than the physics, and the scan has ~5 of them per run (≈ 120 for
 12 temperatures × ZF + LF), which an ensemble sampler cannot mix in useful
 time.  They are therefore integrated out by the Laplace method: for given
@@ -28,9 +29,10 @@ conditional maximum η̂_r, and
 
     log p(data_r | physics) ≈ ℓ_r(η̂_r) + (k/2) log 2π − ½ log det(−∇²ℓ_r(η̂_r)).
 
-The error of this is O(1/N_events) relative; `tests/test_scan.py` compares the
-resulting physics posterior with the full sampler of :mod:`bayesmusr.models`
-on one temperature.  Backgrounds are treated as unconstrained here (the data
+The error of this is O(1/N_events) relative; `tests/test_scan.py` checks the
+conditional optimum against brute-force maximisation, the marginal against an
+importance-sampled integral (differences 0.009 and 0.003 at 2×10⁶ events, within
+the MC error) and the likelihood of a small scan against a likelihood-ratio test.  Backgrounds are treated as unconstrained here (the data
 fix them; every expected count must stay positive).  Asymmetry-only runs
 (Gaussian) have nuisances a1 = A(1 − f), a2 = A f entering linearly, so their
 marginal is exact.
