@@ -226,8 +226,10 @@ def combine_kt(kt_results, problem, path):
         pw.append(np.asarray(r.log_likelihood["y"])[:nw, :nd])
     pointwise = np.concatenate(pw, axis=-1)
     observed, dims, coords = problem.observed_data()
+    desc = problem.describe()  # the same runs as the EA scan: labels, fields and temperatures per run
     attrs = {"bayesmusr_result": "scan", "model": "kt_per_temperature",
-             "temperatures_K": [float(t) for t in problem.temperatures]}
+             "temperatures_K": [float(t) for t in problem.temperatures],
+             **{k: desc[k] for k in ("run_labels", "run_fields_mT", "run_temperatures_K", "options")}}
     idata = compare.make_inference_data(post, pointwise, {}, observed, dims, coords,
                                         {"lp": np.zeros((nw, nd))}, attrs, pp_dims={})
     compare.save(idata, path)
