@@ -102,6 +102,8 @@ def _cmd_fit_temperature(args: argparse.Namespace) -> int:
         settings["max_steps"] = args.max_steps
     if args.max_seconds is not None:
         settings["max_seconds"] = args.max_seconds
+    if args.workers is not None:
+        settings["workers"] = args.workers
     b_lf = None
     if args.field is not None:
         b_lf = args.field if len(args.field) > 1 else args.field[0]
@@ -109,12 +111,14 @@ def _cmd_fit_temperature(args: argparse.Namespace) -> int:
         args.files, args.model, priors=_parse_prior_args(args.prior), backend=args.backend, seed=args.seed,
         b_lf=b_lf, t_min=args.t_min, t_max=args.t_max, bunch=args.bunch,
         holder_fraction=not args.no_holder_fraction, extra_relaxation=args.extra_relaxation,
-        count_background=not args.no_background, shared=tuple(args.share or ()), table=args.table, **settings,
+        count_background=not args.no_background, shared=tuple(args.share or ()), table=args.table,
+        nuisances=args.nuisances, temperature=args.temperature if args.temperature is not None else float("nan"),
+        **settings,
     )
     save(idata, args.out)
     a = idata.posterior.attrs
     print(summary(idata).to_string())
-    print(f"model {a['model']}, runs: {a['run_labels']}")
+    print(f"model {a['model']}, runs: {a['run_labels']}, nuisances: {a.get('nuisances', 'sampled')}")
     if a.get("ea_support"):
         print(a["ea_support"])
     print(f"chain: {a['n_steps']} steps x {a['nwalkers']} walkers = {a['chain_length_in_tau']:.0f} autocorrelation "
@@ -199,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--no-background", action="store_true", help="no flat count backgrounds")
     ft.add_argument("--share", nargs="+", default=None, help="per-run nuisances shared by all runs, e.g. --share a0 fbg")
     ft.add_argument("--table", default=None, help="EA table file (default: the shipped table)")
+    ft.add_argument("--nuisances", default="auto", choices=["auto", "laplace", "sampled"],
+                    help="laplace: sample only the physics, per-run nuisances integrated out (fast); sampled: "
+                         "sample every nuisance (needed for --extra-relaxation, --share and nuisance priors); "
+                         "auto (default): laplace unless one of those is asked for")
+    ft.add_argument("--temperature", type=float, default=None, help="sample temperature in K (recorded only)")
+    ft.add_argument("--workers", type=int, default=None,
+                    help="processes evaluating the posterior during sampling (default 1)")
     ft.add_argument("--seed", type=int, default=0, help="random seed")
     ft.add_argument("--max-steps", type=int, default=None, help="maximum MCMC steps")
     ft.add_argument("--max-seconds", type=float, default=None, help="wall-clock budget of the MCMC part")

@@ -89,6 +89,7 @@ __all__ = [
     "RunData",
     "TemperatureProblem",
     "relaxation",
+    "ea_support_note",
 ]
 
 PRIOR_KINDS = ("uniform", "loguniform", "normal", "fixed")
@@ -459,6 +460,27 @@ def _time_window(t, t_min, t_max, source):
     return sel
 
 
+def ea_support_note(runs: Sequence[RunData], table=None) -> str:
+    """Words on which Δ (and ν_i) the EA table allows for these runs.
+
+    Raises FileNotFoundError (from :func:`bayesmusr.tables.load_table`) if the
+    table is missing, so a fit fails early with a clear message.
+    """
+    from .tables import load_table
+
+    tab = load_table(table)
+    notes = []
+    t_max = max(float(r.t.max()) for r in runs)
+    notes.append(f"Δ ≤ {tab.x_max / t_max:.3g} μs⁻¹ (table Δ·t ≤ {tab.x_max:g}, data to t = {t_max:.3g} μs)")
+    b = max(r.b_lf for r in runs)
+    if b > 0:
+        notes.append(f"Δ ≥ {OMEGA_PER_MT * b / tab.omega_max:.3g} μs⁻¹ (table ω_L/Δ ≤ {tab.omega_max:g}, "
+                     f"field {b:g} mT)")
+    notes.append(f"ν_i ≤ {tab.nu_max:g} Δ")
+    return ("EA table support: " + "; ".join(notes)
+            + ". Outside it the posterior density is set to zero (log-likelihood −inf).")
+
+
 # ------------------------------------------------------------------ the problem
 @dataclasses.dataclass
 class _Entry:
@@ -599,22 +621,7 @@ class TemperatureProblem:
 
     def support_note(self) -> str:
         """Words on where the EA table limits the support (empty for KT models)."""
-        if self.model != "ea":
-            return ""
-        from .tables import load_table
-
-        tab = load_table(self.table)
-        notes = []
-        t_max = max(float(r.t.max()) for r in self.runs)
-        d_hi = tab.x_max / t_max
-        notes.append(f"Δ ≤ {d_hi:.3g} μs⁻¹ (table Δ·t ≤ {tab.x_max:g}, data to t = {t_max:.3g} μs)")
-        b = max(r.b_lf for r in self.runs)
-        if b > 0:
-            notes.append(f"Δ ≥ {OMEGA_PER_MT * b / tab.omega_max:.3g} μs⁻¹ (table ω_L/Δ ≤ {tab.omega_max:g}, "
-                         f"field {b:g} mT)")
-        notes.append(f"ν_i ≤ {tab.nu_max:g} Δ")
-        return ("EA table support: " + "; ".join(notes)
-                + ". Outside it the posterior density is set to zero (log-likelihood −inf).")
+        return ea_support_note(self.runs, self.table) if self.model == "ea" else ""
 
     # ---------------------------------------------------------- coordinates
     def to_physical(self, y: np.ndarray) -> np.ndarray:

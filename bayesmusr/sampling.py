@@ -10,9 +10,17 @@ any *problem* object with
   log-likelihood 1-D array, replicated observations dict or None);
 * ``observed_data()`` → (dict of arrays, dims dict, coords dict),
   ``describe()`` → dict of attributes;
+* optionally ``anchor(y)``: re-fix any internal deterministic state (the
+  Newton reference of Laplace-marginalised nuisances) at ``y``; called at the
+  MAP before the walkers start, and again at the stored MAP when a run resumes,
+  so an interrupted chain continues exactly.
 
-:class:`bayesmusr.models.TemperatureProblem` is one (via
-:class:`TemperatureAdapter`); the temperature-scan model can be another.
+One-temperature fits use :class:`MarginalAdapter` around
+:class:`bayesmusr.scan.TemperaturePointProblem` (only the physics sampled,
+per-run nuisances Laplace-marginalised; the default of
+:func:`fit_temperature`) or :class:`TemperatureAdapter` around
+:class:`bayesmusr.models.TemperatureProblem` (every nuisance sampled); the
+temperature-scan model is another problem.
 
 Procedure
 ---------
@@ -34,6 +42,11 @@ Procedure
    runs; calling again with the same path resumes from the last stored step
    (the MAP search is skipped) and the random state is restored, so a resumed
    run continues the same chain.
+6. ``workers > 1`` evaluates the walkers' log-posteriors in that many forked
+   processes (a ``multiprocessing`` pool; the problem is inherited by the
+   workers at fork time, not pickled per call).  The proposals stay in the
+   parent, so the chain is the same as with ``workers = 1``.  Where fork is
+   not available (Windows) the run stays serial with a warning.
 
 Walkers are the ``chain`` dimension of the InferenceData, as ``az.from_emcee``
 does; R-hat across walkers is a check, not a proof, of convergence — the
@@ -41,6 +54,7 @@ autocorrelation criterion above is the primary one.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import pathlib
 import time
@@ -53,7 +67,7 @@ import numpy as np
 from .models import N0_PARAMETER, PHYSICS_PARAMETERS, RunData, TemperatureProblem
 
 __all__ = ["SAMPLER_DEFAULTS", "ConvergenceWarning", "find_map", "sample", "fit_temperature",
-           "TemperatureAdapter", "laplace_covariance"]
+           "TemperatureAdapter", "MarginalAdapter", "laplace_covariance"]
 
 #: All sampler settings and their defaults (the only place they are set).
 SAMPLER_DEFAULTS: dict[str, Any] = {
@@ -67,6 +81,7 @@ SAMPLER_DEFAULTS: dict[str, Any] = {
     "max_draws": 2000,  # retained draws (walkers × draws) after burn-in and thinning
     "n_predictive": 200,  # posterior-predictive replicas (subset of the draws)
     "map_starts": 3,  # L-BFGS-B runs from the best starting guesses
+    "workers": 1,  # processes evaluating the log-posterior during MCMC (1: serial)
     "progress": True,
 }
 
@@ -122,10 +137,25 @@ def find_map(problem, starts: Sequence[np.ndarray] | None = None, n_best: int | 
                                 ftol=1e-10, xtol=1e-10, gtol=1e-10, max_nfev=200 * (y.size + 1))
             y = res.x
         else:
+            # Laplace-marginal log-posteriors are sums of ~1e8-sized terms with a rounding noise of
+            # ~1e-6, which makes L-BFGS-B's forward differences on 1e-8 steps useless (measured: it
+            # stopped after one iteration, 36 log-units below the optimum, on a 4-parameter EA
+            # problem).  Low-dimensional problems go through Nelder-Mead first; L-BFGS-B then uses
+            # central differences on 1e-4 steps (relative to max(1, |y|)); the best point is kept.
+            cands = []
+            if y.size <= 10:
+                res = minimize(f, y, method="Nelder-Mead", bounds=list(zip(lo, hi)),
+                               options={"xatol": 1e-5, "fatol": 1e-5, "maxfev": 400 * (y.size + 1),
+                                        "adaptive": True})
+                y = np.clip(res.x, lo, hi)
+                cands.append(y)
             for _ in range(2):  # restart once: L-BFGS-B's memory can stall on curved valleys
-                res = minimize(f, y, method="L-BFGS-B", bounds=list(zip(lo, hi)),
-                               options={"maxiter": 3000, "maxfun": 60000, "ftol": 1e-12, "gtol": 1e-7})
+                res = minimize(f, y, method="L-BFGS-B", jac="3-point", bounds=list(zip(lo, hi)),
+                               options={"maxiter": 3000, "maxfun": 60000, "ftol": 1e-12, "gtol": 1e-7,
+                                        "finite_diff_rel_step": 1e-4})
                 y = res.x
+                cands.append(y)
+            y = min(cands, key=f)
         v = problem.log_posterior(y)
         if v > best_v:
             best_y, best_v = y, v
@@ -223,6 +253,9 @@ def _settings(overrides: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"unknown sampler settings {sorted(unknown)}; known: {sorted(SAMPLER_DEFAULTS)}")
     s = dict(SAMPLER_DEFAULTS)
     s.update({k: v for k, v in overrides.items()})
+    w = s["workers"]
+    if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
+        raise ValueError(f"workers must be an integer >= 1 (processes evaluating the posterior), got {w!r}")
     return s
 
 
@@ -252,6 +285,39 @@ def _tag_backend(path, names):
         h.attrs["bayesmusr_names"] = np.array([n.encode() for n in names])
 
 
+_POOL_PROBLEM = None  # the problem of the running pool; forked workers inherit it
+
+
+def _pool_log_posterior(y):
+    return _POOL_PROBLEM.log_posterior(y)
+
+
+@contextlib.contextmanager
+def _process_pool(problem, workers):
+    """A fork-based process pool whose workers evaluate ``problem.log_posterior`` (None if serial)."""
+    global _POOL_PROBLEM
+    if workers == 1:
+        yield None
+        return
+    import multiprocessing as mp
+
+    try:
+        ctx = mp.get_context("fork")
+    except ValueError:
+        warnings.warn("workers > 1 needs the 'fork' start method, not available here; sampling serially",
+                      RuntimeWarning, stacklevel=4)
+        yield None
+        return
+    _POOL_PROBLEM = problem
+    pool = ctx.Pool(workers)
+    try:
+        yield pool
+    finally:
+        pool.terminate()
+        pool.join()
+        _POOL_PROBLEM = None
+
+
 def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None, **settings):
     """Run emcee to convergence (or the step/time limit).
 
@@ -262,9 +328,6 @@ def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = No
         ``tau`` (ndim), ``converged``, ``n_steps``, ``acceptance`` (walkers),
         ``y_map``, ``log_post_map``, ``seconds``, ``resumed``, ``message``.
     """
-    import emcee
-    from tqdm import tqdm
-
     s = _settings(settings)
     ndim = problem.ndim
     nwalkers = s["nwalkers"] or max(32, 2 * ndim + 2)
@@ -274,13 +337,36 @@ def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = No
     be, resumed = (None, False)
     if backend is not None:
         be, resumed = _open_backend(backend, problem.names, nwalkers, ndim)
-    y_map, lp_map = (None, math.nan)
+    y_map, lp_map, p0 = None, math.nan, None
+    anchor = getattr(problem, "anchor", None)
     if not resumed:
         y_map, lp_map = find_map(problem)
+        if anchor is not None:
+            lp_map = anchor(y_map)
         centre, cov = laplace_covariance(problem, y_map, lp_map)
         p0 = _initial_walkers(problem, centre, cov, nwalkers, rng)
+    else:
+        import h5py
+
+        with h5py.File(backend, "r") as h:
+            if "bayesmusr_map" in h.attrs:
+                y_map = np.asarray(h.attrs["bayesmusr_map"])
+                lp_map = float(h.attrs["bayesmusr_map_logp"])
+        if anchor is not None and y_map is not None:
+            anchor(y_map)  # the same internal reference as the interrupted run
+    # anchored before the fork: every worker evaluates the same function as the parent
+    with _process_pool(problem, s["workers"]) as pool:
+        return _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t_start, p0, pool)
+
+
+def _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t_start, p0, pool):
+    import emcee
+    from tqdm import tqdm
+
+    ndim = problem.ndim
     moves = [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
-    sampler = emcee.EnsembleSampler(nwalkers, ndim, problem.log_posterior, moves=moves, backend=be)
+    fn = problem.log_posterior if pool is None else _pool_log_posterior
+    sampler = emcee.EnsembleSampler(nwalkers, ndim, fn, moves=moves, backend=be, pool=pool)
     if not resumed:
         sampler.random_state = np.random.RandomState(int(rng.integers(2**31))).get_state()
         if backend is not None:
@@ -288,13 +374,6 @@ def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = No
         state = p0
     else:
         state = sampler.get_last_sample()
-        if be is not None:
-            import h5py
-
-            with h5py.File(backend, "r") as h:
-                if "bayesmusr_map" in h.attrs:
-                    y_map = np.asarray(h.attrs["bayesmusr_map"])
-                    lp_map = float(h.attrs["bayesmusr_map_logp"])
     if backend is not None and not resumed:
         import h5py
 
@@ -338,7 +417,7 @@ def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = No
             f"parameter {problem.names[int(np.argmax(tau))]}); {s['tau_multiple']:g} τ are required. "
             "Posterior intervals may be unreliable: run again with the same backend file and a larger "
             "max_steps to continue the chain.")
-        warnings.warn(message, ConvergenceWarning, stacklevel=3)
+        warnings.warn(message, ConvergenceWarning, stacklevel=4)
     return {
         "chain": sampler.get_chain(), "log_prob": sampler.get_log_prob(), "tau": np.asarray(tau),
         "converged": converged, "n_steps": n_steps, "acceptance": sampler.acceptance_fraction,
@@ -474,34 +553,11 @@ class TemperatureAdapter:
 
     def predictive_dims(self):
         """Dimension names of the posterior-predictive variables."""
-        out = {}
-        for i, r in enumerate(self.p.runs):
-            names = ["asymmetry"] if r.kind == "asymmetry" else ["forward", "backward"]
-            for n in names:
-                out[f"{n}_{i}"] = [f"time_{i}"]
-        return out
+        return _predictive_dims(self.p.runs)
 
     def observed_data(self):
         """Observed arrays, their dims and coordinates (per-run time axes, and the flat ``obs`` index)."""
-        p = self.p
-        data, dims, coords = {}, {}, {}
-        run_of, time_of = [], []
-        for i, r in enumerate(p.runs):
-            coords[f"time_{i}"] = r.t
-            if r.kind == "asymmetry":
-                data[f"asymmetry_{i}"], data[f"asymmetry_error_{i}"] = r.asymmetry, r.error
-                dims[f"asymmetry_{i}"] = dims[f"asymmetry_error_{i}"] = [f"time_{i}"]
-            else:
-                data[f"forward_{i}"], data[f"backward_{i}"] = r.forward, r.backward
-                data[f"bin_width_{i}"] = r.width
-                for n in ("forward", "backward", "bin_width"):
-                    dims[f"{n}_{i}"] = [f"time_{i}"]
-            run_of.append(np.full(r.n_obs, i))
-            time_of.append(r.t)
-        data["obs_run"] = np.concatenate(run_of)
-        data["obs_time"] = np.concatenate(time_of)
-        dims["obs_run"] = dims["obs_time"] = ["obs"]
-        return data, dims, coords
+        return _observed_data(self.p.runs)
 
     def describe(self):
         """Attributes recorded in the result: model, runs, fields, options, priors."""
@@ -515,6 +571,7 @@ class TemperatureAdapter:
             "run_fields_mT": [float(r.b_lf) for r in p.runs],
             "priors": [f"{e.name}: {e.prior.describe()}" for e in p.entries],
             "units": [f"{e.name}: {e.unit}" for e in p.entries] + [f"n0: {N0_PARAMETER.unit}"],
+            "nuisances": "sampled",
             "likelihood": ("Poisson on forward/backward histograms, N0 integrated out (prior 1/N0) and "
                            "redrawn from Gamma(Σn, Σm) per draw; Gaussian on asymmetry runs"),
             "options": [f"{k}={v}" for k, v in p.options.items()],
@@ -523,6 +580,159 @@ class TemperatureAdapter:
             d["ea_support"] = p.support_note()
             from .tables import load_table
 
+            d["ea_table"] = str(load_table(p.table).path)
+        return d
+
+
+def _predictive_dims(runs):
+    out = {}
+    for i, r in enumerate(runs):
+        for n in (["asymmetry"] if r.kind == "asymmetry" else ["forward", "backward"]):
+            out[f"{n}_{i}"] = [f"time_{i}"]
+    return out
+
+
+def _observed_data(runs):
+    """Observed arrays of one temperature; ``obs`` = one entry per time bin of every run (LOO unit)."""
+    data, dims, coords = {}, {}, {}
+    run_of, time_of = [], []
+    for i, r in enumerate(runs):
+        coords[f"time_{i}"] = r.t
+        if r.kind == "asymmetry":
+            data[f"asymmetry_{i}"], data[f"asymmetry_error_{i}"] = r.asymmetry, r.error
+            dims[f"asymmetry_{i}"] = dims[f"asymmetry_error_{i}"] = [f"time_{i}"]
+        else:
+            data[f"forward_{i}"], data[f"backward_{i}"] = r.forward, r.backward
+            data[f"bin_width_{i}"] = r.width
+            for n in ("forward", "backward", "bin_width"):
+                dims[f"{n}_{i}"] = [f"time_{i}"]
+        run_of.append(np.full(r.n_obs, i))
+        time_of.append(r.t)
+    data["obs_run"] = np.concatenate(run_of)
+    data["obs_time"] = np.concatenate(time_of)
+    dims["obs_run"] = dims["obs_time"] = ["obs"]
+    return data, dims, coords
+
+
+class MarginalAdapter:
+    """Wrap a :class:`~bayesmusr.scan.TemperaturePointProblem` for :func:`sample`.
+
+    Only the physics parameters are sampled; every run's nuisances are
+    Laplace-marginalised inside the log-posterior.  For the outputs, each
+    retained draw θ gets nuisance values drawn from their Laplace conditional
+    N(η̂(θ), (−∇²ℓ)⁻¹) (exact for asymmetry runs, whose nuisances enter
+    linearly) and N0 from its Gamma(Σn, Σs) conditional, so the posterior holds
+    ``a0_i``, ``alpha_i``, ``fbg_i``, ``bgf_i``, ``bgb_i``, ``n0_i`` (or
+    ``a0_i``, ``base_i`` for asymmetry runs) as :class:`TemperatureAdapter`
+    does; the pointwise log-likelihood (one term per time bin, forward and
+    backward summed) and the replicas use those joint draws.
+    """
+
+    #: output names of HistogramNuisances' (A, ρ, f, β_F, β_B); ρ is reported as α = 1/ρ
+    _HIST_NAMES = ("a0", "alpha", "fbg", "bgf", "bgb")
+
+    def __init__(self, problem):
+        self.p = problem
+        self.ndim = problem.ndim
+        self.names = problem.names
+        self.bounds = problem.bounds
+        self.log_posterior = problem.log_posterior
+        self.initial_guesses = problem.initial_guesses
+        self.runs = problem.points[0].runs
+        self.blocks = problem.blocks[0]
+
+    def anchor(self, y):
+        """Re-anchor every run's Newton reference at the nuisance optimum of ``y``; returns log p(y)."""
+        for blk in self.blocks:
+            if hasattr(blk, "ref"):
+                blk.ref = None
+        return self.p.log_posterior(y)
+
+    def _draw_nuisances(self, blk, g, rng):
+        """One draw of a run's nuisances from their Laplace (Gaussian) conditional at polarisation ``g``."""
+        if not math.isfinite(blk.marginal(g)):
+            raise ValueError("no conditional nuisance optimum at a retained posterior draw")
+        eta = np.array(blk.eta, dtype=float)
+        if blk.run.kind == "asymmetry":
+            x = np.stack([g, np.ones_like(g)], axis=1) if blk.holder else g[:, None]
+            prec = (x.T * blk.w) @ x
+            free = np.arange(x.shape[1])
+        else:
+            free = np.flatnonzero(blk.free)
+            _, hess = blk._derivatives(g, eta)
+            prec = -hess[np.ix_(free, free)]
+        chol = np.linalg.cholesky(prec)
+        eta[free] += np.linalg.solve(chol.T, rng.standard_normal(free.size))
+        return eta
+
+    def posterior_extras(self, y, rng, predictive):
+        """Physics values, nuisance draws and N0 per run, pointwise log-likelihood, replicas."""
+        from . import likelihood as lk
+
+        x = self.p._physical(y)
+        vals = {p.name: v for p, v, f in zip(self.p.declared, x, self.p.free) if f}
+        gs = self.p._polarisations(x)[0]
+        pw, rep = [], ({} if predictive else None)
+        for i, (r, blk, g) in enumerate(zip(self.runs, self.blocks, gs)):
+            eta = self._draw_nuisances(blk, g, rng)
+            if r.kind == "asymmetry":
+                vals[f"a0_{i}"] = eta[0]
+                if blk.holder:
+                    vals[f"base_{i}"] = eta[1]
+                mu = eta[0] * g + eta[1]
+                pw.append(lk.gaussian_pointwise(r.asymmetry, mu, r.error))
+                if predictive:
+                    rep[f"asymmetry_{i}"] = rng.normal(mu, r.error)
+                continue
+            sf, sb, _ = blk._shapes(g, eta)
+            n0 = rng.gamma(blk.n_total, 1.0 / (sf.sum() + sb.sum()))
+            for k in np.flatnonzero(blk.free):
+                name = self._HIST_NAMES[k]
+                vals[f"{name}_{i}"] = 1.0 / eta[k] if name == "alpha" else eta[k]
+            vals[f"n0_{i}"] = n0
+            mf, mb = n0 * sf, n0 * sb
+            pw.append(lk.poisson_pointwise(r.forward, mf) + lk.poisson_pointwise(r.backward, mb))
+            if predictive:
+                rep[f"forward_{i}"] = rng.poisson(np.maximum(mf, 0.0)).astype(float)
+                rep[f"backward_{i}"] = rng.poisson(np.maximum(mb, 0.0)).astype(float)
+        return vals, np.concatenate(pw), rep
+
+    def predictive_dims(self):
+        """Dimension names of the posterior-predictive variables."""
+        return _predictive_dims(self.runs)
+
+    def observed_data(self):
+        """As :meth:`TemperatureAdapter.observed_data`."""
+        return _observed_data(self.runs)
+
+    def describe(self):
+        """Attributes recorded in the result: model, runs, fields, options, priors, nuisance treatment."""
+        from .models import RUN_PARAMETERS, ea_support_note
+
+        p = self.p
+        run_units = [f"{q.name}: {q.unit}" for q, _, _ in RUN_PARAMETERS]
+        d = {
+            "bayesmusr_result": "temperature",
+            "model": p.model,
+            "physics_parameters": [q.name for q in p.declared],
+            "run_labels": [r.label for r in self.runs],
+            "run_kinds": [r.kind for r in self.runs],
+            "run_fields_mT": [float(r.b_lf) for r in self.runs],
+            "temperature_K": float(p.temperatures[0]),
+            "priors": [f"{q.name}: {pr.describe()}" for q, pr in zip(p.declared, p.priors)]
+                      + ["per-run nuisances: flat inside their physical box, N0: 1/N0"],
+            "units": [f"{q.name}: {q.unit}" for q in p.declared] + run_units + [f"n0: {N0_PARAMETER.unit}"],
+            "nuisances": "laplace",
+            "likelihood": ("Poisson on forward/backward histograms (Gaussian for asymmetry runs); per-run "
+                           "nuisances (A, α, f, β_F, β_B; or A, baseline) integrated out by the Laplace method "
+                           "(exactly for asymmetry runs), N0 analytically; only the physics is sampled. "
+                           "Nuisance and N0 values are draws from their conditionals at each physics draw."),
+            "options": [f"{k}={v}" for k, v in p.options.items()],
+        }
+        if p.model == "ea":
+            from .tables import load_table
+
+            d["ea_support"] = ea_support_note(self.runs, p.table)
             d["ea_table"] = str(load_table(p.table).path)
         return d
 
@@ -538,11 +748,15 @@ def _to_rundata(runs, b_lf, kw):
     return out
 
 
+NUISANCE_MODES = ("auto", "laplace", "sampled")
+
+
 def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any] | None = None,
                     out: str | pathlib.Path | None = None, backend: str | pathlib.Path | None = None, seed: int = 0,
                     b_lf=None, t_min: float | None = None, t_max: float | None = None, bunch: int = 1,
                     groups=None, holder_fraction: bool = True, extra_relaxation: bool = False,
-                    count_background: bool = True, shared=(), table=None, **settings):
+                    count_background: bool = True, shared=(), table=None, nuisances: str = "auto",
+                    temperature: float = math.nan, **settings):
     """Fit one temperature (its ZF and LF runs together) with one model: the one-call entry point.
 
     Parameters
@@ -570,22 +784,60 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
         Per-run nuisances shared by all runs (e.g. ``("a0", "fbg")`` for one sample and holder).
     table : path, optional
         EA table.
+    nuisances : {"auto", "laplace", "sampled"}
+        ``"laplace"``: sample only the physics parameters, with every run's
+        nuisances integrated out by the Laplace method
+        (:class:`bayesmusr.scan.TemperaturePointProblem`, fast);
+        ``"sampled"``: sample every nuisance with emcee
+        (:class:`bayesmusr.models.TemperatureProblem`; needed for
+        ``extra_relaxation``, ``shared`` nuisances and priors on nuisances);
+        ``"auto"`` (default): ``"laplace"`` unless one of those is asked for.
+    temperature : float
+        Sample temperature in K, recorded in the result (optional).
     **settings
-        Sampler settings (:data:`SAMPLER_DEFAULTS`).
+        Sampler settings (:data:`SAMPLER_DEFAULTS`), e.g. ``workers=2``.
 
     Returns
     -------
     arviz.InferenceData
+        The result; ``posterior.attrs["nuisances"]`` says which treatment was used.
     """
+    from .models import canonical_model
+    from .scan import ScanPointData, TemperaturePointProblem
+
+    if nuisances not in NUISANCE_MODES:
+        raise ValueError(f"nuisances must be one of {NUISANCE_MODES}, got {nuisances!r}")
     if isinstance(runs, (str, pathlib.Path, RunData)):
         runs = [runs]
     rd = _to_rundata(list(runs), b_lf, {"t_min": t_min, "t_max": t_max, "bunch": bunch, "groups": groups})
-    problem = TemperatureProblem(rd, model, priors, holder_fraction=holder_fraction,
-                                 extra_relaxation=extra_relaxation, count_background=count_background,
-                                 shared=shared, table=table)
-    if problem.model == "ea":
-        problem.support_note()  # fails early with a clear message if the table is missing
-    return sample(TemperatureAdapter(problem), seed=seed, backend=backend, out=out, **settings)
+    model = canonical_model(model)
+    from .models import RUN_PARAMETERS
+
+    run_names = {q.name for q, _, _ in RUN_PARAMETERS}
+    nuisance_priors = sorted(n for n in (priors or {}) if n in run_names or n.rsplit("_", 1)[0] in run_names)
+    needs_sampled = [why for why, flag in (
+        ("extra_relaxation", extra_relaxation), ("shared nuisances", bool(shared)),
+        (f"priors on nuisances {nuisance_priors}", bool(nuisance_priors))) if flag]
+    if nuisances == "laplace" and needs_sampled:
+        raise ValueError(f"nuisances='laplace' cannot handle {', '.join(needs_sampled)}; "
+                         "use nuisances='sampled' (or 'auto')")
+    if nuisances == "sampled" or needs_sampled:
+        problem = TemperatureProblem(rd, model, priors, holder_fraction=holder_fraction,
+                                     extra_relaxation=extra_relaxation, count_background=count_background,
+                                     shared=shared, table=table)
+        if problem.model == "ea":
+            problem.support_note()  # fails early with a clear message if the table is missing
+        adapter = TemperatureAdapter(problem)
+    else:
+        if model == "ea":
+            from .models import ea_support_note
+
+            ea_support_note(rd, table)  # fails early with a clear message if the table is missing
+        problem = TemperaturePointProblem(ScanPointData(float(temperature), rd), model, priors,
+                                          holder_fraction=holder_fraction, count_background=count_background,
+                                          table=table)
+        adapter = MarginalAdapter(problem)
+    return sample(adapter, seed=seed, backend=backend, out=out, **settings)
 
 
 def physics_names(model: str) -> list[str]:

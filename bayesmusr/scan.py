@@ -629,9 +629,9 @@ class TemperaturePointProblem(_ProblemBase):
             if not f:
                 continue
             vals = (pr.mu,) if pr.kind == "normal" else grid.get(p.name, (p.default,))
-            span = pr.hi - pr.lo
-            vals = [min(max(v, pr.lo + 1e-3 * span), pr.hi - 1e-3 * span) for v in vals]
-            axes.append([math.log(v) if pr.log_scale else v for v in vals])
+            lo, hi = (math.log(pr.lo), math.log(pr.hi)) if pr.log_scale else (pr.lo, pr.hi)
+            vals = [math.log(v) if pr.log_scale else v for v in vals]
+            axes.append(sorted({min(max(v, lo + 1e-3 * (hi - lo)), hi - 1e-3 * (hi - lo)) for v in vals}))
         return [np.array(c) for c in itertools.product(*axes)]
 
 
