@@ -57,7 +57,7 @@ from scipy.special import gammaln
 
 from . import _kernels
 from .functions import K_B_EV
-from .models import FitParameter, RunData, parse_prior, relaxation
+from .models import FitParameter, RunData, ea_support_note, parse_prior, relaxation
 
 #: Global parameters of the EA scan model (declared once: priors, docs, CLI help).
 SCAN_PARAMETERS = (
@@ -528,6 +528,7 @@ class ScanProblem(_ProblemBase):
             "likelihood": ("Poisson on forward/backward histograms (Gaussian for asymmetry runs); per-run "
                            "nuisances (A, α, f, β_F, β_B) integrated out by the Laplace method, N0 analytically"),
             "options": [f"{k}={v}" for k, v in self.options.items()],
+            "ea_support": ea_support_note([r for p in self.points for r in p.runs], self.table),
         }
 
 
