@@ -1,29 +1,53 @@
-"""Validation of the one-temperature fit on simulated spectra: interval coverage and LOO power.
+"""Validation of the one-temperature fit on simulated spectra (issue 5).
 
-coverage
-    N datasets (ZF + LF 1 mT, 2 spectra × ``--events`` counts each, 16 ns bins)
-    drawn from one model at fixed true parameters; each is fitted with the same
-    model; we count how often the central 68 % and 95 % posterior intervals of
-    every physics parameter contain the truth, with the binomial SE
-    √(p(1−p)/N).
-loo
-    EA spectra near T* (Δ = 0.3, Q = 0.8, ν_i = 0.8 ≈ 3√Q Δ, ν_μ = 0.05,
-    ZF + LF 1 mT) and KT spectra (Δ = 0.3, ν = 0.4) are each fitted with EA and
-    dynamic KT; the LOO difference and its SE are printed (criteria: EA over
-    KT by > 4 SE on EA data; not EA over KT by > 2 SE on KT data).
+All spectra: ZF + LF 1 mT, 2000 bins × 10 ns (0–20 μs), Poisson forward/backward
+histograms from :func:`bayesmusr.simulate.simulate_spectrum`, fitted with
+:func:`bayesmusr.sampling.fit_temperature` and its default Laplace-marginalised
+nuisances (A, α, f, β_F, β_B per run; N0 analytic).  Every random number is seeded
+from the dataset index.  Results go to JSON files in ``benchmarks/results/`` and are
+written after every dataset; a rerun skips what is already there (resumable).
 
-Results are appended to a JSON file after every dataset, so an interrupted run
-keeps what it finished.
+coverage  (``validate_coverage_ea.json``)
+    Calibration test: for each dataset the true (Δ, ν_i, ν_μ, Q) are drawn from
+    :data:`COVERAGE_PRIOR` — a realistic region around T* (Δ 0.35–0.6 μs⁻¹, Q 0.6–0.95,
+    ν_i 0.3–3 μs⁻¹ ≈ 1–9 √QΔ, ν_μ 0.01–0.3 μs⁻¹) — and the fit uses that same prior.
+    Then the central 68 % and 95 % posterior intervals of every parameter must
+    contain the truth in 68 % and 95 % of the datasets, up to the binomial error
+    √(p(1 − p)/N), whatever the sampler, the Laplace step or the table do — unless
+    one of them is wrong (simulation-based calibration).  With a fixed truth and
+    the default log-uniform priors the same statement would not hold for ν_μ, which
+    15 M events only bound from above: its posterior is then prior-dominated.
+    ``--events`` per spectrum (default 15 M); ``--tau`` chain length in τ (default 50,
+    the default of a user fit).
+loo  (``validate_loo_ea.json``)
+    EA and dynamic KT fitted to the same spectra, LOO compared (elpd_EA − elpd_KT and
+    its SE).  Cases: EA spectra at T* (ν_i = 3√QΔ) and 5 K above it (ν_i = 4√QΔ in
+    Kadono's Arrhenius law), Δ = 0.5, Q = 0.8, ν_μ = 0.05, 20 M events per spectrum;
+    the same at 10 M; and KT spectra with the KT reading of the T* case (Δ = 0.43,
+    ν = 0.52).  Criteria of the issue: EA over KT by > 4 SE on EA data; EA not over KT
+    by > 2 SE on KT data.
+scaling  (``validate_loo_scaling.json``)
+    Noise-free (Asimov) spectra: Δlog L = log L_EA(truth) − max log L_KT for the LOO
+    cases at several Δ, ν_i, ν_μ; Δlog L ∝ events, and the expected elpd ratio is
+    ≈ (Δlog L − Δp)/√(2 Δlog L) with Δp = 2 the extra EA parameters.  Cheap (no MCMC).
+map  (``validate_map_ea.json``)
+    The MAP of the Laplace-marginalised EA posterior against scipy's
+    ``least_squares`` on the full EA model with every nuisance explicit
+    (:meth:`bayesmusr.models.TemperatureProblem.residuals`), in posterior SDs.
 
-Run:
-    .venv/bin/python benchmarks/validate_fit.py loo --table /tmp/ea_small.nc
-    .venv/bin/python benchmarks/validate_fit.py coverage --model ea -n 50 --table /tmp/ea_small.nc
+Run (one process at a time; each mode resumes):
+    nice -n 19 .venv/bin/python benchmarks/validate_fit.py coverage -n 50
+    nice -n 19 .venv/bin/python benchmarks/validate_fit.py loo
+    .venv/bin/python benchmarks/validate_fit.py scaling
+    .venv/bin/python benchmarks/validate_fit.py map -n 5
+    .venv/bin/python benchmarks/validate_fit.py summary
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import pathlib
 import time
 import warnings
@@ -31,124 +55,279 @@ import warnings
 import numpy as np
 
 from bayesmusr import compare
-from bayesmusr.models import TemperatureProblem
-from bayesmusr.sampling import ConvergenceWarning, TemperatureAdapter, sample
-from bayesmusr.simulate import simulate_spectrum
+from bayesmusr.sampling import ConvergenceWarning, fit_temperature
 
-# Coverage truth: Δ = 0.35 rather than 0.3 because the EA table covers ω_L/Δ ≤ 3, i.e. Δ ≥ 0.284 μs⁻¹
-# at LF 1 mT, and at Δ = 0.3 that edge lies ~2 posterior SDs below the truth and truncates the
-# posterior (which is a property of the table, not of the sampler).  ν_i = 3√Q Δ (T*).
-TRUTH = {
-    "ea": {"delta": 0.35, "nu_i": 0.94, "nu_mu": 0.05, "q": 0.8},
-    "dynamic_kt": {"delta": 0.3, "nu": 0.4},
-}
-#: LOO power test at the issue's example point near T* (ν_i ≈ 3√Q Δ = 0.80).
-TRUTH_LOO = {
-    "ea": {"delta": 0.3, "nu_i": 0.8, "nu_mu": 0.05, "q": 0.8},
-    "dynamic_kt": {"delta": 0.3, "nu": 0.4},
-}
-NUISANCE = {"a0": 0.22, "alpha": 1.05, "fbg": 0.08}
+RESULTS = pathlib.Path(__file__).parent / "results"
+N_BINS, BIN_WIDTH, FIELDS = 2000, 0.010, (0.0, 1.0)
+
+#: physics prior of the calibration test (drawn for the truth and used in the fit)
+COVERAGE_PRIOR = {"delta": ("loguniform", 0.35, 0.6), "nu_i": ("loguniform", 0.3, 3.0),
+                  "nu_mu": ("loguniform", 0.01, 0.3), "q": ("uniform", 0.6, 0.95)}
+#: nuisance ranges of the simulated runs (drawn per dataset, shared by its ZF and LF run)
+NUISANCE_RANGES = {"a0": (0.18, 0.25), "alpha": (0.9, 1.15), "fbg": (0.03, 0.12), "bgf": (0.0, 2e-3),
+                   "bgb": (0.0, 2e-3)}
+#: nuisances of the LOO and MAP spectra
+NUISANCE = {"a0": 0.22, "alpha": 1.05, "fbg": 0.08, "bgf": 5e-4, "bgb": 5e-4}
 
 
-def simulate(model, truth, seed, events, n_bins, table):
-    rng = np.random.default_rng(seed)
-    return [simulate_spectrum(model, truth, b, rng=rng, n_events=events, n_bins=n_bins, bin_width=0.016,
-                              table=table, **NUISANCE) for b in (0.0, 1.0)]
+def _t_star_case(factor, delta=0.5, q=0.8, nu_mu=0.05):
+    return {"delta": delta, "nu_i": factor * math.sqrt(q) * delta, "nu_mu": nu_mu, "q": q}
 
 
-def fit(runs, model, seed, table, **settings):
-    p = TemperatureProblem(runs, model, table=table)
+LOO_CASES = [
+    {"name": "ea_T*_20M", "model": "ea", "truth": _t_star_case(3.0), "events": 20e6, "seed": 5000},
+    {"name": "ea_T*+5K_20M", "model": "ea", "truth": _t_star_case(4.0), "events": 20e6, "seed": 5001},
+    {"name": "kt_20M", "model": "dynamic_kt", "truth": {"delta": 0.43, "nu": 0.52}, "events": 20e6, "seed": 5002},
+    {"name": "ea_T*_10M", "model": "ea", "truth": _t_star_case(3.0), "events": 10e6, "seed": 5003},
+    {"name": "ea_T*+5K_10M", "model": "ea", "truth": _t_star_case(4.0), "events": 10e6, "seed": 5004},
+    {"name": "kt_10M", "model": "dynamic_kt", "truth": {"delta": 0.43, "nu": 0.52}, "events": 10e6, "seed": 5005},
+]
+
+
+def simulate(model, truth, rng, events, nuisance=NUISANCE):
+    from bayesmusr.simulate import simulate_spectrum
+
+    return [simulate_spectrum(model, truth, b, rng=rng, n_events=events, n_bins=N_BINS, bin_width=BIN_WIDTH,
+                              **nuisance) for b in FIELDS]
+
+
+def fit(runs, model, seed, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return sample(TemperatureAdapter(p), seed=seed, progress=False, **settings)
+        return fit_temperature(runs, model, seed=seed, progress=False, **kw)
 
 
-def _save(path, record):
+def _load(path, settings):
     path = pathlib.Path(path)
-    data = json.loads(path.read_text()) if path.exists() else []
-    data.append(record)
-    path.write_text(json.dumps(data, indent=1))
+    if path.exists():
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and data.get("settings") == settings:
+            return data
+        print(f"{path}: other settings or an older format; starting a new file")
+    return {"settings": settings, "records": []}
+
+
+def _save(path, data):
+    pathlib.Path(path).write_text(json.dumps(data, indent=1))
+
+
+def _draw_truth(rng):
+    out = {}
+    for name, (kind, lo, hi) in COVERAGE_PRIOR.items():
+        out[name] = float(math.exp(rng.uniform(math.log(lo), math.log(hi))) if kind == "loguniform"
+                          else rng.uniform(lo, hi))
+    return out
 
 
 def run_coverage(args):
-    truth = TRUTH[args.model]
-    for k in range(args.start, args.start + args.n):
+    path = args.json or RESULTS / "validate_coverage_ea.json"
+    settings = {"prior": COVERAGE_PRIOR, "nuisance_ranges": NUISANCE_RANGES, "events_per_spectrum": args.events,
+                "bins": N_BINS, "bin_width_us": BIN_WIDTH, "fields_mT": list(FIELDS), "tau_multiple": args.tau}
+    data = _load(path, settings)
+    done = {r["dataset"] for r in data["records"]}
+    t_start = time.perf_counter()
+    for k in range(args.n):
+        if k in done:
+            continue
+        if args.budget and time.perf_counter() - t_start > args.budget:
+            print(f"time budget {args.budget} s used; rerun to continue")
+            break
+        rng = np.random.default_rng([2026, k])
+        truth = _draw_truth(rng)
+        nuis = {n: float(rng.uniform(*r)) for n, r in NUISANCE_RANGES.items()}
+        runs = simulate("ea", truth, rng, args.events, nuis)
         t0 = time.perf_counter()
-        runs = simulate(args.model, truth, 1000 + k, args.events, args.bins, args.table)
-        idata = fit(runs, args.model, k, args.table, max_seconds=args.max_seconds)
-        rec = {"dataset": k, "model": args.model, "events_per_spectrum": args.events, "bins": args.bins,
-               "seconds": time.perf_counter() - t0, "converged": int(idata.posterior.attrs["converged"]),
-               "tau_max": float(idata.posterior.attrs["tau_max"]), "n_steps": int(idata.posterior.attrs["n_steps"])}
+        idata = fit(runs, "ea", seed=k, priors=COVERAGE_PRIOR, tau_multiple=args.tau)
+        a = idata.posterior.attrs
+        rec = {"dataset": k, "truth": truth, "nuisances": nuis, "seconds": time.perf_counter() - t0,
+               "converged": int(a["converged"]), "tau_max": float(a["tau_max"]), "n_steps": int(a["n_steps"]),
+               "chain_length_in_tau": float(a["chain_length_in_tau"]), "load_average": os.getloadavg()[0]}
         for name, v in truth.items():
             d = idata.posterior[name].values.ravel()
             q = np.quantile(d, [0.025, 0.16, 0.84, 0.975])
-            rec[name] = {"truth": v, "median": float(np.median(d)), "sd": float(d.std()),
-                         "in68": bool(q[1] <= v <= q[2]), "in95": bool(q[0] <= v <= q[3])}
-        _save(args.json, rec)
-        print(json.dumps(rec), flush=True)
-    summarise(args.json)
+            rec[name] = {"median": float(np.median(d)), "sd": float(d.std()), "q": q.tolist(),
+                         "in68": bool(q[1] <= v <= q[2]), "in95": bool(q[0] <= v <= q[3]),
+                         "rank": float(np.mean(d < v))}
+        data["records"].append(rec)
+        _save(path, data)
+        print(f"dataset {k}: {rec['seconds']:.0f} s, {rec['chain_length_in_tau']:.0f} τ, "
+              + ", ".join(f"{n} {'✓' if rec[n]['in68'] else '·'}{'✓' if rec[n]['in95'] else '·'}" for n in truth),
+              flush=True)
+    summarise_coverage(path)
 
 
-def summarise(path):
-    data = [r for r in json.loads(pathlib.Path(path).read_text()) if "dataset" in r]
-    if not data:
-        return
-    names = [k for k in data[0] if isinstance(data[0][k], dict)]
-    n = len(data)
-    print(f"coverage over {n} datasets ({data[0]['model']}, {data[0]['events_per_spectrum']:.3g} events/spectrum):")
-    for name in names:
+def summarise_coverage(path=None):
+    path = path or RESULTS / "validate_coverage_ea.json"
+    data = json.loads(pathlib.Path(path).read_text())
+    recs = data["records"]
+    n = len(recs)
+    if not n:
+        return None
+    out = {"n": n}
+    print(f"coverage over {n} datasets (truth drawn from the fit prior, "
+          f"{data['settings']['events_per_spectrum']:.3g} events per spectrum):")
+    for name in COVERAGE_PRIOR:
         for lvl in (68, 95):
-            p = np.mean([r[name][f"in{lvl}"] for r in data])
+            p = float(np.mean([r[name][f"in{lvl}"] for r in recs]))
             nominal = lvl / 100
             se = math.sqrt(nominal * (1 - nominal) / n)
-            print(f"  {name:<6} {lvl}%: {p:.3f}  (nominal {nominal:.2f} ± {se:.3f} binomial SE, "
-                  f"{(p - nominal) / se:+.1f} SE)")
-    print(f"  converged {sum(r['converged'] for r in data)}/{n}, median fit time "
-          f"{np.median([r['seconds'] for r in data]):.1f} s")
+            out[f"{name}_{lvl}"] = {"rate": p, "nominal": nominal, "binomial_se": se, "z": (p - nominal) / se}
+            print(f"  {name:<6} {lvl} %: {p:.3f}  (nominal {nominal:.2f} ± {se:.3f}, {(p - nominal) / se:+.1f} SE)")
+    secs = [r["seconds"] for r in recs]
+    print(f"  chains ≥ {data['settings']['tau_multiple']} τ: {sum(r['converged'] for r in recs)}/{n}; fit time "
+          f"median {np.median(secs):.0f} s (range {min(secs):.0f}–{max(secs):.0f} s)")
+    return out
+
+
+def _loo_record(case, events=None):
+    events = events or case["events"]
+    rng = np.random.default_rng(case["seed"])
+    runs = simulate(case["model"], case["truth"], rng, events)
+    res, info = {}, {}
+    for m in ("ea", "dynamic_kt"):
+        t0 = time.perf_counter()
+        res[m] = fit(runs, m, seed=case["seed"])
+        a = res[m].posterior.attrs
+        info[m] = {"seconds": time.perf_counter() - t0, "converged": int(a["converged"]),
+                   "chain_length_in_tau": float(a["chain_length_in_tau"])}
+    cmp = compare.compare_results(res)
+    t = cmp["loo"]
+    diff = float(t.loc["ea", "elpd_loo"] - t.loc["dynamic_kt", "elpd_loo"])
+    dse = float(t["dse"].max())
+    post = {m: {n: [float(np.quantile(res[m].posterior[n].values, q)) for q in (0.16, 0.5, 0.84)]
+                for n in (("delta", "nu_i", "nu_mu", "q") if m == "ea" else ("delta", "nu"))} for m in res}
+    return {"case": case["name"], "generator": case["model"], "truth": case["truth"], "events_per_spectrum": events,
+            "seed": case["seed"], "elpd_ea_minus_kt": diff, "dse": dse, "ratio": diff / dse if dse > 0 else None,
+            "p_loo": {m: float(t.loc[m, "p_loo"]) for m in res},
+            "elpd_waic_ea_minus_kt": float(cmp["waic"].loc["ea", "elpd_waic"]
+                                           - cmp["waic"].loc["dynamic_kt", "elpd_waic"]),
+            "pareto_k_above_0.7": {m: c["bad"] + c["very_bad"] for m, c in cmp["pareto_k"].items()},
+            "posterior_16_50_84": post, "fits": info, "verdict": cmp["verdict"]}
 
 
 def run_loo(args):
-    cases = [("ea", TRUTH_LOO["ea"]), ("dynamic_kt", TRUTH_LOO["dynamic_kt"])]
+    path = args.json or RESULTS / "validate_loo_ea.json"
+    data = _load(path, {"cases": LOO_CASES, "bins": N_BINS, "bin_width_us": BIN_WIDTH, "nuisance": NUISANCE})
+    done = {r["case"] for r in data["records"]}
+    for case in LOO_CASES:
+        if case["name"] in done or (args.only and case["name"] not in args.only):
+            continue
+        rec = _loo_record(case)
+        data["records"].append(rec)
+        _save(path, data)
+        print(f"{rec['case']}: elpd(EA) − elpd(KT) = {rec['elpd_ea_minus_kt']:.1f} ± {rec['dse']:.1f} "
+              f"({rec['ratio']:+.1f} SE); fits {rec['fits']}", flush=True)
+
+
+def asimov_delta_loglike(truth, events):
+    """log L_EA(truth) − max log L_KT on noise-free spectra (expected counts as data), nuisances Laplace-marginalised."""
+    from bayesmusr.models import RunData
+    from bayesmusr.sampling import MarginalAdapter, find_map
+    from bayesmusr.scan import ScanPointData, TemperaturePointProblem
+    from bayesmusr.simulate import expected_counts
+
+    t = (np.arange(N_BINS) + 0.5) * BIN_WIDTH
+    runs = []
+    for b in FIELDS:
+        mf, mb, _ = expected_counts("ea", truth, b, t, BIN_WIDTH, n_events=events, **NUISANCE)
+        runs.append(RunData("histograms", t, b, width=np.full(N_BINS, BIN_WIDTH), forward=mf, backward=mb))
+    ea = MarginalAdapter(TemperaturePointProblem(ScanPointData(math.nan, runs), "ea"))
+    y = np.array([math.log(truth["delta"]), math.log(truth["nu_i"]), math.log(truth["nu_mu"]), truth["q"]])
+    kt = MarginalAdapter(TemperaturePointProblem(ScanPointData(math.nan, runs), "dynamic_kt"))
+    y_kt, lp_kt = find_map(kt)
+    return float(ea.log_posterior(y) - lp_kt), np.exp(y_kt).tolist()
+
+
+def run_scaling(args):
+    path = args.json or RESULTS / "validate_loo_scaling.json"
+    grid = [(d, f, nm) for d in (0.3, 0.4, 0.5) for f in (1.0, 2.0, 3.0, 4.0, 6.0) for nm in (0.01, 0.05, 0.3, 0.8)]
+    data = _load(path, {"events_per_spectrum": 15e6, "q": 0.8, "bins": N_BINS, "bin_width_us": BIN_WIDTH,
+                        "nuisance": NUISANCE})
+    done = {(r["delta"], r["nu_i_over_sqrtq_delta"], r["nu_mu"]) for r in data["records"]}
+    for d, f, nm in grid:
+        if (d, f, nm) in done:
+            continue
+        truth = _t_star_case(f, delta=d, nu_mu=nm)
+        dl, kt = asimov_delta_loglike(truth, 15e6)
+        data["records"].append({"delta": d, "nu_i_over_sqrtq_delta": f, "nu_mu": nm, "nu_i": truth["nu_i"],
+                                "delta_loglike_15M": dl, "kt_best": kt})
+        _save(path, data)
+        print(f"Δ={d} ν_i={f}√QΔ ν_μ={nm}: Δlog L = {dl:.2f} at 15 M events (KT best {np.round(kt, 3)})", flush=True)
+
+
+def expected_ratio(delta_loglike, extra_params=2):
+    """Expected elpd difference / SE for a noise-free Δlog L (large-sample approximation)."""
+    return (delta_loglike - extra_params) / math.sqrt(2 * delta_loglike) if delta_loglike > 0 else float("nan")
+
+
+def run_map(args):
+    from scipy.optimize import least_squares
+
+    from bayesmusr.models import TemperatureProblem
+    from bayesmusr.sampling import MarginalAdapter, find_map, laplace_covariance
+    from bayesmusr.scan import ScanPointData, TemperaturePointProblem
+
+    path = args.json or RESULTS / "validate_map_ea.json"
+    data = _load(path, {"events_per_spectrum": args.events, "bins": N_BINS, "nuisance": NUISANCE})
+    done = {r["dataset"] for r in data["records"]}
     for k in range(args.n):
-        for gen, truth in cases:
-            runs = simulate(gen, truth, 5000 + k, args.events, args.bins, args.table)
-            res = {}
-            t0 = time.perf_counter()
-            for m in ("ea", "dynamic_kt"):
-                res[m] = fit(runs, m, k, args.table)
-            cmp = compare.compare_results(res)
-            t = cmp["loo"]
-            ea_minus_kt = float(t.loc["ea", "elpd_loo"] - t.loc["dynamic_kt", "elpd_loo"])
-            dse = float(t["dse"].max())
-            rec = {"loo_case": gen, "seed": 5000 + k, "events_per_spectrum": args.events,
-                   "elpd_ea_minus_kt": ea_minus_kt, "dse": dse, "ratio": ea_minus_kt / dse if dse > 0 else None,
-                   "pareto_k_bad": {m: c["bad"] + c["very_bad"] for m, c in cmp["pareto_k"].items()},
-                   "seconds": time.perf_counter() - t0}
-            _save(args.json, rec)
-            print(json.dumps(rec), flush=True)
-            print(compare.format_comparison(cmp), flush=True)
+        if k in done:
+            continue
+        rng = np.random.default_rng([77, k])
+        truth = _draw_truth(rng)
+        runs = simulate("ea", truth, rng, args.events)
+        marg = MarginalAdapter(TemperaturePointProblem(ScanPointData(math.nan, runs), "ea"))
+        t0 = time.perf_counter()
+        y_m, lp_m = find_map(marg)
+        marg.anchor(y_m)
+        _, cov = laplace_covariance(marg, y_m, lp_m)
+        t_map = time.perf_counter() - t0
+        full = TemperatureProblem(runs, "ea")
+        # scipy least squares on the deviance residuals of the full model (all nuisances explicit),
+        # started from the truth of the physics and the simulated nuisances
+        start = {**truth, **{f"{n}_{i}": v for i in range(2) for n, v in NUISANCE.items()}}
+        lo, hi = full.bounds
+        t0 = time.perf_counter()
+        ls = least_squares(full.residuals, np.clip(full.to_sampled(start), lo + 1e-9, hi - 1e-9), bounds=(lo, hi),
+                           x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=5000)
+        t_ls = time.perf_counter() - t0
+        sd = np.sqrt(np.diag(cov))
+        shift = (y_m - ls.x[:4]) / sd
+        rec = {"dataset": k, "truth": truth, "map_laplace": y_m.tolist(), "least_squares": ls.x[:4].tolist(),
+               "posterior_sd_sampling_coords": sd.tolist(), "shift_in_sd": shift.tolist(),
+               "log_post_laplace_at_ls": float(marg.log_posterior(ls.x[:4])), "log_post_laplace_at_map": lp_m,
+               "seconds_map": t_map, "seconds_least_squares": t_ls}
+        data["records"].append(rec)
+        _save(path, data)
+        print(f"dataset {k}: MAP − least squares = {np.round(shift, 3)} SD (log Δ, log ν_i, log ν_μ, Q)", flush=True)
+
+
+def summary(args):
+    for name, fn in (("coverage", summarise_coverage),):
+        p = RESULTS / "validate_coverage_ea.json"
+        if p.exists():
+            fn(p)
+    p = RESULTS / "validate_loo_ea.json"
+    if p.exists():
+        for r in json.loads(p.read_text())["records"]:
+            print(f"LOO {r['case']:<14} EA − KT = {r['elpd_ea_minus_kt']:7.1f} ± {r['dse']:4.1f} ({r['ratio']:+.1f} SE)")
+    p = RESULTS / "validate_map_ea.json"
+    if p.exists():
+        s = np.array([r["shift_in_sd"] for r in json.loads(p.read_text())["records"]])
+        print(f"MAP vs least squares over {len(s)} datasets: max |shift| {np.abs(s).max():.3f} SD")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["coverage", "loo", "summary"])
-    ap.add_argument("--model", default="ea", choices=list(TRUTH))
-    ap.add_argument("-n", type=int, default=50, help="datasets (coverage) or repetitions (loo)")
-    ap.add_argument("--max-seconds", type=float, default=None, help="MCMC budget per fit (coverage)")
-    ap.add_argument("--start", type=int, default=0, help="first dataset index (to continue a run)")
-    ap.add_argument("--events", type=float, default=15e6, help="events per spectrum")
-    ap.add_argument("--bins", type=int, default=1250, help="bins of 16 ns per spectrum")
-    ap.add_argument("--table", default=None, help="EA table (default: the shipped one)")
-    ap.add_argument("--json", default=None, help="results file (default benchmarks/results/validate_<mode>.json)")
+    ap.add_argument("mode", choices=["coverage", "loo", "scaling", "map", "summary"])
+    ap.add_argument("-n", type=int, default=50, help="datasets (coverage, map)")
+    ap.add_argument("--events", type=float, default=15e6, help="events per spectrum (coverage, map)")
+    ap.add_argument("--tau", type=float, default=50.0, help="chain length in τ for the coverage fits (default 50, as a user fit)")
+    ap.add_argument("--budget", type=float, default=None, help="stop starting new datasets after this many seconds")
+    ap.add_argument("--only", nargs="+", default=None, help="LOO case names to run")
+    ap.add_argument("--json", default=None, help="results file (default: benchmarks/results/validate_<mode>…json)")
     args = ap.parse_args()
-    if args.json is None:
-        args.json = str(pathlib.Path(__file__).parent / "results" / f"validate_{args.mode if args.mode != 'summary' else 'coverage'}_{args.model}.json")
-    if args.mode == "coverage":
-        run_coverage(args)
-    elif args.mode == "loo":
-        run_loo(args)
-    else:
-        summarise(args.json)
+    {"coverage": run_coverage, "loo": run_loo, "scaling": run_scaling, "map": run_map, "summary": summary}[args.mode](args)
 
 
 if __name__ == "__main__":
