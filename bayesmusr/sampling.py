@@ -821,14 +821,8 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
     if nuisances == "laplace" and needs_sampled:
         raise ValueError(f"nuisances='laplace' cannot handle {', '.join(needs_sampled)}; "
                          "use nuisances='sampled' (or 'auto')")
-    if nuisances == "sampled" or needs_sampled:
-        problem = TemperatureProblem(rd, model, priors, holder_fraction=holder_fraction,
-                                     extra_relaxation=extra_relaxation, count_background=count_background,
-                                     shared=shared, table=table)
-        if problem.model == "ea":
-            problem.support_note()  # fails early with a clear message if the table is missing
-        adapter = TemperatureAdapter(problem)
-    else:
+    adapter = None
+    if nuisances != "sampled" and not needs_sampled:
         if model == "ea":
             from .models import ea_support_note
 
@@ -837,6 +831,22 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
                                           holder_fraction=holder_fraction, count_background=count_background,
                                           table=table)
         adapter = MarginalAdapter(problem)
+        if not any(math.isfinite(adapter.log_posterior(y)) for y in adapter.initial_guesses()):
+            why = ("the Laplace step finds no interior optimum of the run nuisances (A0, α, f, backgrounds) at any "
+                   "starting point: typically a spectrum that hardly relaxes, where A0, α and f are degenerate "
+                   "and run to the edges of their box")
+            if nuisances == "laplace":
+                raise ValueError(f"{why}; use nuisances='sampled' (with a prior on alpha from a TF run)")
+            warnings.warn(f"{why}; sampling every nuisance instead (nuisances='sampled')", RuntimeWarning,
+                          stacklevel=2)
+            adapter = None
+    if adapter is None:
+        problem = TemperatureProblem(rd, model, priors, holder_fraction=holder_fraction,
+                                     extra_relaxation=extra_relaxation, count_background=count_background,
+                                     shared=shared, table=table)
+        if problem.model == "ea":
+            problem.support_note()  # fails early with a clear message if the table is missing
+        adapter = TemperatureAdapter(problem)
     return sample(adapter, seed=seed, backend=backend, out=out, **settings)
 
 

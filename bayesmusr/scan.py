@@ -134,8 +134,10 @@ class HistogramNuisances:
         f = v / a if a != 0 else 0.0
         n0f = cf[0] / (1.0 + v)
         alpha = cb[0] / (1.0 - v) / n0f
-        bf = cf[2] / n0f if self.free[3] else 0.0
-        bb = cb[2] / n0f if self.free[3] else 0.0
+        # backgrounds start at ≥ 0: a negative relaxed estimate can make the shapes ≤ 0 in late, nearly
+        # empty bins (seen on EMU00020882, 32 μs of data: ℓ = −inf at the start)
+        bf = max(cf[2] / n0f, 0.0) if self.free[3] else 0.0
+        bb = max(cb[2] / n0f, 0.0) if self.free[3] else 0.0
         eta = np.array([a, alpha, f, bf, bb])
         return np.clip(eta, self.LOWER + 1e-9, self.UPPER - 1e-9)
 

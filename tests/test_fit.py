@@ -439,6 +439,23 @@ def test_nuisance_treatment_is_chosen_and_checked():
     assert shared.posterior.attrs["nuisances"] == "sampled" and "a0" in shared.posterior
 
 
+def test_degenerate_real_run_falls_back_to_sampled_nuisances():
+    """EMU 20882 hardly relaxes: A0, α and f are degenerate, their conditional optimum runs to the box edge.
+
+    With no interior optimum there is no Laplace marginal: ``auto`` says so and samples every
+    nuisance; an explicit ``laplace`` refuses with the reason.
+    """
+    path = DATA / "EMU00020882.nxs"
+    with pytest.raises(ValueError, match="no interior optimum"):
+        fit_temperature(path, "kt", nuisances="laplace")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.warns(RuntimeWarning, match="sampling every nuisance instead"):
+            idata = fit_temperature(path, "kt", max_steps=20, check_every=10, min_steps=10, max_draws=40,
+                                    progress=False)
+    assert idata.posterior.attrs["nuisances"] == "sampled" and "alpha_0" in idata.posterior
+
+
 def test_marginal_ea_problem_respects_the_table_support():
     from bayesmusr.tables import DEFAULT_TABLE
 
