@@ -63,6 +63,9 @@ GRIDS = {
     # asinh(ν/1e-3) step 0.266, Q = sin²θ with θ step π/50, asinh(ω) step 0.091
     "standard": (47, 100.0, 26, 21, 3.0, 20.0),
     "small": (6, 10.0, 5, 4, 3.0, 8.0),  # for tests of the build machinery
+    # ω_L/Δ above the standard table (3 < ω_L/Δ ≤ 20.8) at half the standard asinh step: the rows
+    # of a future extension (docs/ea-tables.md, "Why the table stops at ω_L/Δ = 3"); same ν_i and Q
+    "omega_high": (47, 100.0, 26, 42, 20.0, 20.0),
 }
 #: extra θ nodes below θ = π/2, in units of the uniform θ step (standard grid)
 Q_TOP_REFINE = (0.25, 0.5, 0.75, 1.5, 2.5, 3.5)
@@ -88,16 +91,23 @@ def grid_axes(grid: str = "standard"):
     nu = NU_SCALE * np.sinh(u_nu)
     nu[-1] = nu_max
     theta = np.linspace(0.0, 0.5 * math.pi, n_q)
-    if grid == "standard":
+    if grid in ("standard", "omega_high"):
         # near Q = 1 the static part's width σ = √(1−Q) = cos θ sets structure on the scale σ·Δt ~ 1,
         # which uniform θ under-resolves at Δt ~ 20 (measured error 3e-3 at Q = 0.9966): refine there
         step = theta[1]
         theta = np.union1d(theta, 0.5 * math.pi - step * np.array(Q_TOP_REFINE))
     q = np.sin(theta) ** 2
     q[0], q[-1] = 0.0, 1.0
-    u_w = np.linspace(0.0, math.asinh(w_max / OMEGA_SCALE), n_w)
-    w = OMEGA_SCALE * np.sinh(u_w)
-    w[-1] = w_max
+    if grid == "omega_high":
+        # continue the standard ω axis beyond its end at half its step
+        w_end = GRIDS["standard"][4]
+        step = 0.5 * math.asinh(w_end / OMEGA_SCALE) / (GRIDS["standard"][3] - 1)
+        u_w = math.asinh(w_end / OMEGA_SCALE) + step * np.arange(1, n_w + 1)
+        w = OMEGA_SCALE * np.sinh(u_w)
+    else:
+        u_w = np.linspace(0.0, math.asinh(w_max / OMEGA_SCALE), n_w)
+        w = OMEGA_SCALE * np.sinh(u_w)
+        w[-1] = w_max
     n_x = int(round(x_max / DX)) + 1
     x = np.arange(n_x) * DX
     return nu, q, w, x

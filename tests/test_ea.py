@@ -342,3 +342,13 @@ def test_uniform_hermite_with_five_point_slopes():
     errs = [np.max(np.abs(_kernels.hermite_uniform5(np.cos(3 * h * np.arange(int(10 / h) + 1)), h, xs)
                           - np.cos(3 * xs))) for h in (0.08, 0.04)]
     assert errs[0] / errs[1] > 12, errs
+
+
+def test_omega_high_grid_continues_the_standard_axis():
+    _, q_std, w_std, x_std = tables.grid_axes("standard")
+    nu, q, w, x = tables.grid_axes("omega_high")
+    assert np.array_equal(q, q_std) and np.array_equal(x, x_std)
+    u_std, u = np.arcsinh(w_std), np.arcsinh(w)
+    step = u_std[1] - u_std[0]
+    assert np.allclose(np.diff(np.r_[u_std[-1], u]), step / 2)  # half the standard asinh step
+    assert w[0] > 3.0 and w[-1] >= 20.0
