@@ -206,8 +206,15 @@ def test_bands_through_the_model_agree_with_posterior_predictive(walkthrough):
 @needs_table
 def test_a_result_without_fields_is_reported_with_the_reason(walkthrough, tmp_path):
     base, _ = walkthrough
+    # kt_per_temperature.nc stores its runs' fields; a file from before that (or edited) does not
     alone = tmp_path / "kt_per_temperature.nc"
     shutil.copy(base / "fit" / "kt_per_temperature.nc", alone)
+    import netCDF4
+
+    with netCDF4.Dataset(alone, "a") as ds:
+        for group in ds.groups.values():
+            if "run_fields_mT" in group.ncattrs():
+                group.delncattr("run_fields_mT")
     out = report.write_report(alone)
     assert out == tmp_path / "kt_per_temperature_report.html"
     page = _Page(out.read_text(encoding="utf-8"))
@@ -215,6 +222,17 @@ def test_a_result_without_fields_is_reported_with_the_reason(walkthrough, tmp_pa
     assert len([i for i in page.images if i["class"] == "run"]) == 6  # every run is still shown (data only)
     assert "no band" in text and "longitudinal field is not stored" in text
     assert "No sampler attributes" in text
+
+
+@needs_table
+def test_the_kt_reading_alone_carries_its_fields_and_gets_bands(walkthrough, tmp_path):
+    base, _ = walkthrough
+    alone = tmp_path / "kt_alone.nc"
+    shutil.copy(base / "fit" / "kt_per_temperature.nc", alone)
+    kt = report.load_result(alone)
+    for run in kt.runs:
+        b = report.run_bands(kt, run)
+        assert b.bands is not None and b.inside95 > 0.8, run.title
 
 
 @needs_table
