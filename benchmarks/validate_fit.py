@@ -74,13 +74,13 @@ def _t_star_case(factor, delta=0.5, q=0.8, nu_mu=0.05):
     return {"delta": delta, "nu_i": factor * math.sqrt(q) * delta, "nu_mu": nu_mu, "q": q}
 
 
-LOO_CASES = [
+LOO_CASES = [  # in order of importance (the run can be cut short and resumed)
     {"name": "ea_T*_20M", "model": "ea", "truth": _t_star_case(3.0), "events": 20e6, "seed": 5000},
-    {"name": "ea_T*+5K_20M", "model": "ea", "truth": _t_star_case(4.0), "events": 20e6, "seed": 5001},
     {"name": "kt_20M", "model": "dynamic_kt", "truth": {"delta": 0.43, "nu": 0.52}, "events": 20e6, "seed": 5002},
+    {"name": "ea_T*+5K_20M", "model": "ea", "truth": _t_star_case(4.0), "events": 20e6, "seed": 5001},
     {"name": "ea_T*_10M", "model": "ea", "truth": _t_star_case(3.0), "events": 10e6, "seed": 5003},
-    {"name": "ea_T*+5K_10M", "model": "ea", "truth": _t_star_case(4.0), "events": 10e6, "seed": 5004},
     {"name": "kt_10M", "model": "dynamic_kt", "truth": {"delta": 0.43, "nu": 0.52}, "events": 10e6, "seed": 5005},
+    {"name": "ea_T*+5K_10M", "model": "ea", "truth": _t_star_case(4.0), "events": 10e6, "seed": 5004},
 ]
 
 
@@ -98,12 +98,17 @@ def fit(runs, model, seed, **kw):
 
 
 def _load(path, settings):
+    """Results so far (resume); refuses to mix records of other settings into one file."""
     path = pathlib.Path(path)
+    settings = json.loads(json.dumps(settings))  # as stored (tuples become lists)
     if path.exists():
         data = json.loads(path.read_text())
         if isinstance(data, dict) and data.get("settings") == settings:
             return data
-        print(f"{path}: other settings or an older format; starting a new file")
+        if isinstance(data, dict) and data.get("records"):
+            raise SystemExit(f"{path} holds {len(data['records'])} records made with other settings; "
+                             "move it away or pass --json to start another file")
+        print(f"{path}: an older format; starting a new file")
     return {"settings": settings, "records": []}
 
 
@@ -240,7 +245,7 @@ def asimov_delta_loglike(truth, events):
 
 def run_scaling(args):
     path = args.json or RESULTS / "validate_loo_scaling.json"
-    grid = [(d, f, nm) for d in (0.3, 0.4, 0.5) for f in (1.0, 2.0, 3.0, 4.0, 6.0) for nm in (0.01, 0.05, 0.3, 0.8)]
+    grid = [(d, f, nm) for d in (0.3, 0.4, 0.5) for f in (1.0, 2.0, 3.0, 4.0, 6.0) for nm in (0.05, 0.8)]
     data = _load(path, {"events_per_spectrum": 15e6, "q": 0.8, "bins": N_BINS, "bin_width_us": BIN_WIDTH,
                         "nuisance": NUISANCE})
     done = {(r["delta"], r["nu_i_over_sqrtq_delta"], r["nu_mu"]) for r in data["records"]}
@@ -250,9 +255,15 @@ def run_scaling(args):
         truth = _t_star_case(f, delta=d, nu_mu=nm)
         dl, kt = asimov_delta_loglike(truth, 15e6)
         data["records"].append({"delta": d, "nu_i_over_sqrtq_delta": f, "nu_mu": nm, "nu_i": truth["nu_i"],
-                                "delta_loglike_15M": dl, "kt_best": kt})
+                                "delta_loglike_15M": dl, "kt_best": kt,
+                                "expected_ratio_15M": expected_ratio(dl),
+                                "events_for_expected_4se": 15e6 * EXPECTED_4SE_DELTA_LOGLIKE / dl if dl > 0 else None})
         _save(path, data)
         print(f"Δ={d} ν_i={f}√QΔ ν_μ={nm}: Δlog L = {dl:.2f} at 15 M events (KT best {np.round(kt, 3)})", flush=True)
+
+
+#: Δlog L at which (Δlog L − 2)/√(2 Δlog L) = 4
+EXPECTED_4SE_DELTA_LOGLIKE = 35.9
 
 
 def expected_ratio(delta_loglike, extra_params=2):
@@ -302,18 +313,27 @@ def run_map(args):
         print(f"dataset {k}: MAP − least squares = {np.round(shift, 3)} SD (log Δ, log ν_i, log ν_μ, Q)", flush=True)
 
 
+def _records(name):
+    p = RESULTS / name
+    if not p.exists():
+        return []
+    data = json.loads(p.read_text())
+    return data["records"] if isinstance(data, dict) else []
+
+
 def summary(args):
-    for name, fn in (("coverage", summarise_coverage),):
-        p = RESULTS / "validate_coverage_ea.json"
-        if p.exists():
-            fn(p)
-    p = RESULTS / "validate_loo_ea.json"
-    if p.exists():
-        for r in json.loads(p.read_text())["records"]:
-            print(f"LOO {r['case']:<14} EA − KT = {r['elpd_ea_minus_kt']:7.1f} ± {r['dse']:4.1f} ({r['ratio']:+.1f} SE)")
-    p = RESULTS / "validate_map_ea.json"
-    if p.exists():
-        s = np.array([r["shift_in_sd"] for r in json.loads(p.read_text())["records"]])
+    if _records("validate_coverage_ea.json"):
+        summarise_coverage(RESULTS / "validate_coverage_ea.json")
+    for r in _records("validate_loo_ea.json"):
+        print(f"LOO {r['case']:<14} EA − KT = {r['elpd_ea_minus_kt']:7.1f} ± {r['dse']:4.1f} ({r['ratio']:+.1f} SE), "
+              f"WAIC {r['elpd_waic_ea_minus_kt']:.1f}, Pareto k > 0.7: {r['pareto_k_above_0.7']}")
+    for r in _records("validate_loo_scaling.json"):
+        n4 = r["events_for_expected_4se"]
+        print(f"Asimov Δ={r['delta']} ν_i={r['nu_i_over_sqrtq_delta']}√QΔ ν_μ={r['nu_mu']}: Δlog L(15 M) = "
+              f"{r['delta_loglike_15M']:.1f}, expected {r['expected_ratio_15M']:.1f} SE; 4 SE at "
+              f"{'—' if n4 is None else f'{n4 / 1e6:.0f} M'} events per spectrum")
+    s = np.array([r["shift_in_sd"] for r in _records("validate_map_ea.json")])
+    if s.size:
         print(f"MAP vs least squares over {len(s)} datasets: max |shift| {np.abs(s).max():.3f} SD")
 
 
