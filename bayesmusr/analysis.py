@@ -210,6 +210,8 @@ def run_analysis(config_path, out_dir=None, progress: bool = True) -> pathlib.Pa
         t_ea = time.perf_counter() - t0
         kt_paths, t_kt = _kt_reading(*kt_args, progress)
     kt_results = [compare.load(path) for path in kt_paths]
+    if warning := support_warning(problem, ea_idata):
+        print("WARNING: " + warning)
     kt_idata = combine_kt(kt_results, problem, out / RESULT_KT)
 
     cmp = compare.compare_results({"EA_scan": ea_idata, "KT_per_T": kt_idata})
@@ -460,6 +462,32 @@ def make_figures(out, problem, ea_idata, kt_results, conv, cmp, truth) -> dict:
     return figs
 
 
+def support_warning(problem, idata) -> str:
+    """A warning if the Δ posterior presses against the EA table's support (else '').
+
+    The table covers ω_L/Δ ≤ ω_max and Δ·t ≤ x_max, so for the scan's fields and
+    times Δ is confined to [ω_L,max/ω_max, x_max/t_max]; a posterior piled at
+    either end is truncated by the table, not by the data.
+    """
+    from .functions import OMEGA_PER_MT
+    from .tables import load_table
+
+    tab = load_table(problem.table)
+    runs = [r for p in problem.points for r in p.runs]
+    lo = OMEGA_PER_MT * max(r.b_lf for r in runs) / tab.omega_max
+    hi = tab.x_max / max(float(r.t.max()) for r in runs)
+    if "delta" not in idata.posterior:
+        return ""
+    d = np.asarray(idata.posterior["delta"]).ravel()
+    q_lo, q_hi = np.percentile(d, [2.5, 97.5])
+    if q_lo < lo * 1.005 or q_hi > hi * 0.995:
+        return (f"the Δ posterior (95 % in [{q_lo:.4g}, {q_hi:.4g}] μs⁻¹) reaches the edge of the EA table's "
+                f"support for these runs, {lo:.4g} ≤ Δ ≤ {hi:.4g} μs⁻¹ (ω_L/Δ ≤ {tab.omega_max:g}, "
+                f"Δ·t ≤ {tab.x_max:g}): the result is truncated by the table, not by the data. Shorten t_max, "
+                "leave out the high-field runs, or see docs/ea-tables.md.")
+    return ""
+
+
 def _diagnostics_line(diag) -> str:
     worst = max(diag["r_hat"], key=diag["r_hat"].get)
     low = min(diag["ess_bulk"], key=diag["ess_bulk"].get)
@@ -492,6 +520,7 @@ def write_report(out, cfg, problem, ea_idata, kt_results, conv, cmp, comparison_
               f"{float(attrs.get('chain_length_in_tau', math.nan)):.0f} τ; "
               f"{attrs.get('convergence_message', '')}.", "",
               _diagnostics_line(diagnostics(ea_idata, problem.names)), "",
+              *([f"**Warning:** {w}", ""] if (w := support_warning(problem, ea_idata)) else []),
               "Units: log10_nu_i0, log10_nu_mu0 in log10(s⁻¹); e_i, e_mu in eV; delta in μs⁻¹; q dimensionless.",
               "", "Derived jump rates per temperature (posterior median [95 % interval], μs⁻¹):", "",
               "| T (K) | ν_i | ν_μ | ν_KT (KT reading) | Δ_KT |", "|---|---|---|---|---|"]

@@ -59,3 +59,23 @@ def test_bad_configs_fail_with_clear_messages(tmp_path, capsys):
         load_config(bad)
     assert cli.main(["fit", str(tmp_path / "missing.toml")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+@needs_table
+def test_support_warning_when_delta_piles_at_the_table_edge():
+    """A Δ posterior pressed against ω_L/Δ ≤ ω_max is reported as truncated by the table."""
+    import types
+
+    import xarray as xr
+
+    from bayesmusr.analysis import support_warning
+    from bayesmusr.functions import OMEGA_PER_MT
+
+    run = types.SimpleNamespace(b_lf=1.0, t=np.linspace(0, 16, 10))
+    problem = types.SimpleNamespace(table=None, points=[types.SimpleNamespace(runs=[run])])
+    edge = OMEGA_PER_MT * 1.0 / tables.load_table().omega_max
+    rng = np.random.default_rng(0)
+    at_edge = types.SimpleNamespace(posterior=xr.Dataset({"delta": (("chain", "draw"), edge + 0.002 * rng.random((4, 50)))}))
+    inside = types.SimpleNamespace(posterior=xr.Dataset({"delta": (("chain", "draw"), 0.35 + 0.002 * rng.random((4, 50)))}))
+    assert "truncated by the table" in support_warning(problem, at_edge)
+    assert support_warning(problem, inside) == ""
