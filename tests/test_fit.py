@@ -604,6 +604,24 @@ def test_ea_map_agrees_with_least_squares_of_the_full_model(tmp_path):
         assert rec["log_post_laplace_at_map"] >= rec["log_post_laplace_at_ls"] - 1e-3
 
 
+@pytest.mark.slow
+def test_loo_prefers_ea_above_t_star_and_not_on_kt_data():
+    """LOO, 20 M events per spectrum, ZF + LF 1 mT, 0–20 μs (benchmarks/validate_fit.py loo; ~15 min).
+
+    EA spectra 5 K above T* (Δ = 0.5, Q = 0.8, ν_i = 4√QΔ, ν_μ = 0.05): EA over KT by > 4 SE
+    (measured +5.5 SE).  KT spectra (Δ = 0.43, ν = 0.52): EA not over KT by > 2 SE (measured
+    −1.1 SE).  At T* itself (ν_i = 3√QΔ) 20 M events gave +3.6 SE, and the noise-free scaling
+    puts the expected 4 SE at ~22 M events: that case is documented (docs/fitting.md), not asserted.
+    """
+    _needs_table()
+    v = _validation_module()
+    cases = {c["name"]: c for c in v.LOO_CASES}
+    above = v._loo_record(cases["ea_T*+5K_20M"])
+    assert above["ratio"] > 4, above
+    kt = v._loo_record(cases["kt_20M"])
+    assert kt["ratio"] < 2, kt
+
+
 def test_shared_nuisances_are_one_parameter():
     runs = _kt_runs(n_bins=100)
     p = TemperatureProblem(runs, "kt", shared=("a0", "fbg"), count_background=False)
