@@ -23,6 +23,7 @@ Measured, all in the same process so that the ratios are immune to the machine l
   second gives the projected time to 50 τ.
 
 Run: .venv/bin/python benchmarks/bench_fit.py   (writes benchmarks/results/fit.json)
+     .venv/bin/python benchmarks/bench_fit.py --pool-only   (the pool speedup alone, 3 repeats)
 """
 from __future__ import annotations
 
@@ -70,11 +71,49 @@ def fit_row(idata, wall):
             "evaluations_per_s": int(a["n_steps"]) * int(a["nwalkers"]) / float(a["seconds_mcmc"])}
 
 
+def pool_only(path):
+    """Process-pool speedup alone: 300 MCMC steps of the EA problem with workers=1 and 2 (same chain).
+
+    Runs the pair three times and records every pair with the load average, because on a
+    shared 2-core machine the second process only helps when a core is free.
+    """
+    from bayesmusr.sampling import run_chain
+
+    rng = np.random.default_rng(7)
+    runs = [simulate_spectrum("ea", CASES["ea"], b, rng=rng, n_events=EVENTS, n_bins=N_BINS, bin_width=BIN_WIDTH,
+                              **NUISANCE) for b in (0.0, 1.0)]
+    pairs = []
+    for _ in range(3):
+        pair = {"load_average_1min_before": os.getloadavg()[0]}
+        chains = {}
+        for workers in (1, 2):
+            adapter = MarginalAdapter(TemperaturePointProblem(ScanPointData(math.nan, runs), "ea"))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                r = run_chain(adapter, seed=1, max_steps=300, check_every=100, min_steps=10**6, tau_multiple=1e9,
+                              progress=False, workers=workers)
+            pair[f"mcmc_s_workers{workers}"] = r["mcmc_seconds"]
+            chains[workers] = r["chain"]
+        pair["speedup"] = pair["mcmc_s_workers1"] / pair["mcmc_s_workers2"]
+        pair["same_chain"] = bool(np.array_equal(chains[1], chains[2]))
+        pairs.append(pair)
+        print(f"pool: workers=1 {pair['mcmc_s_workers1']:.1f} s, workers=2 {pair['mcmc_s_workers2']:.1f} s, "
+              f"speedup {pair['speedup']:.2f} (load {pair['load_average_1min_before']:.1f})", flush=True)
+    out = json.loads(path.read_text()) if path.exists() else {}
+    out["pool_microbenchmark"] = {"what": "EA, 300 steps x 32 walkers, workers=1 vs 2, same seed", "pairs": pairs}
+    path.write_text(json.dumps(out, indent=1))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--baseline-seconds", type=float, default=240.0, help="MCMC budget of the baseline EA fit")
     ap.add_argument("--models", nargs="+", default=list(CASES), choices=list(CASES))
+    ap.add_argument("--pool-only", action="store_true", help="only the process-pool speedup (added to fit.json)")
     args = ap.parse_args()
+    path = pathlib.Path(__file__).parent / "results" / "fit.json"
+    if args.pool_only:
+        pool_only(path)
+        return
     from bayesmusr.tables import load_table
 
     rows = []
@@ -144,7 +183,6 @@ def main():
            "note": ("2-core machine shared with other sessions' jobs (see the load averages); "
                     "ratios are measured in the same process"),
            "results": rows}
-    path = pathlib.Path(__file__).parent / "results" / "fit.json"
     if args.models != list(CASES) and path.exists():  # keep the other model's row
         old = json.loads(path.read_text())
         out["results"] = [r for r in old.get("results", []) if r["model"] not in args.models] + rows
