@@ -209,6 +209,23 @@ def laplace_covariance(problem, y_map: np.ndarray, log_post: float | None = None
     c = np.clip(y_map, lo + 1.01 * h, hi - 1.01 * h)
     fc = problem.log_posterior(c)
     H = np.empty((n, n))
+    # a stencil point outside the support gives −inf − (−inf) = nan: then the diagonal fallback below
+    with np.errstate(invalid="ignore"):
+        _fill_hessian(problem, c, fc, h, H)
+    cov = np.diag(s**2)
+    if np.all(np.isfinite(H)):
+        try:
+            cand = np.linalg.inv(-H)
+            np.linalg.cholesky(cand)
+            cov = 0.5 * (cand + cand.T)
+        except np.linalg.LinAlgError:
+            pass
+    return c, cov
+
+
+def _fill_hessian(problem, c, fc, h, H):
+    """Central-difference Hessian of the log-posterior at ``c`` with steps ``h`` (into ``H``)."""
+    n = c.size
     for j in range(n):
         ej = np.zeros(n)
         ej[j] = h[j]
@@ -220,15 +237,6 @@ def laplace_covariance(problem, y_map: np.ndarray, log_post: float | None = None
             v = (problem.log_posterior(c + ej + ek) - problem.log_posterior(c + ej - ek)
                  - problem.log_posterior(c - ej + ek) + problem.log_posterior(c - ej - ek))
             H[j, k] = H[k, j] = v / (4 * h[j] * h[k])
-    cov = np.diag(s**2)
-    if np.all(np.isfinite(H)):
-        try:
-            cand = np.linalg.inv(-H)
-            np.linalg.cholesky(cand)
-            cov = 0.5 * (cand + cand.T)
-        except np.linalg.LinAlgError:
-            pass
-    return c, cov
 
 
 def _initial_walkers(problem, centre, cov, nwalkers, rng):
