@@ -145,6 +145,23 @@ renewal = njit(cache=True)(_renewal)
 cubic_uniform = njit(cache=True)(_cubic_uniform)
 
 
+def _hermite_cell(u, x):
+    """Cell of a sorted grid ``u`` holding ``x`` and its cubic Hermite basis: (i, width, h00, h10, h01, h11)."""
+    n = u.shape[0]
+    i = np.searchsorted(u, x, side="right") - 1
+    if i < 0:
+        i = 0
+    if i > n - 2:
+        i = n - 2
+    d = u[i + 1] - u[i]
+    s = (x - u[i]) / d
+    return (i, d, (1.0 + 2.0 * s) * (1.0 - s) ** 2, s * (1.0 - s) ** 2, s * s * (3.0 - 2.0 * s),
+            s * s * (s - 1.0))
+
+
+hermite_cell = njit(cache=True)(_hermite_cell)
+
+
 def _hermite_weights(u, x, even_ends=False):
     """C¹ cubic Hermite interpolation weights on a sorted (non-uniform) grid ``u``.
 
@@ -161,17 +178,7 @@ def _hermite_weights(u, x, even_ends=False):
     if n == 1:
         w[0] = 1.0
         return 0, w
-    i = np.searchsorted(u, x, side="right") - 1
-    if i < 0:
-        i = 0
-    if i > n - 2:
-        i = n - 2
-    d = u[i + 1] - u[i]
-    s = (x - u[i]) / d
-    h00 = (1.0 + 2.0 * s) * (1.0 - s) ** 2
-    h10 = s * (1.0 - s) ** 2
-    h01 = s * s * (3.0 - 2.0 * s)
-    h11 = s * s * (s - 1.0)
+    i, d, h00, h10, h01, h11 = hermite_cell(u, x)
     start = i - 1
     if start < 0:
         start = 0
@@ -525,17 +532,7 @@ def _hermite_weights5(u, x, even_ends=False):
     """
     n = u.shape[0]
     w = np.zeros(6)
-    i = np.searchsorted(u, x, side="right") - 1
-    if i < 0:
-        i = 0
-    if i > n - 2:
-        i = n - 2
-    d = u[i + 1] - u[i]
-    s = (x - u[i]) / d
-    h00 = (1.0 + 2.0 * s) * (1.0 - s) ** 2
-    h10 = s * (1.0 - s) ** 2
-    h01 = s * s * (3.0 - 2.0 * s)
-    h11 = s * s * (s - 1.0)
+    i, d, h00, h10, h01, h11 = hermite_cell(u, x)
     start = i - 2
     if start < 0:
         start = 0
