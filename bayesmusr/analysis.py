@@ -105,10 +105,50 @@ def load_scan(cfg: dict, base: pathlib.Path):
     return points
 
 
+#: sampler settings that only change how long a chain runs or how it is shown: a finished result or a
+#: backend made with other values is still the same posterior's chain, so it is reused / resumed
+_LENGTH_SETTINGS = ("min_steps", "max_steps", "max_seconds", "progress", "workers", "check_every")
+
+
+def fingerprint(problem, seed: int, settings: dict) -> str:
+    """Hash of what a chain depends on: the model description (priors, options, runs), the data, seed and settings.
+
+    Stored next to the HDF5 backend (``<backend>.fingerprint``); a result or
+    backend whose fingerprint differs came from another configuration or other
+    data and is not reused.
+    """
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    h.update(json.dumps(problem.describe(), sort_keys=True, default=str).encode())
+    h.update(json.dumps({k: v for k, v in settings.items() if k not in _LENGTH_SETTINGS},
+                        sort_keys=True, default=str).encode())
+    h.update(f"seed={seed}".encode())
+    for point in problem.points:
+        for run in point.runs:
+            for name in ("t", "forward", "backward", "asymmetry", "error"):
+                a = getattr(run, name, None)
+                if a is not None:
+                    h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
 def _sample_or_load(problem, out: pathlib.Path, backend: pathlib.Path, seed: int, settings: dict):
+    """Reuse a finished result or resume its backend — only if both come from this very configuration and data."""
     from . import compare
     from .sampling import sample
 
+    stamp = backend.with_name(backend.name + ".fingerprint")
+    fp = fingerprint(problem, seed, settings)
+    old = stamp.read_text().strip() if stamp.exists() else None
+    if old != fp and (out.exists() or backend.exists()):
+        why = "made before fingerprints were kept" if old is None else "made with another configuration or data"
+        print(f"  {out.name}: the existing result/backend was {why}; sampling afresh")
+        out.unlink(missing_ok=True)
+        backend.unlink(missing_ok=True)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fp + "\n")
     if out.exists():
         print(f"  reusing {out}")
         return compare.load(out)

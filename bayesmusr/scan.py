@@ -495,7 +495,7 @@ class ScanProblem(_ProblemBase):
             lp += float(-0.5 * np.sum(dl**2) / tau**2 - len(dl) * math.log(tau * norm))
         try:
             gs = self._polarisations(x)
-        except ValueError:  # outside the EA table's support (e.g. ω_L/Δ > 3)
+        except ValueError:  # outside the EA table's support (e.g. ω_L/Δ > 20.8)
             return -math.inf
         return self._sum_marginals(gs, lp)
 
@@ -563,6 +563,7 @@ class KTTemperatureProblem(_ProblemBase):
         self.points = [point]
         self.temperatures = np.array([point.temperature])
         self._setup_priors(KT_SCAN_PARAMETERS, priors)
+        self.options = {"holder_fraction": holder_fraction, "count_background": count_background}
         self.blocks = [[_nuisances(r, holder_fraction, count_background) for r in point.runs]]
 
     def _polarisations(self, x):
@@ -597,6 +598,8 @@ class KTTemperatureProblem(_ProblemBase):
                 "temperature_K": float(self.temperatures[0]),
                 "run_labels": [r.label for r in self.points[0].runs],
                 "run_fields_mT": [float(r.b_lf) for r in self.points[0].runs],
+                "priors": [f"{p.name}: {pr.describe()}" for p, pr in zip(self.declared, self.priors)],
+                "options": [f"{k}={v}" for k, v in self.options.items()],
                 "likelihood": "as the EA scan model (Laplace-marginalised nuisances)"}
 
 
@@ -636,7 +639,7 @@ class TemperaturePointProblem(_ProblemBase):
             return -math.inf
         try:
             gs = self._polarisations(self._physical(y))
-        except ValueError:  # outside the EA table's support (e.g. ω_L/Δ > 3)
+        except ValueError:  # outside the EA table's support (e.g. ω_L/Δ > 20.8)
             return -math.inf
         return self._sum_marginals(gs, lp)
 

@@ -46,36 +46,36 @@ folder = "out"
     report = (out / "report.md").read_text()
     assert "EA scan model" in report and "elpd" in report
     # a second run reuses the finished results (resumability of the whole job)
+    made = (out / "ea_scan.nc").stat().st_mtime_ns
     assert cli.main(["fit", str(tmp_path / "a.toml"), "--quiet"]) == 0
+    assert (out / "ea_scan.nc").stat().st_mtime_ns == made
 
 
-def test_bad_configs_fail_with_clear_messages(tmp_path, capsys):
-    bad = tmp_path / "bad.toml"
-    bad.write_text("[data\n")
-    with pytest.raises(ValueError, match="invalid TOML"):
-        load_config(bad)
-    bad.write_text("[model]\npooled_delta = true\n")
-    with pytest.raises(ValueError, match=r"\[data\] table"):
-        load_config(bad)
-    assert cli.main(["fit", str(tmp_path / "missing.toml")]) == 2
-    assert "not found" in capsys.readouterr().err
+def test_results_are_reused_only_for_the_same_configuration_and_data(tmp_path, capsys):
+    from bayesmusr.analysis import _sample_or_load, fingerprint
+    from bayesmusr.scan import KTTemperatureProblem, ScanPointData
+    from bayesmusr.simulate import simulate_spectrum
 
-
-@needs_table
-def test_support_warning_when_delta_piles_at_the_table_edge():
-    """A Δ posterior pressed against ω_L/Δ ≤ ω_max is reported as truncated by the table."""
-    import types
-
-    import xarray as xr
-
-    from bayesmusr.analysis import support_warning
-    from bayesmusr.functions import OMEGA_PER_MT
-
-    run = types.SimpleNamespace(b_lf=1.0, t=np.linspace(0, 16, 10))
-    problem = types.SimpleNamespace(table=None, points=[types.SimpleNamespace(runs=[run])])
-    edge = OMEGA_PER_MT * 1.0 / tables.load_table().omega_max
-    rng = np.random.default_rng(0)
-    at_edge = types.SimpleNamespace(posterior=xr.Dataset({"delta": (("chain", "draw"), edge + 0.002 * rng.random((4, 50)))}))
-    inside = types.SimpleNamespace(posterior=xr.Dataset({"delta": (("chain", "draw"), 0.35 + 0.002 * rng.random((4, 50)))}))
-    assert "truncated by the table" in support_warning(problem, at_edge)
-    assert support_warning(problem, inside) == ""
+    rng = np.random.default_rng(5)
+    runs = [simulate_spectrum("dynamic_kt", {"delta": 0.3, "nu": 0.2}, b, rng=rng, n_events=2e6, n_bins=300,
+                              bin_width=0.05, a0=0.2, alpha=1.0) for b in (0.0, 1.0)]
+    point = ScanPointData(250.0, runs)
+    settings = {"max_steps": 300, "min_steps": 200, "progress": False}
+    out, backend = tmp_path / "kt.nc", tmp_path / "kt.h5"
+    problem = KTTemperatureProblem(point)
+    _sample_or_load(problem, out, backend, 1, settings)
+    assert _sample_or_load(problem, out, backend, 1, {**settings, "max_steps": 900}) is not None
+    assert "reusing" in capsys.readouterr().out  # a longer max_steps is the same posterior: reused
+    # other priors, another seed, other data: another fingerprint, so a fresh chain
+    other = KTTemperatureProblem(point, {"delta": ("loguniform", 0.05, 2.0)})
+    assert fingerprint(other, 1, settings) != fingerprint(problem, 1, settings)
+    assert fingerprint(problem, 2, settings) != fingerprint(problem, 1, settings)
+    runs2 = [runs[0], simulate_spectrum("dynamic_kt", {"delta": 0.3, "nu": 0.2}, 1.0, rng=rng, n_events=2e6,
+                                        n_bins=300, bin_width=0.05, a0=0.2, alpha=1.0)]
+    assert fingerprint(KTTemperatureProblem(ScanPointData(250.0, runs2)), 1, settings) != \
+        fingerprint(problem, 1, settings)
+    made = out.stat().st_mtime_ns
+    _sample_or_load(other, out, backend, 1, settings)
+    assert "sampling afresh" in capsys.readouterr().out
+    assert out.stat().st_mtime_ns != made
+    assert (tmp_path / "kt.h5.fingerprint").read_text().strip() == fingerprint(other, 1, settings)
