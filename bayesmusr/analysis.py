@@ -554,7 +554,7 @@ def write_report(out, cfg, problem, ea_idata, kt_results, conv, cmp, comparison_
         hdi = [c for c in summ.columns if c.startswith("hdi")]
         tv = f" {truth[name]:g} |" if name in truth else (" – |" if truth else "")
         lines.append(f"| {name} | {r['mean']:.4g} | {r['sd']:.3g} | [{r[hdi[0]]:.4g}, {r[hdi[1]]:.4g}] | "
-                     f"{r['r_hat']:.3f} | {r['ess_bulk']:.0f} | {r['ess_tail']:.0f} |" + tv)
+                     f"{r['r_hat']:.4f} | {r['ess_bulk']:.0f} | {r['ess_tail']:.0f} |" + tv)
     lines += ["", f"Sampler: {attrs.get('sampler', 'emcee')}; {attrs.get('nwalkers')} walkers × "
               f"{attrs.get('n_steps')} steps, τ_max = {float(attrs.get('tau_max', math.nan)):.0f}, chain = "
               f"{float(attrs.get('chain_length_in_tau', math.nan)):.0f} τ; "

@@ -133,10 +133,14 @@ def load(path: str | os.PathLike):
 
 
 def summary(idata, var_names: Sequence[str] | None = None, hdi_prob: float = 0.94):
-    """Posterior summary: mean, SD, HDI, MCSE, bulk/tail ESS and R-hat (a pandas DataFrame)."""
+    """Posterior summary: mean, SD, HDI, MCSE, bulk/tail ESS and R-hat (a pandas DataFrame), unrounded.
+
+    ArviZ rounds to two decimals by default, which printed E_μ = 0.0186 ± 0.0020 eV as
+    0.02 ± 0.00 and an R-hat of 1.0049 as 1.01; callers format the numbers themselves.
+    """
     az = _az()
     return az.summary(idata, var_names=list(var_names) if var_names else None, hdi_prob=hdi_prob,
-                      stat_focus="mean")
+                      stat_focus="mean", round_to="none")
 
 
 def _label(idata, fallback: str) -> str:
