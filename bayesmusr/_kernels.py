@@ -215,41 +215,6 @@ def _hermite_weights(u, x, even_ends=False):
 hermite_weights = njit(cache=True)(_hermite_weights)
 
 
-def _hermite_uniform(y, h, x):
-    """C¹ cubic Hermite (Catmull-Rom) interpolation of y sampled at k h, k = 0..n-1.
-
-    Node slopes are central differences (one-sided second-order at the ends),
-    so value and first derivative are continuous in x — and therefore in any
-    parameter that scales x (Δ in x = Δt).
-    """
-    n = y.shape[0]
-    out = np.empty(x.shape[0], dtype=y.dtype)
-    for m in range(x.shape[0]):
-        u = x[m] / h
-        i = int(math.floor(u))
-        if i < 0:
-            i = 0
-        if i > n - 2:
-            i = n - 2
-        s = u - i
-        if i == 0:
-            d0 = -1.5 * y[0] + 2.0 * y[1] - 0.5 * y[2]
-        else:
-            d0 = 0.5 * (y[i + 1] - y[i - 1])
-        if i + 1 == n - 1:
-            d1 = 1.5 * y[n - 1] - 2.0 * y[n - 2] + 0.5 * y[n - 3]
-        else:
-            d1 = 0.5 * (y[i + 2] - y[i])
-        s2 = s * s
-        s3 = s2 * s
-        out[m] = ((2 * s3 - 3 * s2 + 1) * y[i] + (s3 - 2 * s2 + s) * d0
-                  + (-2 * s3 + 3 * s2) * y[i + 1] + (s3 - s2) * d1)
-    return out
-
-
-hermite_uniform = njit(cache=True)(_hermite_uniform)
-
-
 def _lagrange6_uniform(y, h, x):
     """Six-point Lagrange interpolation of y sampled at k h (one-sided near the ends).
 
@@ -754,9 +719,9 @@ uniform_slope5 = njit(cache=True)(_uniform_slope5)
 def _hermite_uniform5(y, h, x):
     """C¹ cubic Hermite interpolation of y sampled at k h (n ≥ 5) with fourth-order node slopes.
 
-    As `hermite_uniform` (continuous value and first derivative in x, hence
-    in any parameter that scales x), but the node slopes are five-point
-    differences, so the error falls as h⁴ rather than h³.
+    Value and first derivative are continuous in x (hence in any parameter that
+    scales x, such as Δ in x = Δt); the node slopes are five-point differences,
+    so the error falls as h⁴ (three-point, Catmull-Rom slopes: h³).
     """
     n = y.shape[0]
     out = np.empty(x.shape[0], dtype=y.dtype)

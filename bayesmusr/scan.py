@@ -213,11 +213,15 @@ class HistogramNuisances:
         that point for the determinant.
         """
         none = np.zeros((0, 0))
-        for attempt in range(2):
-            eta = self._start(g) if (start is None or attempt == 1) else np.array(start, dtype=float)
-            pred = predictor if (predictor is not None and attempt == 0) else none
+        # tried in turn (a fixed order, so the result stays a deterministic function of G): the reference
+        # with its quasi-Newton step, the reference alone (the predicted start can land where the damped
+        # Newton stalls: seen once on a short-chain FAST scan), then the relaxed linear fit
+        tries = [] if start is None else [(start, predictor)] * (predictor is not None) + [(start, None)]
+        tries.append((None, None))
+        for first, pred in tries:
+            eta = self._start(g) if first is None else np.array(first, dtype=float)
             val, eta, logdet, ok = _kernels.laplace_newton(self.d, g, self.nf, self.nb, eta, self.free,
-                                                           self.LOWER, self.UPPER, pred)
+                                                           self.LOWER, self.UPPER, none if pred is None else pred)
             if not ok:
                 continue
             self.eta = eta

@@ -470,9 +470,9 @@ def test_marginal_ea_problem_respects_the_table_support():
     y = np.array([math.log(0.4), math.log(1.0), math.log(0.05), 0.8])
     assert math.isfinite(p.log_posterior(y))
     y_low = y.copy()
-    y_low[0] = math.log(0.2)  # ω_L/Δ > 3 at 1 mT: outside the table
+    y_low[0] = math.log(0.03)  # ω_L/Δ = 28 > 20.8 at 1 mT: outside the table
     assert p.log_posterior(y_low) == -np.inf
-    assert "Δ ≥ 0.284" in p.describe()["ea_support"]
+    assert "Δ ≥ 0.041" in p.describe()["ea_support"]
 
 
 # --------------------------------------------------------------------- compare
@@ -542,10 +542,10 @@ def test_ea_model_with_small_table(tmp_path):
     phys = {"delta": 0.3, "nu_i": 0.8, "nu_mu": 0.01, "q": 0.8}
     runs = _kt_runs(model="ea", phys=phys, n_bins=300, table=table)
     p = TemperatureProblem(runs, "ea", table=table)
-    assert "Δ ≥ 0.284" in p.support_note()
+    assert "Δ ≥ 0.152" in p.support_note()  # 1 mT over the small grid's ω_L/Δ ≤ 5.6
     y = p.to_sampled({**phys, "a0_0": 0.2, "a0_1": 0.2})
     assert math.isfinite(p.log_posterior(y))
-    y_low = p.to_sampled({**phys, "delta": 0.2, "a0_0": 0.2, "a0_1": 0.2})  # ω_L/Δ > 3 at 1 mT: outside the table
+    y_low = p.to_sampled({**phys, "delta": 0.12, "a0_0": 0.2, "a0_1": 0.2})  # ω_L/Δ = 7.1 at 1 mT: outside the table
     assert p.log_posterior(y_low) == -np.inf
     # Q = 1 and Q = 0 limits go through dynamic KT exactly
     g1 = bm.ea(runs[0].t, 0.3, 0.5, 0.1, 1.0, table=table)
