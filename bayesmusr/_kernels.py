@@ -253,6 +253,9 @@ def _histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives):
     and ρ = 1/α, ℓ = Σ n log s − N log Σs (constants dropped).  Returns
     (ℓ, grad[5], hess[5, 5]) in the order (A, ρ, f, β_F, β_B); ℓ = −inf if any shape is ≤ 0.  One pass over
     the bins (this is the inner loop of the scan model's Laplace step).
+    ``want_derivatives``: False (0) ℓ only; True (1) ℓ, gradient and Hessian; 2 the
+    gradient alone, without logarithms (ℓ returned as 0; the predictor pass of
+    `laplace_newton`).
 
     The shape Jacobians are sparse and share factors, ∂s_F = (u, 0, A v, 1, 0) and
     ∂s_B = (−ρ u, e, −ρ A v, 0, 1) with u = dP, v = d(1 − G), e = d − A u, so the pass
@@ -281,7 +284,8 @@ def _histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives):
         sb = rho * e + bb
         if sf <= 0.0 or sb <= 0.0:
             return -np.inf, grad, hess
-        val += nf[i] * math.log(sf) + nb[i] * math.log(sb)
+        if want_derivatives != 2:
+            val += nf[i] * math.log(sf) + nb[i] * math.log(sb)
         s_sum += sf + sb
         n_tot += nf[i] + nb[i]
         if not want_derivatives:
@@ -289,8 +293,6 @@ def _histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives):
         v = di * (1.0 - gi)
         wf = nf[i] / sf
         wb = nb[i] / sb
-        cf = wf / sf
-        cb = wb / sb
         wf_u += wf * u
         wf_v += wf * v
         wf_1 += wf
@@ -298,6 +300,13 @@ def _histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives):
         wb_e += wb * e
         wb_v += wb * v
         wb_1 += wb
+        sum_u += u
+        sum_v += v
+        sum_d += di
+        if want_derivatives == 2:
+            continue
+        cf = wf / sf
+        cb = wb / sb
         cfu = cf * u
         cf_uu += cfu * u
         cf_uv += cfu * v
@@ -317,10 +326,8 @@ def _histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives):
         cb_vv += cb * v * v
         cb_v += cb * v
         cb_1 += cb
-        sum_u += u
-        sum_v += v
-        sum_d += di
-    val -= n_tot * math.log(s_sum)
+    if want_derivatives != 2:
+        val -= n_tot * math.log(s_sum)
     if not want_derivatives:
         return val, grad, hess
     r = n_tot / s_sum
@@ -332,6 +339,10 @@ def _histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives):
     grad[2] = a * (wf_v - rho * wb_v)
     grad[3] = wf_1
     grad[4] = wb_1
+    if want_derivatives == 2:
+        for k in range(5):
+            grad[k] -= r * col[k]
+        return val, grad, hess
     # −Σ (n/s²) ∂s ∂sᵀ, upper triangle
     hess[0, 0] = -(cf_uu + rho * rho * cb_uu)
     hess[0, 1] = rho * cb_ue
@@ -365,54 +376,6 @@ def _histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives):
 
 
 histogram_nuisance_terms = njit(cache=True)(_histogram_nuisance_terms)
-
-
-def _histogram_nuisance_gradient(d, g, nf, nb, eta):
-    """Gradient of `histogram_nuisance_terms`' ℓ alone (no logarithms, no Hessian): (ok, grad[5]).
-
-    The cheap pass behind the Newton predictor of `laplace_newton`; ok is False
-    if a shape is ≤ 0.
-    """
-    a, rho, f, bf, bb = eta[0], eta[1], eta[2], eta[3], eta[4]
-    grad = np.zeros(5)
-    s_sum = n_tot = 0.0
-    wf_u = wf_v = wf_1 = wb_u = wb_e = wb_v = wb_1 = 0.0
-    sum_u = sum_v = sum_d = 0.0
-    for i in range(d.shape[0]):
-        di = d[i]
-        gi = g[i]
-        u = di * (gi + f * (1.0 - gi))
-        v = di * (1.0 - gi)
-        e = di - a * u
-        sf = di + a * u + bf
-        sb = rho * e + bb
-        if sf <= 0.0 or sb <= 0.0:
-            return False, grad
-        s_sum += sf + sb
-        n_tot += nf[i] + nb[i]
-        wf = nf[i] / sf
-        wb = nb[i] / sb
-        wf_u += wf * u
-        wf_v += wf * v
-        wf_1 += wf
-        wb_u += wb * u
-        wb_e += wb * e
-        wb_v += wb * v
-        wb_1 += wb
-        sum_u += u
-        sum_v += v
-        sum_d += di
-    r = n_tot / s_sum
-    n = float(d.shape[0])
-    grad[0] = wf_u - rho * wb_u - r * (1.0 - rho) * sum_u
-    grad[1] = wb_e - r * (sum_d - a * sum_u)
-    grad[2] = a * (wf_v - rho * wb_v) - r * a * (1.0 - rho) * sum_v
-    grad[3] = wf_1 - r * n
-    grad[4] = wb_1 - r * n
-    return True, grad
-
-
-histogram_nuisance_gradient = njit(cache=True)(_histogram_nuisance_gradient)
 
 
 def _solve_small(a, b, k):
@@ -481,7 +444,7 @@ def _laplace_newton(d, g, nf, nb, eta0, free, lower, upper, predictor):
     ``predictor`` (5 × 5, zero rows and columns for fixed entries; or 0 × 0 for
     none) is a fixed A⁻¹ from the reference point: the iterations then start from
     η₀ + predictor · ∇ℓ(η₀), a quasi-Newton step that needs only the gradient pass
-    (no logarithms).  Near the reference it lands within the quadratic basin, so
+    (``histogram_nuisance_terms`` mode 2, no logarithms).  Near the reference it lands within the quadratic basin, so
     the damped Newton needs fewer full passes (measured ~5.5 → ~3 per solve).  A
     predicted start outside the box or with a shape ≤ 0 falls back to η₀.  The
     start is a fixed smooth function of G, so the result stays deterministic.
@@ -493,8 +456,8 @@ def _laplace_newton(d, g, nf, nb, eta0, free, lower, upper, predictor):
         if eta[j] < lower[j] or eta[j] > upper[j]:
             return -np.inf, eta, 0.0, False
     if predictor.shape[0] == 5:
-        ok, g0 = histogram_nuisance_gradient(d, g, nf, nb, eta)
-        if ok:
+        shapes_ok, g0, _ = histogram_nuisance_terms(d, g, nf, nb, eta, 2)  # ℓ slot: 0, or −inf
+        if math.isfinite(shapes_ok):
             trial = eta.copy()
             inside = True
             for i in range(5):

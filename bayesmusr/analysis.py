@@ -323,23 +323,41 @@ def combine_kt(kt_results, problem, path):
     return idata
 
 
+#: a temperature's ν_KT counts as determined when its 84th/16th percentile ratio is below this; in the
+#: motionally narrowed regime the KT likelihood fixes only Δ²/ν, and the posterior runs along that ridge to
+#: the prior bounds (demo scan, 331.8 K: ν_KT 16–84 % = 1.9–55 μs⁻¹, median 7.4, against ~1 on either side)
+NU_KT_RIDGE_RATIO = 10.0
+
+
 def conventional_reading(temps, kt_results) -> dict:
-    """Δ_KT(T), ν_KT(T) (posterior median, SD), T*, Arrhenius below T*, Eq. 4 on Δ_KT(T)."""
+    """Δ_KT(T), ν_KT(T) (posterior median, SD), T*, Arrhenius below T*, Eq. 4 on Δ_KT(T).
+
+    Temperatures where ν_KT is not determined (the Δ²/ν ridge of a narrowed
+    spectrum, `NU_KT_RIDGE_RATIO`) are listed under ``"undetermined_K"`` and
+    left out of T*, the Arrhenius fit and Eq. 4: their medians are set by
+    the prior range, not by the data, and a least-squares KT fit would land
+    anywhere on the ridge.
+    """
     d_med = np.array([float(np.median(_posterior_array(r, "delta"))) for r in kt_results])
     d_sd = np.array([float(np.std(_posterior_array(r, "delta"))) for r in kt_results])
     n_med = np.array([float(np.median(_posterior_array(r, "nu"))) for r in kt_results])
     n_sd = np.array([float(np.std(_posterior_array(r, "nu"))) for r in kt_results])
-    j_star = int(np.argmax(n_med))
+    lo, hi = np.array([np.percentile(_posterior_array(r, "nu"), [16, 84]) for r in kt_results]).T
+    ok = hi < NU_KT_RIDGE_RATIO * lo
+    if ok.sum() < 3:  # nothing sensible to leave out
+        ok[:] = True
+    j_star = int(np.flatnonzero(ok)[np.argmax(n_med[ok])])
     out = {"temperature_K": temps.tolist(), "delta_kt": d_med.tolist(), "delta_kt_sd": d_sd.tolist(),
-           "nu_kt": n_med.tolist(), "nu_kt_sd": n_sd.tolist(), "t_star_K": float(temps[j_star])}
-    below = slice(0, j_star + 1)
-    if j_star >= 1:
+           "nu_kt": n_med.tolist(), "nu_kt_sd": n_sd.tolist(), "t_star_K": float(temps[j_star]),
+           "undetermined_K": temps[~ok].tolist()}
+    below = np.flatnonzero(ok[: j_star + 1])
+    if below.size >= 2:
         arr = fit_arrhenius(temps[below], n_med[below], n_sd[below])
         out["arrhenius_below_t_star"] = {"nu0_per_s": arr.nu0_per_s, "energy_eV": arr.energy_eV,
                                          "energy_err_eV": arr.energy_err_eV,
                                          "temperatures_K": temps[below].tolist()}
     try:
-        ts = fit_two_state(temps, d_med, np.maximum(d_sd, 1e-6))
+        ts = fit_two_state(temps[ok], d_med[ok], np.maximum(d_sd[ok], 1e-6))
         out["eq4"] = {"delta": ts.delta, "q": ts.q, "n_states": ts.n_states, "e_delta_eV": ts.e_delta_eV,
                       "errors": ts.errors}
     except (ValueError, np.linalg.LinAlgError) as exc:
@@ -573,7 +591,10 @@ def write_report(out, cfg, problem, ea_idata, kt_results, conv, cmp, comparison_
                      f"{conv['nu_kt'][j]:.3g} ± {conv['nu_kt_sd'][j]:.2g} | {conv['delta_kt'][j]:.4f} ± "
                      f"{conv['delta_kt_sd'][j]:.2g} |")
     lines += ["", "## 2. The conventional KT reading", "",
-              f"T* (maximum of ν_KT) = {conv['t_star_K']:g} K."]
+              f"T* (maximum of ν_KT) = {conv['t_star_K']:g} K."
+              + (f" Left out of T*, the Arrhenius fit and Eq. 4: {', '.join(f'{t:g}' for t in conv['undetermined_K'])}"
+                 " K, where the KT posterior only fixes Δ²/ν (ν_KT's 84th/16th percentile ratio ≥ "
+                 f"{NU_KT_RIDGE_RATIO:g}: motional narrowing)." if conv.get("undetermined_K") else "")]
     if "arrhenius_below_t_star" in conv:
         a = conv["arrhenius_below_t_star"]
         lines.append(f"Arrhenius fit of ν_KT below T*: E = {a['energy_eV']:.3f} ± {a['energy_err_eV']:.3f} eV, "

@@ -79,3 +79,35 @@ def test_results_are_reused_only_for_the_same_configuration_and_data(tmp_path, c
     assert "sampling afresh" in capsys.readouterr().out
     assert out.stat().st_mtime_ns != made
     assert (tmp_path / "kt.h5.fingerprint").read_text().strip() == fingerprint(other, 1, settings)
+
+
+def test_conventional_reading_leaves_out_temperatures_where_kt_only_fixes_delta2_over_nu():
+    """A narrowed spectrum's KT posterior runs along Δ²/ν = const to the prior bounds; its median ν_KT must
+    not become T* (the demo scan once reported T* = 332 K from such a ridge)."""
+    import types
+
+    import xarray as xr
+
+    from bayesmusr.analysis import conventional_reading
+    from bayesmusr.functions import K_B_EV as KB_EV
+
+    rng = np.random.default_rng(0)
+    temps = np.array([200.0, 230.0, 260.0, 290.0, 320.0, 350.0, 380.0])
+    nu_true = 0.4 * np.exp(-0.03 / (KB_EV * temps)) / np.exp(-0.03 / (KB_EV * 200.0))
+    nu_true[2] += 0.5  # the ν_KT peak at 260 K
+    delta_true = 0.3 * np.sqrt(0.2 + 0.8 / (1 + 1e8 * np.exp(-0.5 / (KB_EV * temps))))
+    results = []
+    for j, (d, n) in enumerate(zip(delta_true, nu_true)):
+        if temps[j] == 320.0:  # a ridge: ν from 1 to 80, Δ² ∝ ν
+            nu = np.exp(rng.uniform(0, np.log(80.0), 4000))
+            delta = d * np.sqrt(nu / nu.min())
+        else:
+            nu, delta = n * (1 + 0.03 * rng.standard_normal(4000)), d * (1 + 0.01 * rng.standard_normal(4000))
+        post = xr.Dataset({"delta": (("chain", "draw"), delta.reshape(4, 1000)),
+                           "nu": (("chain", "draw"), nu.reshape(4, 1000))})
+        results.append(types.SimpleNamespace(posterior=post))
+    conv = conventional_reading(temps, results)
+    assert conv["undetermined_K"] == [320.0]
+    assert conv["t_star_K"] == 260.0  # not 320 K, whose median ν is ~9
+    assert 320.0 not in conv["arrhenius_below_t_star"]["temperatures_K"]
+    assert "error" not in conv["eq4"]
