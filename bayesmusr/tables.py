@@ -329,7 +329,8 @@ def load_table(path=None) -> EATable:
     key = _TABLE_KEYS.get(path) if isinstance(path, (str, pathlib.PurePath, type(None))) else None
     if key is None:  # resolving a path costs ~8 µs, a tenth of an `ea` call: done once per argument
         key = str(pathlib.Path(path).resolve()) if path else str(DEFAULT_TABLE)
-        if len(_TABLE_KEYS) < 64:
+        # only arguments that name the same file whatever the working directory are remembered
+        if len(_TABLE_KEYS) < 64 and (path is None or pathlib.Path(path).is_absolute()):
             _TABLE_KEYS[path] = key
     return _load_cached(key)
 
