@@ -527,13 +527,9 @@ def support_warning(problem, idata) -> str:
     times Δ is confined to [ω_L,max/ω_max, x_max/t_max]; a posterior piled at
     either end is truncated by the table, not by the data.
     """
-    from .functions import OMEGA_PER_MT
-    from .tables import load_table
+    from .models import ea_delta_support
 
-    tab = load_table(problem.table)
-    runs = [r for p in problem.points for r in p.runs]
-    lo = OMEGA_PER_MT * max(r.b_lf for r in runs) / tab.omega_max
-    hi = tab.x_max / max(float(r.t.max()) for r in runs)
+    lo, hi, tab = ea_delta_support([r for p in problem.points for r in p.runs], problem.table)
     if "delta" not in idata.posterior:
         return ""
     d = np.asarray(idata.posterior["delta"]).ravel()

@@ -460,22 +460,31 @@ def _time_window(t, t_min, t_max, source):
     return sel
 
 
+def ea_delta_support(runs: Sequence[RunData], table=None):
+    """(Δ_min, Δ_max, table): the Δ the EA table allows for these runs' highest field and latest time.
+
+    Δ_min = ω_L,max/ω_max (0 in zero field), Δ_max = x_max/t_max.
+    """
+    from .tables import load_table
+
+    tab = load_table(table)
+    b = max(r.b_lf for r in runs)
+    t_max = max(float(r.t.max()) for r in runs)
+    return OMEGA_PER_MT * b / tab.omega_max, tab.x_max / t_max, tab
+
+
 def ea_support_note(runs: Sequence[RunData], table=None) -> str:
     """Words on which Δ (and ν_i) the EA table allows for these runs.
 
     Raises FileNotFoundError (from :func:`bayesmusr.tables.load_table`) if the
     table is missing, so a fit fails early with a clear message.
     """
-    from .tables import load_table
-
-    tab = load_table(table)
-    notes = []
+    lo, hi, tab = ea_delta_support(runs, table)
     t_max = max(float(r.t.max()) for r in runs)
-    notes.append(f"Δ ≤ {tab.x_max / t_max:.3g} μs⁻¹ (table Δ·t ≤ {tab.x_max:g}, data to t = {t_max:.3g} μs)")
+    notes = [f"Δ ≤ {hi:.3g} μs⁻¹ (table Δ·t ≤ {tab.x_max:g}, data to t = {t_max:.3g} μs)"]
     b = max(r.b_lf for r in runs)
     if b > 0:
-        notes.append(f"Δ ≥ {OMEGA_PER_MT * b / tab.omega_max:.3g} μs⁻¹ (table ω_L/Δ ≤ {tab.omega_max:g}, "
-                     f"field {b:g} mT)")
+        notes.append(f"Δ ≥ {lo:.3g} μs⁻¹ (table ω_L/Δ ≤ {tab.omega_max:g}, field {b:g} mT)")
     return ("EA table support: " + "; ".join(notes)
             + ". Outside it the posterior density is set to zero (log-likelihood −inf). "
             f"ν_i is not limited: above {tab.nu_max:g} Δ the fast-ion limit is used (its measured error is "

@@ -920,11 +920,9 @@ def diagnostics_summary(result: Result, var_names: Sequence[str] | None = None, 
     """``arviz.summary`` of a result, unrounded: mean, SD, HDI, MCSE, bulk/tail ESS, R-hat (a DataFrame)."""
     from . import compare
 
-    az = compare._az()  # the ArviZ import of bayesmusr.compare (every ArviZ call stays behind it)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "more chains than draws", R-hat of constant derived variables
-        return az.summary(result.idata, var_names=list(var_names) if var_names else None, hdi_prob=hdi_prob,
-                          round_to="none", stat_focus="mean")
+        return compare.summary(result.idata, var_names=var_names, hdi_prob=hdi_prob)
 
 
 #: sampler attributes shown in the report, with their meaning

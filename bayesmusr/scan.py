@@ -78,6 +78,10 @@ KT_SCAN_PARAMETERS = (
 
 
 # ----------------------------------------------------------------- nuisances
+#: `_kernels.laplace_newton` without a predicted first step
+_NO_PREDICTOR = np.zeros((0, 0))
+
+
 class HistogramNuisances:
     """Laplace marginal over (A, ρ, f, β_F, β_B) of one histogram run, N0 integrated out.
 
@@ -102,7 +106,7 @@ class HistogramNuisances:
         self.free = np.array([True, True, holder_fraction, count_background, count_background])
         self.eta = None  # conditional optimum of the last evaluation (for pointwise terms)
         self.ref = None  # fixed Newton start, set at the first evaluation
-        self.predictor = np.zeros((0, 0))  # A⁻¹ at the reference (quasi-Newton first step), set with ref
+        self.predictor = None  # A⁻¹ at the reference (quasi-Newton first step), set with ref
 
     def _start(self, g=None):
         """Starting nuisances from the relaxed linear problem.
@@ -192,7 +196,7 @@ class HistogramNuisances:
         return self._marginal_full(g, self.ref, self.predictor)
 
     def _predictor(self, g, eta):
-        """A⁻¹ = (−Hessian)⁻¹ over the free nuisances at ``eta`` embedded in 5 × 5 (none if not positive definite)."""
+        """A⁻¹ = (−Hessian)⁻¹ over the free nuisances at ``eta`` embedded in 5 × 5 (None if not positive definite)."""
         _, hess = self._derivatives(g, eta)
         idx = np.flatnonzero(self.free)
         out = np.zeros((5, 5))
@@ -201,7 +205,7 @@ class HistogramNuisances:
             np.linalg.cholesky(a)
             out[np.ix_(idx, idx)] = np.linalg.inv(a)
         except np.linalg.LinAlgError:
-            return np.zeros((0, 0))
+            return None
         return out
 
     def _marginal_full(self, g, start=None, predictor=None):
@@ -212,16 +216,19 @@ class HistogramNuisances:
         undamped Newton step would gain less than 1e-9 and uses the Hessian of
         that point for the determinant.
         """
-        none = np.zeros((0, 0))
         # tried in turn (a fixed order, so the result stays a deterministic function of G): the reference
         # with its quasi-Newton step, the reference alone (the predicted start can land where the damped
         # Newton stalls: seen once on a short-chain FAST scan), then the relaxed linear fit
-        tries = [] if start is None else [(start, predictor)] * (predictor is not None) + [(start, None)]
-        tries.append((None, None))
+        tries = []
+        if start is not None:
+            if predictor is not None:
+                tries.append((start, predictor))
+            tries.append((start, _NO_PREDICTOR))
+        tries.append((None, _NO_PREDICTOR))  # None: the relaxed linear start
         for first, pred in tries:
             eta = self._start(g) if first is None else np.array(first, dtype=float)
             val, eta, logdet, ok = _kernels.laplace_newton(self.d, g, self.nf, self.nb, eta, self.free,
-                                                           self.LOWER, self.UPPER, none if pred is None else pred)
+                                                           self.LOWER, self.UPPER, pred)
             if not ok:
                 continue
             self.eta = eta
@@ -322,6 +329,11 @@ def _check_points(points: Sequence[ScanPointData]):
 
 class _ProblemBase:
     """Shared machinery of the two scan problems (priors, bounds, observed data)."""
+
+    def _setup_description(self):
+        """Priors and options in words, for `describe` (and so for a result's fingerprint)."""
+        return {"priors": [f"{p.name}: {pr.describe()}" for p, pr in zip(self.declared, self.priors)],
+                "options": [f"{k}={v}" for k, v in self.options.items()]}
 
     def _setup_priors(self, declared, priors):
         priors = dict(priors or {})
@@ -548,11 +560,10 @@ class ScanProblem(_ProblemBase):
             "run_labels": [r.label for p in self.points for r in p.runs],
             "run_fields_mT": [float(r.b_lf) for p in self.points for r in p.runs],
             "run_temperatures_K": [float(p.temperature) for p in self.points for r in p.runs],
-            "priors": [f"{p.name}: {pr.describe()}" for p, pr in zip(self.declared, self.priors)],
+            **self._setup_description(),
             "units": [f"{p.name}: {p.unit}" for p in self.declared] + ["nu_i_T*, nu_mu_T*: μs⁻¹"],
             "likelihood": ("Poisson on forward/backward histograms (Gaussian for asymmetry runs); per-run "
                            "nuisances (A, α, f, β_F, β_B) integrated out by the Laplace method, N0 analytically"),
-            "options": [f"{k}={v}" for k, v in self.options.items()],
             "ea_support": ea_support_note([r for p in self.points for r in p.runs], self.table),
         }
 
@@ -602,8 +613,7 @@ class KTTemperatureProblem(_ProblemBase):
                 "temperature_K": float(self.temperatures[0]),
                 "run_labels": [r.label for r in self.points[0].runs],
                 "run_fields_mT": [float(r.b_lf) for r in self.points[0].runs],
-                "priors": [f"{p.name}: {pr.describe()}" for p, pr in zip(self.declared, self.priors)],
-                "options": [f"{k}={v}" for k, v in self.options.items()],
+                **self._setup_description(),
                 "likelihood": "as the EA scan model (Laplace-marginalised nuisances)"}
 
 

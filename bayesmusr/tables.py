@@ -326,16 +326,11 @@ class EATable:
 
 def load_table(path=None) -> EATable:
     """Load and verify a table (checksum, version, axes).  Cached per path."""
-    key = _TABLE_KEYS.get(path) if isinstance(path, (str, pathlib.PurePath, type(None))) else None
-    if key is None:  # resolving a path costs ~8 µs, a tenth of an `ea` call: done once per argument
-        key = str(pathlib.Path(path).resolve()) if path else str(DEFAULT_TABLE)
-        # only arguments that name the same file whatever the working directory are remembered
-        if len(_TABLE_KEYS) < 64 and (path is None or pathlib.Path(path).is_absolute()):
-            _TABLE_KEYS[path] = key
-    return _load_cached(key)
+    # os.path, not pathlib: this runs in every `ea` call, and pathlib's parsing cost ~8 µs of its ~60
+    return _load_cached(os.path.abspath(path) if path else _DEFAULT_KEY)
 
 
-_TABLE_KEYS: dict = {}
+_DEFAULT_KEY = str(DEFAULT_TABLE)
 
 
 @functools.lru_cache(maxsize=4)
