@@ -67,7 +67,8 @@ class KTFit:
         return self.chi2 / max(self.ndof, 1)
 
 
-def fit_kt_global(t, spectra, fields_mT, errors=None, fit_amplitude=False, nu_starts=(0.01, 0.1, 1.0, 10.0)):
+def fit_kt_global(t, spectra, fields_mT, errors=None, fit_amplitude=False, nu_starts=(0.01, 0.1, 1.0, 10.0),
+                  kt_function=dynamic_kt):
     """χ² fit of the dynamic KT with (Δ, ν) shared by all spectra of one temperature.
 
     Parameters
@@ -85,6 +86,10 @@ def fit_kt_global(t, spectra, fields_mT, errors=None, fit_amplitude=False, nu_st
     nu_starts : sequence of float
         Starting values for ν (μs⁻¹); the best of the local fits is kept,
         since χ²(ν) can have a static and a dynamic minimum.
+    kt_function : callable, optional
+        G(t, Δ, ν, b_lf) to fit; default the exact :func:`bayesmusr.dynamic_kt`.  Another
+        program's approximation of it (e.g. musrfit's switch to Keren's formula) can be
+        passed to see what a fit made with that program would have given.
 
     Returns
     -------
@@ -104,7 +109,7 @@ def fit_kt_global(t, spectra, fields_mT, errors=None, fit_amplitude=False, nu_st
     def resid(p):
         delta, nu = math.exp(p[0]), math.exp(p[1])
         amp = p[2] if fit_amplitude else 1.0
-        return np.concatenate([(amp * dynamic_kt(t, delta, nu, b) - y) / e for y, e, b in zip(ys, errs, fields_mT)])
+        return np.concatenate([(amp * kt_function(t, delta, nu, b) - y) / e for y, e, b in zip(ys, errs, fields_mT)])
 
     # Δ start from the ZF minimum position when available (static KT minimum at Δt = √3)
     delta0 = _delta_start(t, ys[0])

@@ -35,6 +35,8 @@ BAYESMUSR_EA_TABLE
 """
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import math
 import os
@@ -126,53 +128,124 @@ def ea_spectra(t, delta, nu_i, nu_mu, q, fields_mT=FIELDS_MT, backend=None):
     return [func(t, delta, nu_i, nu_mu, q, b) for b in fields_mT]
 
 
-#: the peer library's switch to its narrowing-limit form (musrfit user function dynGssEALF2, NARROW_LIM)
+# ------------------------------------------------------------------ the paper's own tools
+# Kadono made his spectra with musrfit's user function dynGssEALF2 (his ref. [24]) and, as a
+# musrfit user, presumably fitted them with musrfit's dynamic KT.  Both differ from the exact
+# functions used above in ways that could move T* and Eq. 4, so both are emulated here from
+# the facts of their sources (github.com/tuito0/musrfit-dynGssEALF, dual_diffusion_model/
+# dynGssEALF2.{h,cpp}; musrfit src/classes/PTheory.cpp, DynamicGaussKTLF).  The node values
+# of the peer's table come from `bayesmusr.ea` (accurate to 1.5e-4; the peer's Monte Carlo
+# carries ~1e-3 noise, which is not emulated): what is emulated is its grid, its
+# interpolation and its switches to approximate forms.
+
+#: the peer's switches to its narrowing-limit and high-field forms (NARROW_LIM, HLF_LIM)
 PEER_NARROW_LIM = 10.0
+PEER_HLF_LIM = 10.0
+#: the peer's table axes: Q, ν_i/Δ and ν_μ/Δ (same nodes), ω_L/Δ, and Δt (0.1 μs at Δ = 0.6022)
+PEER_Q_NODES = np.round(0.02 * np.arange(51), 2)
+PEER_NU_NODES = np.array([0, 0.1, 0.2, 0.333, 0.5, 0.667, 1, 1.429, 2, 2.5, 3.333, 5, 6.667, 10.0])
+PEER_LF_NODES = np.array([0, 0.333, 0.666, 1, 1.333, 1.666, 2, 2.333, 2.666, 3, 3.5, 4, 5, 6, 7, 8, 9, 10])
+PEER_DT_NODES = 0.06022 * np.arange(101)
+#: musrfit's dynamic KT uses Keren's formula (without the Gaussian factor) above this ν/Δ
+MUSRFIT_KEREN_SWITCH = 5.0
 
 
 def peer_uses_narrowing_limit(delta, nu_i, nu_mu, q) -> bool:
-    """Whether musrfit's dynGssEALF2 (the table Kadono used) leaves its table for the narrowing-limit form.
-
-    Read from its source (github.com/tuito0/musrfit-dynGssEALF, dual_diffusion_model/
-    dynGssEALF2.cpp, ``operator()``): ν_i + ν_μ ≥ 10 √Q Δ or ν_μ ≥ 10 √(1−Q) Δ.
-    """
+    """Whether dynGssEALF2 leaves its table for the narrowing-limit form: ν_i + ν_μ ≥ 10√QΔ or ν_μ ≥ 10√(1−Q)Δ."""
     return (nu_i + nu_mu >= PEER_NARROW_LIM * delta * math.sqrt(q)
             or nu_mu >= PEER_NARROW_LIM * delta * math.sqrt(1.0 - q))
 
 
-def _modified_keren(t, width2, nu, w):
-    """The peer's "modified Abragam/Keren" factor for a field part of width² ``width2`` and rate ν (as coded there)."""
+def _keren(t, width2, nu, w, gaussian_factor=True):
+    """Keren's LF relaxation exp(−Γ(t)t) for a field part of width² ``width2`` and rate ν.
+
+    ``gaussian_factor`` multiplies the e^{−νt} terms by e^{−width² t²/2}, as dynGssEALF2's
+    "modified" form does; musrfit's dynamic KT uses the plain formula.
+    """
     d = w * w + nu * nu
-    damp = np.exp(-nu * t - 0.5 * width2 * t * t)
+    damp = np.exp(-nu * t - (0.5 * width2 * t * t if gaussian_factor else 0.0))
     return np.exp(-2.0 * width2 / d / d * (d * nu * t + (w * w - nu * nu) * (1.0 - damp * np.cos(w * t))
                                             - 2.0 * nu * w * damp * np.sin(w * t)))
 
 
-def peer_narrowing_limit(t, delta, nu_i, nu_mu, q, b_lf):
-    """The narrowing-limit form of dynGssEALF2 (``glf_narrowlim``), re-implemented for comparison.
+def _peer_index(x, nodes):
+    """The peer's fractional node index of x (its find_* functions): linear, clamped just below the last node."""
+    if x >= nodes[-1]:
+        return len(nodes) - 1 - 1e-4
+    i = int(np.searchsorted(nodes, x, side="right")) - 1
+    return i + (x - nodes[i]) / (nodes[i + 1] - nodes[i])
 
-    G ≈ K_Q(t; √QΔ, ν_i + ν_μ) · G_{1−Q}(t), with K_Q the library's modified Keren
-    factor and G_{1−Q} the dynamic KT of width √(1−Q)Δ and rate ν_μ (its own table at
-    Q = 1), or the same Keren factor when ν_μ or ω_L exceeds 10 √(1−Q)Δ.  Valid for
-    0 < Q < 1.  Units as everywhere: t in μs, rates in μs⁻¹, b_lf in mT.
+
+@functools.lru_cache(maxsize=None)
+def _peer_node(iq, inu1, ilf, inu2):
+    """One table entry of the peer (a G(Δt) column), here computed accurately at Δ = 1."""
+    from bayesmusr.functions import OMEGA_PER_MT
+
+    return bayesmusr.ea(PEER_DT_NODES, 1.0, PEER_NU_NODES[inu1], PEER_NU_NODES[inu2], PEER_Q_NODES[iq],
+                        PEER_LF_NODES[ilf] / OMEGA_PER_MT)
+
+
+def _peer_table(t, delta, q, nu1, nu2, w):
+    """dynGssEALF2's table lookup: multilinear in (Q, ν1/Δ, ω/Δ, ν2/Δ) over the cell's corners, linear in Δt."""
+    x = [_peer_index(q, PEER_Q_NODES), _peer_index(nu1 / delta, PEER_NU_NODES),
+         _peer_index(w / delta, PEER_LF_NODES), _peer_index(nu2 / delta, PEER_NU_NODES)]
+    base = [int(math.floor(v)) for v in x]
+    frac = [v - b for v, b in zip(x, base)]
+    column = np.zeros(PEER_DT_NODES.size)
+    for corner in itertools.product((0, 1), repeat=4):
+        weight = math.prod(f if c else 1.0 - f for f, c in zip(frac, corner))
+        if weight > 0.0:
+            column += weight * _peer_node(*(b + c for b, c in zip(base, corner)))
+    dt = np.asarray(t, dtype=float) * delta
+    return np.where(dt > PEER_DT_NODES[-1], 0.0, np.interp(dt, PEER_DT_NODES, column))
+
+
+def peer_ea(t, delta, nu_i, nu_mu, q, b_lf):
+    """G^EA as musrfit's dynGssEALF2 returns it (grid, interpolation and switches emulated).
+
+    Units as everywhere here: t in μs, rates in μs⁻¹, b_lf in mT; 0 < Q < 1.  Beyond its
+    grid the peer multiplies a modified Keren factor of the Q part (rate ν_i + ν_μ) by the
+    (1−Q) part from its own table at Q = 1 (rate ν_μ), or by a Keren factor when ν_μ or ω_L
+    exceed 10√(1−Q)Δ; above ω_L = 10Δ both parts are Keren factors.
     """
     from bayesmusr.functions import OMEGA_PER_MT
 
     t = np.asarray(t, dtype=float)
     w = OMEGA_PER_MT * b_lf
-    g_q = _modified_keren(t, q * delta**2, nu_i + nu_mu, w)
-    width_s = math.sqrt(1.0 - q) * delta
-    if nu_mu >= PEER_NARROW_LIM * width_s or w >= PEER_NARROW_LIM * width_s:
-        g_s = _modified_keren(t, width_s**2, nu_mu, w)
-    else:
-        g_s = bayesmusr.dynamic_kt(t, width_s, nu_mu, b_lf)
-    return g_q * g_s
+    if peer_uses_narrowing_limit(delta, nu_i, nu_mu, q):
+        nu = nu_i + nu_mu
+        width_q, width_s = delta * math.sqrt(q), delta * math.sqrt(1.0 - q)
+        if nu >= PEER_NARROW_LIM * width_q or w >= PEER_HLF_LIM * width_q:
+            g_q = _keren(t, width_q**2, nu, w)
+        else:
+            g_q = _peer_table(t, width_q, 1.0, nu, 0.0, w)
+        if nu_mu >= PEER_NARROW_LIM * width_s or w >= PEER_HLF_LIM * width_s:
+            g_s = _keren(t, width_s**2, nu_mu, w)
+        else:
+            g_s = _peer_table(t, width_s, 1.0, nu_mu, 0.0, w)
+        return g_q * g_s
+    if w >= PEER_HLF_LIM * delta:
+        return _keren(t, q * delta**2, nu_i + nu_mu, w) * _keren(t, (1.0 - q) * delta**2, nu_mu, w)
+    return _peer_table(t, delta, q, nu_i, nu_mu, w)
 
 
-def kt_fit(t, spectra, fields_mT=FIELDS_MT):
+def musrfit_kt(t, delta, nu, b_lf):
+    """musrfit's dynamic Gaussian KT: Keren's plain formula for ν/Δ > 5, the exact function below.
+
+    (musrfit solves the Volterra equation by trapezoid on ≥ 300 points below the switch; that
+    error, ~1e-3, is not emulated.)
+    """
+    from bayesmusr.functions import OMEGA_PER_MT
+
+    if nu / delta > MUSRFIT_KEREN_SWITCH:
+        return _keren(np.asarray(t, dtype=float), delta**2, nu, OMEGA_PER_MT * b_lf, gaussian_factor=False)
+    return bayesmusr.dynamic_kt(t, delta, nu, b_lf)
+
+
+def kt_fit(t, spectra, fields_mT=FIELDS_MT, kt_function=bayesmusr.dynamic_kt):
     """Global ZF+LF dynamic-KT χ² fit with the weights of `sigma` (amplitude fixed to 1)."""
     err = sigma(t)
-    return fit_kt_global(t, spectra, list(fields_mT), errors=[err] * len(spectra))
+    return fit_kt_global(t, spectra, list(fields_mT), errors=[err] * len(spectra), kt_function=kt_function)
 
 
 def peak_log_parabola(x, y):

@@ -35,8 +35,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+
+import bayesmusr
 from _kadono import DELTA, FIELDS_MT, Q, SIGMA0, Timer, ea_backend, ea_spectra, fast_mode, kt_fit, output_dir, \
-    peak_parabola, peer_narrowing_limit, peer_uses_narrowing_limit, sigma, time_grid, write_results
+    musrfit_kt, peak_parabola, peer_ea, peer_uses_narrowing_limit, sigma, time_grid, write_results
 
 from bayesmusr.conventional import KADONO, arrhenius, fit_arrhenius, fit_kt_global, fit_two_state, two_state_delta
 from bayesmusr.functions import K_B_EV, MUON_LIFETIME
@@ -125,50 +127,72 @@ for lo in (150.0, 100.0):
           f"(ν_μ0 = {KADONO['nu_mu0_per_s']:.1e} s⁻¹)")
 
 # %% [markdown]
-# ## Is the EA table Kadono used the cause of the differences?
+# ## Are the paper's own tools the cause of the differences?
 #
-# The paper's spectra come from musrfit's dynGssEALF2 table (its ref. [24]).  Its grid
-# ends at ν/Δ = 10 and, as its source shows, it switches to a product of a modified
-# Keren factor (Q part, rate ν_i + ν_μ) and a dynamic KT of width √(1−Q)Δ when
-# ν_i + ν_μ ≥ 10√QΔ — here from about 273 K up.  Redo those temperatures with that
-# form (`_kadono.peer_narrowing_limit`) and refit: if the switch caused the
-# differences from the paper, T* and Eq. 4 would move.
+# The paper's spectra come from musrfit's dynGssEALF2 table (its ref. [24]): a Monte Carlo
+# table on a coarse grid (14 nodes in ν_i/Δ up to 10, 18 in ω_L/Δ, Δt step 0.06),
+# interpolated multilinearly, and replaced by a product of Keren-type factors when
+# ν_i + ν_μ ≥ 10√QΔ (here from about 273 K up).  A musrfit user would also fit with
+# musrfit's dynamic KT, which switches to Keren's formula above ν/Δ = 5 — exactly where
+# the KT fits near and above T* end up (ν_KT/Δ_KT ≈ 5–7).  `_kadono.peer_ea` and
+# `_kadono.musrfit_kt` emulate both (grid, interpolation, switches; not the table's
+# Monte Carlo noise).  Redo the scan with (i) the peer's spectra, (ii) musrfit's KT, and
+# (iii) both: if the paper's tools caused the differences, T* and Eq. 4 would move.
 
 # %%
-peer_delta, peer_nu = delta_kt.copy(), nu_kt.copy()
+def scan_reading(make_spectra, kt_function):
+    """T*, Eq. 4 and the largest changes against the exact reading, for other spectra / KT function."""
+    d_kt, n_kt = np.empty(temperatures.size), np.empty(temperatures.size)
+    for k, (vi, vm) in enumerate(zip(nu_i, nu_mu)):
+        f = kt_fit(t, make_spectra(k, vi, vm), kt_function=kt_function)
+        d_kt[k], n_kt[k] = f.delta, f.nu
+    ts, _ = peak_parabola(temperatures, n_kt)
+    e4 = fit_two_state(temperatures, d_kt)
+    return {"t_star_K": ts, "e_delta_eV": e4.e_delta_eV, "q": e4.q, "log10_n": math.log10(e4.n_states),
+            "t_half_K": e4.e_delta_eV / (K_B_EV * math.log(e4.n_states)),
+            "max_abs_delta_kt_change": float(np.max(np.abs(d_kt - delta_kt))),
+            "max_abs_nu_kt_change": float(np.max(np.abs(n_kt - nu_kt)))}
+
+
+def exact_spectra(k, vi, vm):
+    return spectra[k]
+
+
+def peer_spectra(k, vi, vm):
+    return [peer_ea(t, DELTA, vi, vm, Q, b) for b in FIELDS_MT]
+
+
 switched = np.array([peer_uses_narrowing_limit(DELTA, vi, vm, Q) for vi, vm in zip(nu_i, nu_mu)])
-for k in np.nonzero(switched)[0]:
-    f = kt_fit(t, [peer_narrowing_limit(t, DELTA, nu_i[k], nu_mu[k], Q, b) for b in FIELDS_MT])
-    peer_delta[k], peer_nu[k] = f.delta, f.nu
-peer_t_star, _ = peak_parabola(temperatures, peer_nu)
-peer_eq4 = fit_two_state(temperatures, peer_delta)
-peer = {"switch_from_K": float(temperatures[switched].min()) if switched.any() else None,
-        "max_abs_delta_kt_change": float(np.max(np.abs(peer_delta - delta_kt))),
-        "max_abs_nu_kt_change": float(np.max(np.abs(peer_nu - nu_kt))),
-        "t_star_K": peer_t_star, "e_delta_eV": peer_eq4.e_delta_eV, "q": peer_eq4.q,
-        "log10_n": math.log10(peer_eq4.n_states),
-        "t_half_K": peer_eq4.e_delta_eV / (K_B_EV * math.log(peer_eq4.n_states))}
-print(f"peer narrowing form from {peer['switch_from_K']} K: Δ_KT changes by ≤ {peer['max_abs_delta_kt_change']:.1e}, "
-      f"ν_KT by ≤ {peer['max_abs_nu_kt_change']:.1e} μs⁻¹; T* = {peer_t_star:.1f} K, Eq. 4: E_Δ = "
-      f"{peer['e_delta_eV']:.3f} eV, Q = {peer['q']:.3f}, log10 N = {peer['log10_n']:.2f}, T½ = {peer['t_half_K']:.1f} K")
+paper_tools = {"peer_switch_from_K": float(temperatures[switched].min()) if switched.any() else None,
+               "peer table spectra, exact KT": scan_reading(peer_spectra, bayesmusr.dynamic_kt),
+               "exact spectra, musrfit KT": scan_reading(exact_spectra, musrfit_kt),
+               "peer table spectra, musrfit KT": scan_reading(peer_spectra, musrfit_kt)}
+for name, r in paper_tools.items():
+    if isinstance(r, dict):
+        print(f"{name:31s}: T* = {r['t_star_K']:.1f} K, E_Δ = {r['e_delta_eV']:.3f} eV, Q = {r['q']:.3f}, "
+              f"log10 N = {r['log10_n']:.2f}, T½ = {r['t_half_K']:.1f} K; Δ_KT changes by ≤ "
+              f"{r['max_abs_delta_kt_change']:.1e}, ν_KT by ≤ {r['max_abs_nu_kt_change']:.1e} μs⁻¹")
 
 # %% [markdown]
 # ## Does our spectrum definition matter?
 #
 # The paper does not state its time grid or χ² weights.  Refit the same spectra with
 # (i) uniform weights, (ii) only t ≤ 10 μs, (iii) weights growing twice as fast,
-# σ ∝ e^{t/τ_μ}, (iv) a free common amplitude, and compare T* and the Eq. 4 midpoint T½.
+# σ ∝ e^{t/τ_μ}, (iv) a free common amplitude, (v) the ZF spectrum alone (no global
+# ZF + LF fit), and compare T* and the Eq. 4 midpoint T½.
 
 # %%
 everything = np.ones(t.size, bool)
-variants = {"uniform weights": (everything, np.full(t.size, SIGMA0), False),
-            "t <= 10 us": (t <= 10.0, sigma(t), False),
-            "sigma ~ exp(t/tau_mu)": (everything, SIGMA0 * np.exp(t / MUON_LIFETIME), False),
-            "amplitude free": (everything, sigma(t), True)}
+both = (0, 1)
+variants = {"uniform weights": (everything, np.full(t.size, SIGMA0), False, both),
+            "t <= 10 us": (t <= 10.0, sigma(t), False, both),
+            "sigma ~ exp(t/tau_mu)": (everything, SIGMA0 * np.exp(t / MUON_LIFETIME), False, both),
+            "amplitude free": (everything, sigma(t), True, both),
+            "ZF spectrum only": (everything, sigma(t), False, (0,))}
 sensitivity = {}
-for name, (sel, err, free_amp) in variants.items():
-    vf = [fit_kt_global(t[sel], [g[sel] for g in s], list(FIELDS_MT), errors=[err[sel]] * 2,
-                        fit_amplitude=free_amp) for s in spectra]
+for name, (sel, err, free_amp, use) in variants.items():
+    vf = [fit_kt_global(t[sel], [s[j][sel] for j in use], [FIELDS_MT[j] for j in use],
+                        errors=[err[sel]] * len(use), fit_amplitude=free_amp) for s in spectra]
     v_delta = np.array([f.delta for f in vf])
     v_t_star, _ = peak_parabola(temperatures, np.array([f.nu for f in vf]))
     v_eq4 = fit_two_state(temperatures, v_delta)
@@ -226,7 +250,7 @@ write_results("kadono_fig3", {
     "eq4_delta_free": eq4["delta_free"],
     "eq4_delta_fixed": eq4["delta_fixed"],
     "arrhenius_below_t_star": arrhenius_fits,
-    "peer_narrowing_limit": peer,
+    "paper_tools": paper_tools,
     "spectrum_definition_sensitivity": sensitivity,
     "scan": {"temperature_K": temperatures.tolist(), "nu_i": nu_i.tolist(), "nu_mu": nu_mu.tolist(),
              "delta_kt": delta_kt.tolist(), "nu_kt": nu_kt.tolist(), "chi2": chi2.tolist()},
