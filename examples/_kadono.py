@@ -136,7 +136,9 @@ def ea_spectra(t, delta, nu_i, nu_mu, q, fields_mT=FIELDS_MT, backend=None):
 # dynGssEALF2.{h,cpp}; musrfit src/classes/PTheory.cpp, DynamicGaussKTLF).  The node values
 # of the peer's table come from `bayesmusr.ea` (accurate to 1.5e-4; the peer's Monte Carlo
 # carries ~1e-3 noise, which is not emulated): what is emulated is its grid, its
-# interpolation and its switches to approximate forms.
+# interpolation and its switches to approximate forms.  (The 2025 version Kadono used weights
+# the 32 corners of a cell by inverse products of distances; normalised, that is the same
+# multilinear rule the current version writes out.)
 
 #: the peer's switches to its narrowing-limit and high-field forms (NARROW_LIM, HLF_LIM)
 PEER_NARROW_LIM = 10.0
