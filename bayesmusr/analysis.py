@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from .conventional import fit_arrhenius, fit_two_state, two_state_delta
-from .functions import K_B_EV
+from .functions import K_B_EV, dynamic_kt
 
 RESULT_EA = "ea_scan.nc"
 RESULT_KT = "kt_per_temperature.nc"
@@ -252,6 +252,8 @@ def run_analysis(config_path, out_dir=None, progress: bool = True) -> pathlib.Pa
     kt_results = [compare.load(path) for path in kt_paths]
     if warning := support_warning(problem, ea_idata):
         print("WARNING: " + warning)
+    for note in compare.prior_edge_notes(ea_idata):
+        print("NOTE: " + note)
     kt_idata = combine_kt(kt_results, problem, out / RESULT_KT)
 
     cmp = compare.compare_results({"EA_scan": ea_idata, "KT_per_T": kt_idata})
@@ -468,21 +470,13 @@ def make_figures(out, problem, ea_idata, kt_results, conv, cmp, truth) -> dict:
         pt = problem.points[j]
         kt_med = (float(np.median(_posterior_array(kt_results[j], "delta"))),
                   float(np.median(_posterior_array(kt_results[j], "nu"))))
-        for r, blk, g, color in zip(pt.runs, problem.blocks[j], gs_ea[j], ("C0", "C1", "C2", "C3")):
-            blk.marginal(g)
-            a, alpha, f = blk.eta[0], 1.0 / blk.eta[1], blk.eta[2]
-            if r.kind == "histograms":
-                fwd, bwd = r.forward, r.backward
-                asym = (fwd - alpha * bwd) / np.maximum(fwd + alpha * bwd, 1)
-                err = 2 * alpha * np.sqrt(fwd * bwd * (fwd + bwd)) / np.maximum(fwd + alpha * bwd, 1) ** 2
-            else:
-                asym, err = r.asymmetry, r.error
+        for k, (r, blk, g) in enumerate(zip(pt.runs, problem.blocks[j], gs_ea[j])):
+            color = f"C{k % 10}"
+            blk.marginal(g)  # nuisances at the EA median; the KT curve is drawn with the same ones
+            asym, err = blk.observed_asymmetry()
             ax.errorbar(r.t, asym, yerr=err, fmt=".", ms=2, color=color, alpha=0.4, label=f"{r.label}")
-            ax.plot(r.t, a * (g + f * (1 - g)), color=color, lw=1.5)
-            from .functions import dynamic_kt
-
-            gk = dynamic_kt(r.t, kt_med[0], kt_med[1], r.b_lf)
-            ax.plot(r.t, a * (gk + f * (1 - gk)), color="k", lw=0.8, ls="--")
+            ax.plot(r.t, blk.asymmetry(g), color=color, lw=1.5)
+            ax.plot(r.t, blk.asymmetry(dynamic_kt(r.t, kt_med[0], kt_med[1], r.b_lf)), color="k", lw=0.8, ls="--")
         ax.set_title(f"T = {pt.temperature:g} K (solid EA, dashed KT)", fontsize=9)
         ax.set_xlabel("t (μs)")
         ax.legend(fontsize=7)
@@ -542,6 +536,19 @@ def support_warning(problem, idata) -> str:
     return ""
 
 
+def _likelihood_line(problem) -> str:
+    """Which likelihood the runs got: Poisson for counts, Gaussian for exported asymmetries."""
+    kinds = [r.kind for p in problem.points for r in p.runs]
+    parts = []
+    if n := kinds.count("histograms"):
+        parts.append(f"Poisson on the forward/backward counts of {n} histogram run{'s' * (n > 1)} "
+                     "(N0 integrated out; A, α, holder fraction and backgrounds by Laplace)")
+    if n := kinds.count("asymmetry"):
+        parts.append(f"Gaussian on the stored errors of {n} exported asymmetry run{'s' * (n > 1)} "
+                     "(amplitude and holder fraction integrated out exactly)")
+    return "Likelihood: " + "; ".join(parts) + "."
+
+
 def _diagnostics_line(diag) -> str:
     worst = max(diag["r_hat"], key=diag["r_hat"].get)
     low = min(diag["ess_bulk"], key=diag["ess_bulk"].get)
@@ -560,6 +567,7 @@ def write_report(out, cfg, problem, ea_idata, kt_results, conv, cmp, comparison_
              f"Temperatures: {', '.join(f'{t:g}' for t in problem.temperatures)} K; "
              f"runs: {sum(len(p.runs) for p in problem.points)} "
              f"(fields {sorted({r.b_lf for p in problem.points for r in p.runs})} mT).", "",
+             _likelihood_line(problem), "",
              "## 1. EA scan model (Arrhenius ion and muon jumps, shared Δ and Q)", "",
              "| parameter | mean | sd | 95 % HDI | R-hat | ESS bulk | ESS tail |" + (" truth |" if truth else ""),
              "|---|---|---|---|---|---|---|" + ("---|" if truth else "")]
@@ -575,6 +583,7 @@ def write_report(out, cfg, problem, ea_idata, kt_results, conv, cmp, comparison_
               f"{attrs.get('convergence_message', '')}.", "",
               _diagnostics_line(diagnostics(ea_idata, problem.names)), "",
               *([f"**Warning:** {w}", ""] if (w := support_warning(problem, ea_idata)) else []),
+              *(x for note in compare.prior_edge_notes(ea_idata) for x in (f"**Prior bound:** {note}", "")),
               "Units: log10_nu_i0, log10_nu_mu0 in log10(s⁻¹); e_i, e_mu in eV; delta in μs⁻¹; q dimensionless.",
               "", "Derived jump rates per temperature (posterior median [95 % interval], μs⁻¹):", "",
               "| T (K) | ν_i | ν_μ | ν_KT (KT reading) | Δ_KT |", "|---|---|---|---|---|"]

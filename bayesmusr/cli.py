@@ -94,7 +94,7 @@ def _parse_prior_args(items):
 
 
 def _cmd_fit_temperature(args: argparse.Namespace) -> int:
-    from .compare import save, summary
+    from .compare import prior_edge_notes, save, summary
     from .sampling import fit_temperature
 
     settings = {"progress": not args.quiet}
@@ -121,6 +121,8 @@ def _cmd_fit_temperature(args: argparse.Namespace) -> int:
     print(f"model {a['model']}, runs: {a['run_labels']}, nuisances: {a.get('nuisances', 'sampled')}")
     if a.get("ea_support"):
         print(a["ea_support"])
+    for note in prior_edge_notes(idata):
+        print("NOTE: " + note)
     print(f"chain: {a['n_steps']} steps x {a['nwalkers']} walkers = {a['chain_length_in_tau']:.0f} autocorrelation "
           f"times (tau_max {a['tau_max']:.0f}); {a['convergence_message']}")
     print(f"result written: {args.out}")

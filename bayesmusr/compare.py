@@ -143,6 +143,68 @@ def summary(idata, var_names: Sequence[str] | None = None, hdi_prob: float = 0.9
                       stat_focus="mean", round_to="none")
 
 
+def priors_of(idata) -> dict:
+    """The priors a result was sampled with (its ``priors`` attribute), by parameter name."""
+    from .models import Prior
+
+    text = str(idata.posterior.attrs.get("priors", ""))
+    out = {}
+    for item in filter(None, (x.strip() for x in text.split(";"))):
+        name, _, desc = item.partition(":")
+        try:
+            out[name.strip()] = Prior.from_description(desc)
+        except ValueError:
+            continue  # a description this version cannot read: no prior-edge note for it
+    return out
+
+
+def prior_edge_notes(idata, priors: Mapping | None = None, near: float = 0.02, mass: float = 0.05) -> list[str]:
+    """Parameters whose posterior piles against a prior bound that is not a physical limit.
+
+    A posterior with more than ``mass`` of its draws within ``near`` × (prior range) of
+    a bound (measured in the sampled coordinate: log x for log-uniform priors) is cut
+    there by the prior, not by the data: its interval on that side is the prior's, and
+    the honest statement is a one-sided limit (or a wider prior, if the values beyond
+    are physical).  A flat posterior puts only ``near`` of its mass there.  Bounds listed
+    in :data:`bayesmusr.models.PHYSICAL_LIMITS` (Q = 0 or 1, E_μ = 0, …) are not flagged.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        A result.
+    priors : mapping name → Prior, optional
+        Default: read from the result (:func:`priors_of`).
+    """
+    from .models import PHYSICAL_LIMITS
+
+    priors = priors_of(idata) if priors is None else priors
+    notes = []
+    for name, pr in priors.items():
+        if pr.kind == "fixed" or name not in idata.posterior:
+            continue
+        x = np.asarray(idata.posterior[name], dtype=float).ravel()
+        to = np.log if pr.log_scale else (lambda v: v)
+        lo, hi = float(pr.lo), float(pr.hi)
+        if not (math.isfinite(lo) and math.isfinite(hi)) or x.size == 0:
+            continue
+        width = float(to(hi) - to(lo))
+        # per-run names carry a suffix (fbg_2): their limits are those of the base name
+        limits = PHYSICAL_LIMITS.get(name, PHYSICAL_LIMITS.get(name.rsplit("_", 1)[0], (None, None)))
+        for side, bound, limit in (("lower", lo, limits[0]), ("upper", hi, limits[1])):
+            if limit is not None and bound == limit:
+                continue
+            frac = float(np.mean(np.abs(to(x) - to(bound)) < near * width))
+            if frac > mass:
+                q = np.percentile(x, 97.5 if side == "lower" else 2.5)
+                limit_text = (f"an upper limit ({name} < {q:.4g} at 97.5 %)" if side == "lower"
+                              else f"a lower limit ({name} > {q:.4g} at 2.5 %)")
+                notes.append(f"{name}: {100 * frac:.0f} % of the posterior lies within {100 * near:g} % of the "
+                             f"prior's {side} bound {bound:g} ({pr.describe()}): the data do not bound it on that "
+                             f"side, the interval there is the prior's. Quote {limit_text}, or widen the prior "
+                             "if values beyond the bound are physical.")
+    return notes
+
+
 def _label(idata, fallback: str) -> str:
     a = idata.posterior.attrs
     return str(a.get("model", fallback)) or fallback

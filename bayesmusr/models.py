@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -157,6 +158,22 @@ class Prior:
         if self.kind == "normal":
             return f"normal(mu={self.mu:g}, sigma={self.sigma:g}) on [{self.lo:g}, {self.hi:g}]"
         return f"{self.kind}[{self.lo:g}, {self.hi:g}]"
+
+    @classmethod
+    def from_description(cls, text: str) -> "Prior":
+        """The prior a :meth:`describe` text names (as stored in a result's ``priors`` attribute)."""
+        text = text.strip()
+        m = re.fullmatch(r"(uniform|loguniform)\[\s*(\S+),\s*(\S+)\s*\]", text)
+        if m:
+            return cls(m.group(1), float(m.group(2)), float(m.group(3)))
+        m = re.fullmatch(r"normal\(mu=(\S+), sigma=(\S+)\) on \[\s*(\S+),\s*(\S+)\s*\]", text)
+        if m:
+            mu, sigma, lo, hi = (float(g) for g in m.groups())
+            return cls("normal", lo, hi, mu=mu, sigma=sigma)
+        m = re.fullmatch(r"fixed = (\S+)", text)
+        if m:
+            return cls("fixed", value=float(m.group(1)))
+        raise ValueError(f"not a prior description: {text!r} (expected e.g. 'uniform[0, 1]')")
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Draws in physical units (seeded generator)."""
@@ -258,6 +275,12 @@ RUN_PARAMETERS: tuple[tuple[FitParameter, tuple[str, ...], str | None], ...] = (
      ("histograms",), "count_background"),
 )
 #: Derived per-run quantity drawn after sampling (histogram runs).
+#: Bounds that are physical limits, not choices: a posterior piled against them is physics (Q = 1:
+#: every field fluctuates with the ions; E_μ = 0: temperature-independent tunnelling), so
+#: :func:`bayesmusr.compare.prior_edge_notes` does not flag them.  Other bounds are the user's.
+PHYSICAL_LIMITS = {"q": (0.0, 1.0), "fbg": (0.0, 1.0), "e_mu": (0.0, None), "e_i": (0.0, None),
+                   "lam": (0.0, None), "bgf": (0.0, None), "bgb": (0.0, None)}
+
 N0_PARAMETER = FitParameter("n0", "counts/bin", 1.0, (0.0, math.inf), "forward counts per bin at t = 0 (drawn from its conditional posterior)", "loguniform")
 
 DEFAULT_OPTIONS = {"holder_fraction": True, "extra_relaxation": False, "count_background": True}

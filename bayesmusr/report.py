@@ -1103,8 +1103,11 @@ def _summary_html(result: Result, summary) -> str:
         rows.append([html.escape(str(name)), _fmt(r["mean"]), _fmt(r["sd"]), _fmt(r[hdi[0]]), _fmt(r[hdi[1]]),
                      _fmt(r["mcse_mean"]), _fmt(r["mcse_sd"]), _fmt(r["ess_bulk"], "int"),
                      _fmt(r["ess_tail"], "int"), _fmt(r["r_hat"], "rhat")])
+    from .compare import prior_edge_notes
+
+    notes = "".join(_note(n) for n in prior_edge_notes(result.idata))
     return _table(["parameter", "mean", "sd", hdi[0], hdi[1], "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail",
-                   "r_hat"], rows, cls="summary", tid=f"summary-{_slug(result.label)}")
+                   "r_hat"], rows, cls="summary", tid=f"summary-{_slug(result.label)}") + notes
 
 
 def _sampler_html(info: dict) -> str:

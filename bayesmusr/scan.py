@@ -250,6 +250,17 @@ class HistogramNuisances:
         n0 = self.n_total / (sf.sum() + sb.sum())
         return np.concatenate([rng.poisson(n0 * sf), rng.poisson(n0 * sb)]).astype(float)
 
+    def asymmetry(self, g):
+        """A·P(t) = A (G + f(1 − G)) at the current nuisances, for plots (backgrounds left out)."""
+        a, f = self.eta[0], self.eta[2]
+        return a * (g + f * (1.0 - g))
+
+    def observed_asymmetry(self):
+        """(F − αB)/(F + αB) of the run with the current α = 1/ρ, and its first-order Poisson error."""
+        fwd, bwd, alpha = self.run.forward, self.run.backward, 1.0 / self.eta[1]
+        den = np.maximum(fwd + alpha * bwd, 1.0)
+        return (fwd - alpha * bwd) / den, 2 * alpha * np.sqrt(fwd * bwd * (fwd + bwd)) / den**2
+
     @property
     def n_obs(self):
         return 2 * self.run.n_obs
@@ -289,6 +300,14 @@ class AsymmetryNuisances:
     def replicate(self, g, rng):
         a1, a2 = self.eta
         return a1 * g + a2 + self.run.error * rng.standard_normal(g.size)
+
+    def asymmetry(self, g):
+        """a1·G + a2 at the current nuisances (A·P(t) with a1 = A(1 − f), a2 = A f), for plots."""
+        return self.eta[0] * g + self.eta[1]
+
+    def observed_asymmetry(self):
+        """The run's asymmetry and its errors, as stored."""
+        return self.run.asymmetry, self.run.error
 
     @property
     def n_obs(self):

@@ -51,6 +51,48 @@ folder = "out"
     assert (out / "ea_scan.nc").stat().st_mtime_ns == made
 
 
+@needs_table
+def test_fit_command_on_exported_asymmetries(tmp_path):
+    """A scan given only as exported asymmetries (Gaussian likelihood, no counts) runs through the whole
+    job: results, figures (the spectra figure once indexed histogram nuisances) and both reports."""
+    from bayesmusr.data import MuonRun, make_asymmetry_dataset
+    from bayesmusr.simulate import simulate_spectrum
+
+    rng = np.random.default_rng(11)
+    (tmp_path / "runs").mkdir()
+    for temp, nu_i in ((220.0, 0.05), (270.0, 0.8), (320.0, 8.0)):
+        for b in (0.0, 1.0):
+            rd = simulate_spectrum("ea", {"delta": 0.3, "nu_i": nu_i, "nu_mu": 0.3, "q": 0.8}, b, rng=rng,
+                                   n_events=5e6, n_bins=300, bin_width=0.05, kind="asymmetry", a0=0.2, alpha=1.0,
+                                   fbg=0.05)
+            MuonRun(make_asymmetry_dataset(rd.t, rd.asymmetry, rd.error, attrs={
+                "temperature_K": temp, "field_mT": b, "geometry": "ZF" if b == 0 else "LF",
+                "run_number": int(temp) * 10 + int(b)})).to_netcdf(tmp_path / "runs" / f"r{temp:.0f}_{b:g}.nc")
+    (tmp_path / "a.toml").write_text("""
+[data]
+files = "runs/*.nc"
+[sampler]
+seed = 3
+max_steps = 300
+min_steps = 200
+progress = false
+[kt]
+parallel = false
+[kt.sampler]
+max_steps = 200
+min_steps = 200
+progress = false
+[output]
+folder = "out"
+""")
+    with pytest.warns(Warning):  # short chains
+        assert cli.main(["fit", str(tmp_path / "a.toml"), "--quiet"]) == 0
+    out = tmp_path / "out"
+    for name in ("ea_scan.nc", "kt_per_temperature.nc", "spectra.png", "report.md", "report.html"):
+        assert (out / name).exists(), name
+    assert "Likelihood: Gaussian on the stored errors of 6 exported asymmetry runs" in (out / "report.md").read_text()
+
+
 def test_results_are_reused_only_for_the_same_configuration_and_data(tmp_path, capsys):
     from bayesmusr.analysis import _sample_or_load, fingerprint
     from bayesmusr.scan import KTTemperatureProblem, ScanPointData

@@ -638,3 +638,44 @@ def test_shared_nuisances_are_one_parameter():
     assert p.log_likelihood(y) == pytest.approx(q.log_likelihood(yq), rel=1e-12)
     with pytest.raises(ValueError, match="not per-run parameters"):
         TemperatureProblem(runs, "kt", shared=("delta",))
+
+
+@pytest.mark.parametrize("prior", [Prior("uniform", -0.5, 0.5), Prior("loguniform", 0.001, 100.0),
+                                   Prior("normal", 0.0, 2.0, mu=0.3, sigma=0.05), Prior("fixed", value=0.25)])
+def test_prior_description_round_trip(prior):
+    back = Prior.from_description(prior.describe())
+    assert back.describe() == prior.describe()
+    with pytest.raises(ValueError, match="not a prior description"):
+        Prior.from_description("gaussian(0.3)")
+
+
+def _posterior_result(draws: dict, priors: dict):
+    """A minimal result holding the given (chain, draw) arrays and their prior texts."""
+    n = next(iter(draws.values())).shape
+    return compare.make_inference_data(
+        draws, np.zeros(n + (3,)), {}, {"y": np.zeros(3)}, {"y": ["obs"]}, {}, {"lp": np.zeros(n)},
+        {"priors": [f"{k}: {p.describe()}" for k, p in priors.items()]})
+
+
+def test_prior_edge_notes_flag_user_bounds_only():
+    """A posterior piled against a chosen bound is flagged (one-sided limit quoted); a well-bounded one,
+    a flat one (2 % of mass per 2 % of range) and one piled at a physical limit (Q = 1) are not."""
+    rng = np.random.default_rng(7)
+    shape = (4, 500)
+    piled_hi = 16.0 - rng.exponential(0.5, shape)          # log10 ν_i0 against its upper bound 16
+    piled_lo = np.exp(np.log(1e-3) + rng.exponential(0.6, shape))  # ν_μ against loguniform lower bound
+    priors = {"log10_nu_i0": Prior("uniform", 8.0, 16.0), "nu_mu": Prior("loguniform", 1e-3, 100.0),
+              "delta": Prior("loguniform", 0.02, 3.0), "e_i": Prior("uniform", 0.05, 1.2),
+              "q": Prior("uniform", 0.0, 1.0)}
+    draws = {"log10_nu_i0": piled_hi, "nu_mu": piled_lo, "delta": rng.normal(0.3, 0.003, shape),
+             "e_i": rng.uniform(0.05, 1.2, shape), "q": 1.0 - rng.exponential(0.01, shape)}
+    notes = compare.prior_edge_notes(_posterior_result(draws, priors))
+    assert len(notes) == 2, notes
+    hi, lo = notes
+    assert hi.startswith("log10_nu_i0:") and "upper bound 16" in hi and "a lower limit (log10_nu_i0 >" in hi
+    assert lo.startswith("nu_mu:") and "lower bound 0.001" in lo and "an upper limit (nu_mu <" in lo
+    # the quoted limit is the posterior's quantile
+    assert f"{np.percentile(piled_hi, 2.5):.4g}" in hi
+    # a per-run name takes its base name's physical limit (fbg_2 = 0 is physics)
+    fbg = {"fbg_2": Prior("uniform", 0.0, 1.0)}
+    assert compare.prior_edge_notes(_posterior_result({"fbg_2": rng.exponential(0.002, shape)}, fbg)) == []
