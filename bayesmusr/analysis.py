@@ -351,7 +351,9 @@ def conventional_reading(temps, kt_results) -> dict:
     j_star = int(np.flatnonzero(ok)[np.argmax(n_med[ok])])
     out = {"temperature_K": temps.tolist(), "delta_kt": d_med.tolist(), "delta_kt_sd": d_sd.tolist(),
            "nu_kt": n_med.tolist(), "nu_kt_sd": n_sd.tolist(), "t_star_K": float(temps[j_star]),
-           "undetermined_K": temps[~ok].tolist()}
+           "undetermined_K": temps[~ok].tolist(),
+           # ν_KT largest at the first/last usable temperature: its maximum lies outside the scan
+           "t_star_at_scan_edge": bool(j_star in (np.flatnonzero(ok)[0], np.flatnonzero(ok)[-1]))}
     below = np.flatnonzero(ok[: j_star + 1])
     if below.size >= 2:
         arr = fit_arrhenius(temps[below], n_med[below], n_sd[below])
@@ -597,6 +599,8 @@ def write_report(out, cfg, problem, ea_idata, kt_results, conv, cmp, comparison_
                      f"{conv['delta_kt_sd'][j]:.2g} |")
     lines += ["", "## 2. The conventional KT reading", "",
               f"T* (maximum of ν_KT) = {conv['t_star_K']:g} K."
+              + (" This is the edge of the scan: ν_KT has no maximum inside it, so T* and the Arrhenius "
+                 "fit below it only bound the conventional reading." if conv.get("t_star_at_scan_edge") else "")
               + (f" Left out of T*, the Arrhenius fit and Eq. 4: {', '.join(f'{t:g}' for t in conv['undetermined_K'])}"
                  " K, where the KT posterior only fixes Δ²/ν (ν_KT's 84th/16th percentile ratio ≥ "
                  f"{NU_KT_RIDGE_RATIO:g}: motional narrowing)." if conv.get("undetermined_K") else "")]

@@ -1138,7 +1138,8 @@ def _kt_fits_html(kt_fits) -> str:
 
 
 def _conventional_html(conv: dict) -> str:
-    rows = [["T* (maximum of ν_KT)", f"{conv.get('t_star_K', math.nan):.4g} K"]]
+    rows = [["T* (maximum of ν_KT)", f"{conv.get('t_star_K', math.nan):.4g} K"
+             + (" (edge of the scan: no maximum inside it)" if conv.get("t_star_at_scan_edge") else "")]]
     if "arrhenius_below_t_star" in conv:
         a = conv["arrhenius_below_t_star"]
         rows.append(["Arrhenius fit of ν_KT below T*",

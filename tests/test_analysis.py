@@ -151,5 +151,26 @@ def test_conventional_reading_leaves_out_temperatures_where_kt_only_fixes_delta2
     conv = conventional_reading(temps, results)
     assert conv["undetermined_K"] == [320.0]
     assert conv["t_star_K"] == 260.0  # not 320 K, whose median ν is ~9
+    assert conv["t_star_at_scan_edge"] is False
     assert 320.0 not in conv["arrhenius_below_t_star"]["temperatures_K"]
     assert "error" not in conv["eq4"]
+
+
+def test_conventional_reading_says_when_t_star_is_the_scan_edge():
+    """ν_KT rising over the whole scan has no maximum inside it: T* is the last temperature, flagged."""
+    import types
+
+    import xarray as xr
+
+    from bayesmusr.analysis import conventional_reading
+
+    rng = np.random.default_rng(1)
+    temps = np.array([200.0, 250.0, 300.0, 350.0])
+    results = []
+    for j, t in enumerate(temps):
+        nu = (0.2 + 0.3 * j) * (1 + 0.02 * rng.standard_normal(2000))
+        delta = 0.3 * (1 + 0.01 * rng.standard_normal(2000))
+        results.append(types.SimpleNamespace(posterior=xr.Dataset(
+            {"delta": (("chain", "draw"), delta.reshape(2, 1000)), "nu": (("chain", "draw"), nu.reshape(2, 1000))})))
+    conv = conventional_reading(temps, results)
+    assert conv["t_star_K"] == 350.0 and conv["t_star_at_scan_edge"] is True
