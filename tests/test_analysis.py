@@ -143,13 +143,16 @@ def test_conventional_reading_leaves_out_temperatures_where_kt_only_fixes_delta2
         if temps[j] == 320.0:  # a ridge: ν from 1 to 80, Δ² ∝ ν
             nu = np.exp(rng.uniform(0, np.log(80.0), 4000))
             delta = d * np.sqrt(nu / nu.min())
+        elif temps[j] == 380.0:  # a ridge to the prior bound 100 with a 16–84 % ratio below 10
+            nu = np.exp(rng.uniform(np.log(4.0), np.log(100.0), 4000))
+            delta = d * np.sqrt(nu / nu.min())
         else:
             nu, delta = n * (1 + 0.03 * rng.standard_normal(4000)), d * (1 + 0.01 * rng.standard_normal(4000))
         post = xr.Dataset({"delta": (("chain", "draw"), delta.reshape(4, 1000)),
                            "nu": (("chain", "draw"), nu.reshape(4, 1000))})
         results.append(types.SimpleNamespace(posterior=post))
     conv = conventional_reading(temps, results)
-    assert conv["undetermined_K"] == [320.0]
+    assert conv["undetermined_K"] == [320.0, 380.0]
     assert conv["t_star_K"] == 260.0  # not 320 K, whose median ν is ~9
     assert conv["t_star_at_scan_edge"] is False
     assert 320.0 not in conv["arrhenius_below_t_star"]["temperatures_K"]
