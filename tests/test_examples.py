@@ -278,6 +278,16 @@ def test_fig3_spectrum_definition_moves_t_half_little(run_example):
         assert abs(v["t_half_K"] - r["paper"]["t_half_K"]) > 20.0, name
 
 
+def test_fig3_eq4_weights_and_range_move_t_half_little(run_example):
+    """Eq. 4 weighted by the KT fits' errors, or fitted over 200–400 K only: T½ within 5 K and E_Δ within
+    0.03 eV of the unweighted full-range fit (FAST measured: ≤ 0.5 K, ≤ 0.01 eV) — not the paper's 250 K."""
+    _, r = run_example("kadono_fig3")
+    ours = r["eq4_delta_free"]
+    for name, v in r["eq4_fit_sensitivity"].items():
+        assert abs(v["t_half_K"] - ours["t_half_K"]) < 5.0, name
+        assert abs(v["e_delta_eV"] - ours["e_delta_eV"]) < 0.03, name
+
+
 def test_fig3_below_t_star_kt_sees_only_the_muon(run_example):
     """Paper: Δ_KT is constant for T < T*, and ν_KT is dominated by ν_μ except around T*."""
     _, r = run_example("kadono_fig3")
