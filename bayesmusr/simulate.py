@@ -15,7 +15,7 @@ import numpy as np
 from . import likelihood as lk
 from .models import PHYSICS_PARAMETERS, RunData, canonical_model, relaxation
 
-__all__ = ["simulate_spectrum", "simulate_run", "expected_counts"]
+__all__ = ["simulate_spectrum", "simulate_run", "expected_counts", "write_isis_nexus_v2"]
 
 
 def _times(n_bins: int, bin_width: float, t_first: float) -> np.ndarray:
@@ -154,3 +154,81 @@ def simulate_run(model: str, physics: Mapping[str, float], b_lf: float = 0.0, *,
                "title": f"simulated {model} {dict(physics)}"},
     )
     return MuonRun(ds)
+
+
+def write_isis_nexus_v2(run, path, *, rng: np.random.Generator, detectors_per_group: int = 48,
+                        instrument: str = "EMU", temperature_log_sd_K: float = 0.05,
+                        header_state: str = "TF") -> None:
+    """Write a simulated two-group run as a minimal ISIS muon NeXus v2 (HDF5) file, EMU-like.
+
+    Each group's counts are split at random (multinomially, equal efficiencies) over
+    ``detectors_per_group`` detectors with a ``grouping`` array, so that reading the
+    file and grouping it gives back the run's counts exactly.  The file carries what
+    :func:`bayesmusr.readers.read_run` reads from real ISIS files, with their usual
+    inconsistencies:
+
+    - the temperature as a ``Temp_Sample`` log (mean = the run's temperature) and a rounded header;
+    - the field as the header ``sample/magnetic_field`` (G) and a ``Field_Danfysik`` log;
+    - a header ``magnetic_field_state`` of ``header_state`` ("TF" by default, as on real
+      zero-field EMU runs);
+    - a title naming the set point.
+
+    This is *not* a complete Mantid-compliant file (no instrument geometry, dead times
+    or sample environment beyond those logs): it exercises the reader and the scan job
+    on facility-format input.
+
+    Parameters
+    ----------
+    run : MuonRun
+        A histogram run with two detectors (forward = 1, backward = 2), e.g. from :func:`simulate_run`.
+    path : path-like
+        Output ``.nxs`` file.
+    rng : numpy.random.Generator
+        Seeded generator for the detector split and the temperature log.
+    """
+    import h5py
+
+    ds = run.ds
+    counts = np.asarray(ds["counts"].values)
+    if run.kind != "histograms" or counts.shape[:2] != (1, 2):
+        raise ValueError(f"write_isis_nexus_v2 needs a one-period two-group histogram run, got counts {counts.shape}")
+    n_bins = counts.shape[2]
+    k = int(detectors_per_group)
+    split = np.empty((1, 2 * k, n_bins), np.int32)
+    for g in range(2):
+        for j in range(n_bins):
+            split[0, g * k:(g + 1) * k, j] = rng.multinomial(int(counts[0, g, j]), np.full(k, 1.0 / k))
+    bw = float(ds.attrs["bin_width_us"])
+    t0 = float(np.asarray(ds["t0"].values)[0])
+    temp = float(ds.attrs["temperature_K"])
+    field_g = 10.0 * float(ds.attrs["field_mT"])
+    with h5py.File(path, "w") as fh:
+        e = fh.create_group("raw_data_1")
+        e.attrs["NX_class"] = "NXentry"
+        e.create_dataset("run_number", data=[int(ds.attrs.get("run_number", -1))])
+        e.create_dataset("title", data=[f"simulated sample T={round(temp):d} K B={field_g:g} G".encode()])
+        e.create_dataset("IDF_version", data=[2])
+        e.create_dataset("good_frames", data=[1_000_000])
+        inst = e.create_group("instrument")
+        inst.create_dataset("name", data=[instrument.encode()])
+        det = e.create_group("detector_1")
+        c = det.create_dataset("counts", data=split, compression="gzip")
+        t0_bin = int(round(t0 / bw))
+        c.attrs["t0_bin"] = t0_bin
+        c.attrs["first_good_bin"] = int(np.asarray(ds["first_good_bin"].values)[0])
+        c.attrs["last_good_bin"] = int(np.asarray(ds["last_good_bin"].values)[0])
+        det.create_dataset("raw_time", data=np.arange(n_bins + 1) * bw)
+        det.create_dataset("time_zero", data=[t0])
+        idet = inst.create_group("detector_1")
+        idet.create_dataset("grouping", data=np.repeat([1, 2], k).astype(np.int32))
+        sample = e.create_group("sample")
+        sample.create_dataset("temperature", data=[float(round(temp))])
+        sample.create_dataset("magnetic_field", data=[field_g])
+        sample.create_dataset("magnetic_field_state", data=[header_state.encode()])
+        selog = e.create_group("selog")
+        for name, values in (("Temp_Sample", temp + temperature_log_sd_K * rng.standard_normal(60)),
+                             ("Field_Danfysik", np.full(60, field_g)),
+                             ("Field_T20", np.full(60, 0.02))):
+            vl = selog.create_group(name).create_group("value_log")
+            vl.create_dataset("time", data=np.arange(60.0) * 10.0)
+            vl.create_dataset("value", data=values)

@@ -18,13 +18,16 @@ Variants (truths in the table below):
   ZF + LF 0.5 mT + LF 2 mT, 6 M events;
 * ``asymmetry_export``: only exported asymmetries (Gaussian likelihood, no counts), 400
   points of 50 ns, background-free, 20 M events; Δ 0.25, Q 0.7, E_i 0.4 eV / 1e13 s⁻¹,
-  E_μ 0.015 eV / 1e6 s⁻¹, 9 temperatures 160–360 K, ZF + LF 1 mT.
+  E_μ 0.015 eV / 1e6 s⁻¹, 9 temperatures 160–360 K, ZF + LF 1 mT (and a second seed);
+* ``isis_nexus_files``: EMU-like ISIS NeXus v2 files (96 detectors, temperature and field
+  logs, headers that say TF), found by a glob; Δ 0.32, Q 0.75, E_i 0.45 eV / 10^13.5 s⁻¹,
+  E_μ 0.025 eV / 10^6.5 s⁻¹, 8 temperatures 200–400 K, ZF + LF 1 mT, 8 M events.
 
 Every variant is a separate output folder: an interrupted run resumes (the job's own
 resume) and finished variants are skipped (their entry in the results file is kept).
 
 Run: .venv/bin/python benchmarks/validate_scan.py [work-folder] [variant ...]
-     (writes benchmarks/results/validate_scan.json; ~20 min on 2 cores for all four)
+     (writes benchmarks/results/validate_scan.json; ~25 min on 2 cores for all six)
 """
 from __future__ import annotations
 
@@ -71,6 +74,13 @@ VARIANTS = {
         "data": "glob", "kind": "asymmetry",
     },
 }
+VARIANTS["isis_nexus_files"] = {
+    "truth": {"log10_nu_i0": 13.5, "e_i": 0.45, "log10_nu_mu0": 6.5, "e_mu": 0.025, "delta": 0.32, "q": 0.75},
+    "temperatures": np.linspace(200.0, 400.0, 8), "fields_mT": (0.0, 1.0), "n_events": 8e6,
+    "n_bins": 2000, "bin_width": 0.016, "bunch": 4, "t_max": 20.0, "seed": 66,
+    "nuisances": {"a0": 0.23, "alpha": 0.97, "fbg": 0.07, "bgf": 1e-3, "bgb": 1e-3},
+    "data": "glob", "format": "nexus",
+}
 # a second realisation of the asymmetry scan (another seed): its first one put ν_μ0 and E_μ (strongly
 # correlated) 2.4 SD below their truths, and chance has to be told from a bias of exported asymmetries
 VARIANTS["asymmetry_export_seed65"] = {**VARIANTS["asymmetry_export"], "seed": 65}
@@ -94,7 +104,7 @@ def _asymmetry_run(physics, b, rng, temp, run_number, spec):
 def write_scan(folder: pathlib.Path, spec: dict) -> pathlib.Path:
     """Simulate the variant's runs into ``folder`` and write its analysis TOML; returns the TOML path."""
     from bayesmusr.conventional import arrhenius
-    from bayesmusr.simulate import simulate_run
+    from bayesmusr.simulate import simulate_run, write_isis_nexus_v2
 
     folder.mkdir(parents=True, exist_ok=True)
     truth = spec["truth"]
@@ -116,11 +126,15 @@ def write_scan(folder: pathlib.Path, spec: dict) -> pathlib.Path:
                 run = simulate_run("ea", physics, b, rng=rng, temperature_K=float(temp), run_number=run_number,
                                    n_events=spec["n_events"], n_bins=spec["n_bins"], bin_width=spec["bin_width"],
                                    **spec["nuisances"])
-            name = f"run{run_number}_{temp:.0f}K_{b:g}mT.nc"
-            run.to_netcdf(folder / "runs" / name)
+            if spec.get("format") == "nexus":  # EMU-like files: 96 detectors, logs, a header that says TF
+                name = f"EMU{run_number:08d}.nxs"
+                write_isis_nexus_v2(run, folder / "runs" / name, rng=rng)
+            else:
+                name = f"run{run_number}_{temp:.0f}K_{b:g}mT.nc"
+                run.to_netcdf(folder / "runs" / name)
             names.append(name)
     if spec["data"] == "glob":
-        data = 'files = "runs/*.nc"'
+        data = f'files = "runs/*.{"nxs" if spec.get("format") == "nexus" else "nc"}"'
     else:
         lines = ["# written by benchmarks/validate_scan.py", ""]
         for n in names:

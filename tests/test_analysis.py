@@ -177,3 +177,28 @@ def test_conventional_reading_says_when_t_star_is_the_scan_edge():
             {"delta": (("chain", "draw"), delta.reshape(2, 1000)), "nu": (("chain", "draw"), nu.reshape(2, 1000))})))
     conv = conventional_reading(temps, results)
     assert conv["t_star_K"] == 350.0 and conv["t_star_at_scan_edge"] is True
+
+
+def test_scan_from_isis_nexus_files_pairs_runs_by_logged_temperature(tmp_path):
+    """A scan given as EMU-like NeXus files (glob): runs are paired by the Temp_Sample log (not the rounded
+    header), ZF/LF from the field logs although every header says TF, counts grouped from 96 detectors."""
+    from bayesmusr.simulate import simulate_run, write_isis_nexus_v2
+
+    rng = np.random.default_rng(4)
+    (tmp_path / "data").mkdir()
+    number = 100
+    for temp in (200.2, 250.4, 300.1):
+        for b in (0.0, 1.0):
+            number += 1
+            run = simulate_run("ea", {"delta": 0.3, "nu_i": 0.5, "nu_mu": 0.1, "q": 0.8}, b, rng=rng, n_events=3e5,
+                               n_bins=500, bin_width=0.032, temperature_K=temp, run_number=number, a0=0.2)
+            write_isis_nexus_v2(run, tmp_path / "data" / f"EMU{number:08d}.nxs", rng=rng)
+    (tmp_path / "a.toml").write_text('[data]\nfiles = "data/EMU*.nxs"\nbunch = 2\n')
+    cfg, base = load_config(tmp_path / "a.toml")
+    from bayesmusr.analysis import load_scan
+
+    points = load_scan(cfg, base)
+    assert [round(p.temperature, 1) for p in points] == [200.2, 250.4, 300.1]
+    for p in points:
+        assert sorted(r.b_lf for r in p.runs) == [0.0, 1.0]
+        assert all(r.kind == "histograms" and r.t.size == 250 for r in p.runs)

@@ -60,7 +60,12 @@ def _text(value: Any) -> str:
         return ""
     if isinstance(value, str):
         return value.strip().rstrip("\x00").strip()
+    if isinstance(value, bytes):
+        return value.decode("latin-1").rstrip("\x00").strip()
     arr = np.asarray(value)
+    if arr.dtype.kind == "O":  # HDF5 variable-length strings (h5py returns bytes or str objects)
+        parts = [x.decode("latin-1") if isinstance(x, bytes) else str(x) for x in arr.ravel()]
+        return "".join(parts).rstrip("\x00").strip()
     if arr.dtype.kind in "SU":
         flat = arr.ravel()
         if arr.dtype.kind == "S" and arr.dtype.itemsize == 1:
