@@ -27,7 +27,7 @@ Configuration (TOML)::
 
     [model]
     pooled_delta = false        # per-temperature Δ_T partially pooled
-    holder_fraction = true
+    holder_fraction = "shared"  # one sample-holder fraction for the scan; true: one per run; false: none
     count_background = true
 
     [priors]                    # any of bayesmusr.scan.SCAN_PARAMETERS
@@ -59,6 +59,9 @@ import numpy as np
 
 from .conventional import fit_arrhenius, fit_two_state, two_state_delta
 from .functions import K_B_EV, dynamic_kt
+
+#: the [model] holder_fraction of a TOML that does not set it (see bayesmusr.scan.ScanProblem)
+DEFAULT_HOLDER_FRACTION = "shared"
 
 RESULT_EA = "ea_scan.nc"
 RESULT_KT = "kt_per_temperature.nc"
@@ -222,13 +225,18 @@ def run_analysis(config_path, out_dir=None, progress: bool = True) -> pathlib.Pa
     sampler = dict(cfg.get("sampler", {}))
     seed = int(sampler.pop("seed", 1))
     sampler.setdefault("progress", progress)
+    holder = model.get("holder_fraction", DEFAULT_HOLDER_FRACTION)
+    if holder not in (True, False, "shared") or not isinstance(holder, (bool, str)):
+        raise ValueError(f"{config_path}: [model] holder_fraction must be true (one per run), false (none) or "
+                         f"\"shared\" (one for the scan), got {holder!r}")
     problem = ScanProblem(points, cfg.get("priors"), pooled_delta=bool(model.get("pooled_delta", False)),
-                          holder_fraction=bool(model.get("holder_fraction", True)),
+                          holder_fraction=holder,
                           count_background=bool(model.get("count_background", True)), table=model.get("table"))
     print("EA scan model: sampling " + ", ".join(problem.names))
     kt_cfg = cfg.get("kt", {})
     kt_sampler = dict(kt_cfg.get("sampler", {}))
-    kt_args = (points, kt_cfg.get("priors"), bool(model.get("holder_fraction", True)),
+    # the KT reading fits each temperature on its own, as the literature did: a shared f becomes one per run
+    kt_args = (points, kt_cfg.get("priors"), holder is not False,
                bool(model.get("count_background", True)), out, seed, kt_sampler)
     (out / "kt").mkdir(exist_ok=True)
     # The two readings are independent: on a multi-core machine the per-temperature KT fits
@@ -487,7 +495,10 @@ def make_figures(out, problem, ea_idata, kt_results, conv, cmp, truth) -> dict:
             asym, err = blk.observed_asymmetry()
             ax.errorbar(r.t, asym, yerr=err, fmt=".", ms=2, color=color, alpha=0.4, label=f"{r.label}")
             ax.plot(r.t, blk.asymmetry(g), color=color, lw=1.5)
-            ax.plot(r.t, blk.asymmetry(dynamic_kt(r.t, kt_med[0], kt_med[1], r.b_lf)), color="k", lw=0.8, ls="--")
+            gk = dynamic_kt(r.t, kt_med[0], kt_med[1], r.b_lf)
+            f_shared = problem.holder(x_med)
+            gk = gk if f_shared is None else (1.0 - f_shared) * gk + f_shared  # as the EA curve's P(t)
+            ax.plot(r.t, blk.asymmetry(gk), color="k", lw=0.8, ls="--")
         ax.set_title(f"T = {pt.temperature:g} K (solid EA, dashed KT)", fontsize=9)
         ax.set_xlabel("t (μs)")
         ax.legend(fontsize=7)

@@ -68,6 +68,11 @@ SCAN_PARAMETERS = (
     FitParameter("delta", "μs⁻¹", 0.3, (0.02, 3.0), "static width Δ (shared by the scan)", "loguniform"),
     FitParameter("q", "1", 0.5, (0.0, 1.0), "fraction Q of Δ² modulated by ion jumps", "uniform"),
 )
+#: The sample-holder (non-relaxing) fraction when one holder serves the whole scan (holder_fraction="shared").
+HOLDER_PARAMETER = FitParameter("fbg", "1", 0.05, (0.0, 1.0),
+                                "non-relaxing (sample-holder) fraction f, shared by every run of the scan", "uniform")
+#: Values of the ``holder_fraction`` option: one f per run, one f for the scan, or none.
+HOLDER_OPTIONS = (True, False, "shared")
 #: Hyper-parameter of the partially pooled per-temperature Δ_T.
 POOL_PARAMETER = FitParameter("tau_delta", "1", 0.05, (1e-3, 0.5), "spread of log Δ_T around log Δ", "loguniform")
 #: Per-temperature parameters of the KT reading.
@@ -468,15 +473,27 @@ class ScanProblem(_ProblemBase):
     pooled_delta : bool
         Per-temperature Δ_T partially pooled around Δ (adds ``tau_delta`` and
         one ``dlog_delta_<j>`` per temperature).
-    holder_fraction, count_background : bool
-        Nuisance options (as in :class:`bayesmusr.models.TemperatureProblem`).
+    holder_fraction : True, False or "shared"
+        The non-relaxing (sample-holder) fraction f: ``True`` integrates out one f per
+        run, ``"shared"`` samples one f for the whole scan (parameter ``fbg``: one
+        sample holder), ``False`` sets f = 0.  Per-run f under its flat prior pulls Q
+        upwards where G(t) loses contrast (fast muon over the whole scan): noise-free
+        data put the posterior maximum at Q = 0.96 for a truth of 0.90
+        (`benchmarks/asimov_scan.py`); one shared f removes that freedom.  `bayesmusr fit`
+        uses ``"shared"`` unless the TOML's ``[model] holder_fraction`` says otherwise.
+    count_background : bool
+        Flat backgrounds per run (as in :class:`bayesmusr.models.TemperatureProblem`).
     table : path, optional
         EA table.
     """
 
     def __init__(self, points: Sequence[ScanPointData], priors: Mapping[str, Any] | None = None, *,
-                 pooled_delta: bool = False, holder_fraction: bool = True, count_background: bool = True,
+                 pooled_delta: bool = False, holder_fraction: bool | str = True, count_background: bool = True,
                  table=None):
+        if holder_fraction not in HOLDER_OPTIONS or isinstance(holder_fraction, (int, float)) and \
+                not isinstance(holder_fraction, bool):
+            raise ValueError(f"holder_fraction must be true (one per run), false (none) or \"shared\" (one for "
+                             f"the scan), got {holder_fraction!r}")
         _check_points(points)
         self.points = sorted(points, key=lambda p: p.temperature)
         self.temperatures = np.array([p.temperature for p in self.points])
@@ -488,10 +505,19 @@ class ScanProblem(_ProblemBase):
             declared += [FitParameter(f"dlog_delta_{j}", "1", 0.0, (-1.0, 1.0),
                                       f"log Δ_T − log Δ at T = {t:g} K", "uniform")
                          for j, t in enumerate(self.temperatures)]
+        self.shared_holder = holder_fraction == "shared"
+        if self.shared_holder:
+            declared.append(HOLDER_PARAMETER)
         self._setup_priors(declared, priors)
-        self.blocks = [[_nuisances(r, holder_fraction, count_background) for r in p.runs] for p in self.points]
+        # a shared f enters the polarisation, P = (1 − f) G + f (see _polarisations); the runs then have none
+        per_run = holder_fraction is True
+        self.blocks = [[_nuisances(r, per_run, count_background) for r in p.runs] for p in self.points]
         self.options = {"pooled_delta": pooled_delta, "holder_fraction": holder_fraction,
                         "count_background": count_background}
+
+    def holder(self, x) -> float | None:
+        """The shared holder fraction of physical parameters ``x`` (None unless holder_fraction="shared")."""
+        return float(x[len(self.declared) - 1]) if self.shared_holder else None
 
     # physics per temperature
     def rates(self, x, temperatures=None):
@@ -507,12 +533,15 @@ class ScanProblem(_ProblemBase):
         return x[4] * np.exp(np.asarray(x[7:7 + len(self.points)]))
 
     def _polarisations(self, x):
+        """P(t) of every run: G^EA, or (1 − f) G^EA + f with the scan's shared holder fraction f."""
         nu_i, nu_mu = self.rates(x)
         deltas = self.deltas(x)
+        f = self.holder(x)
         gs = []
         for j, pt in enumerate(self.points):
-            gs.append([relaxation("ea", r.t, r.b_lf, (deltas[j], nu_i[j], nu_mu[j], x[5]), table=self.table)
-                       for r in pt.runs])
+            g = [relaxation("ea", r.t, r.b_lf, (deltas[j], nu_i[j], nu_mu[j], x[5]), table=self.table)
+                 for r in pt.runs]
+            gs.append(g if f is None else [(1.0 - f) * gg + f for gg in g])
         return gs
 
     def log_posterior(self, y):

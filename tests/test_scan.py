@@ -234,3 +234,41 @@ def test_laplace_marginal_agrees_with_importance_sampled_integral():
         # a wrong constant or determinant would be O(1) off
         assert se < 0.03
         assert abs(laplace - log_z) < 0.01 + 4 * se, (laplace, log_z, se)
+
+
+def test_shared_holder_fraction_is_one_parameter_of_the_scan():
+    """holder_fraction="shared": one f for every run, P = (1 − f) G + f, sampled as `fbg`; its noise-free
+    posterior maximum returns the truth (f, Q) where one f per run pulled Q to 0.96 for 0.90
+    (benchmarks/asimov_scan.py); bad option values are refused by name."""
+    from bayesmusr.models import RunData
+    from bayesmusr.simulate import expected_counts
+
+    temps, f_true = (250.0, 290.0, 330.0), 0.08
+    t = (np.arange(300) + 0.5) * 0.064
+    points = []
+    for temp in temps:
+        phys = {"delta": 0.35, "q": 0.9, "nu_i": float(arrhenius(temp, 5e12, 0.35)),
+                "nu_mu": float(arrhenius(temp, 2e6, 0.02))}
+        runs = []
+        for b in (0.0, 2.0):
+            mf, mb, _ = expected_counts("ea", phys, b, t, 0.064, n_events=6e6, a0=0.22, alpha=1.02, fbg=f_true,
+                                        bgf=1e-3, bgb=1e-3)
+            runs.append(RunData("histograms", t, b, width=np.full(t.size, 0.064), forward=mf, backward=mb))
+        points.append(ScanPointData(temp, runs))
+    fixed = {"log10_nu_i0": math.log10(5e12), "log10_nu_mu0": math.log10(2e6), "e_mu": 0.02}
+    prob = ScanProblem(points, priors=fixed, holder_fraction="shared")
+    assert prob.names == ["e_i", "delta", "q", "fbg"]
+    assert all(not blk.free[2] for blocks in prob.blocks for blk in blocks)
+    x = prob._physical(np.array([0.35, math.log(0.35), 0.9, f_true]))
+    plain = ScanProblem(points, priors=fixed, holder_fraction=False)._polarisations(x[:-1])
+    for gs, gp in zip(prob._polarisations(x), plain):
+        for a, b in zip(gs, gp):
+            np.testing.assert_allclose(a, (1 - f_true) * b + f_true, rtol=0, atol=1e-15)
+    y0 = np.array([0.35, math.log(0.35), 0.9, f_true])
+    res = minimize(lambda y: -prob.log_posterior(y), y0 + np.array([0.005, 0.005, -0.01, 0.01]),
+                   method="Nelder-Mead", options={"xatol": 1e-7, "fatol": 1e-7, "maxiter": 4000})
+    e_i, _, q, f = res.x
+    assert abs(q - 0.9) < 0.01 and abs(f - f_true) < 0.005 and abs(e_i - 0.35) < 0.01, res.x
+    for bad in ("per_run", 0.1, 1):
+        with pytest.raises(ValueError, match="holder_fraction must be"):
+            ScanProblem(points, holder_fraction=bad)
