@@ -606,7 +606,8 @@ def write_report(out, cfg, problem, ea_idata, kt_results, conv, cmp, comparison_
               _diagnostics_line(diagnostics(ea_idata, problem.names)), "",
               *([f"**Warning:** {w}", ""] if (w := support_warning(problem, ea_idata)) else []),
               *(x for note in compare.prior_edge_notes(ea_idata) for x in (f"**Prior bound:** {note}", "")),
-              "Units: log10_nu_i0, log10_nu_mu0 in log10(s⁻¹); e_i, e_mu in eV; delta in μs⁻¹; q dimensionless.",
+              "Units: log10_nu_i0, log10_nu_mu0 in log10(s⁻¹); e_i, e_mu in eV; delta in μs⁻¹; q (and fbg, "
+              "the shared holder fraction) dimensionless.",
               "", "Derived jump rates per temperature (posterior median [95 % interval], μs⁻¹):", "",
               "| T (K) | ν_i | ν_μ | ν_KT (KT reading) | Δ_KT |", "|---|---|---|---|---|"]
     post = ea_idata.posterior

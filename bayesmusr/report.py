@@ -198,7 +198,8 @@ def _options(attrs) -> dict:
     for item in _as_list(attrs.get("options")):
         k, _, v = str(item).partition("=")
         if v:
-            out[k.strip()] = v.strip() in ("True", "1", "true")
+            v = v.strip()
+            out[k.strip()] = v if v == "shared" else v in ("True", "1", "true")  # holder_fraction may be "shared"
     return out
 
 
@@ -505,7 +506,8 @@ def _nuisance_block(result: Result, run: RunInfo):
     from .models import RunData
     from .scan import AsymmetryNuisances, HistogramNuisances
 
-    holder = bool(result.options.get("holder_fraction", True))
+    # a scan's shared holder fraction is in the relaxation (P = (1 − f) G + f, see _RunModel), not the run
+    holder = result.options.get("holder_fraction", True) is True
     if run.kind == "histograms":
         rd = RunData("histograms", run.t, float(run.b_lf), run.label, width=run.width, forward=run.forward,
                      backward=run.backward)
@@ -570,7 +572,11 @@ class _RunModel:
             delta = _value(draw, fx, (f"delta_T{j}", "delta"), math.nan)
             q = _value(draw, fx, ("q",), math.nan)
             theta = (delta, float(draw[f"nu_i_T{j}"]), float(draw[f"nu_mu_T{j}"]), q)
-            return relaxation("ea", self.run.t, self.run.b_lf, theta)
+            g = relaxation("ea", self.run.t, self.run.b_lf, theta)
+            if r.options.get("holder_fraction") == "shared":
+                f = _value(draw, fx, ("fbg",), 0.0)
+                g = (1.0 - f) * g + f
+            return g
         if r.kind == "kt_scan":
             return relaxation("dynamic_kt", self.run.t, self.run.b_lf, (draw[f"delta_T{j}"], draw[f"nu_T{j}"]))
         if r.kind == "kt_point":

@@ -269,6 +269,12 @@ def test_shared_holder_fraction_is_one_parameter_of_the_scan():
                    method="Nelder-Mead", options={"xatol": 1e-7, "fatol": 1e-7, "maxiter": 4000})
     e_i, _, q, f = res.x
     assert abs(q - 0.9) < 0.01 and abs(f - f_true) < 0.005 and abs(e_i - 0.35) < 0.01, res.x
+    # LOO scores: each bin at its run's conditional (A, α, f, β), as the per-run model and the KT reading do
+    per_run = ScanProblem(points, priors=fixed, holder_fraction=True)
+    _, pw_shared, rep = prob.posterior_extras(res.x, np.random.default_rng(0), True)
+    _, pw_per_run, _ = per_run.posterior_extras(res.x[:-1], np.random.default_rng(0), False)
+    np.testing.assert_array_equal(pw_shared, pw_per_run)
+    assert set(rep) == {f"{k}_{i}" for i in range(6) for k in ("forward", "backward")}
     for bad in ("per_run", 0.1, 1):
         with pytest.raises(ValueError, match="holder_fraction must be"):
             ScanProblem(points, holder_fraction=bad)
