@@ -599,17 +599,31 @@ class ScanProblem(_ProblemBase):
             if self.pooled:
                 vals[f"delta_T{j}"] = self.deltas(x)[j]
         gs = self._polarisations(x)
-        # bins scored with per-run conditional nuisances on G^EA (see score_blocks in __init__)
-        gs_score = self._polarisations(x[:-1] + [0.0]) if self.shared_holder else gs
         pw = []
-        for blocks, g_list in zip(self.score_blocks, gs_score):
-            for blk, g in zip(blocks, g_list):
-                blk.marginal(g)  # conditional nuisances at this draw
-                pw.append(blk.pointwise(g))
-        if predictive and self.shared_holder:  # replicas from the model itself (shared f), at its own nuisances
+        if not self.shared_holder:
             for blocks, g_list in zip(self.blocks, gs):
                 for blk, g in zip(blocks, g_list):
-                    blk.marginal(g)
+                    blk.marginal(g)  # conditional nuisances at this draw
+                    pw.append(blk.pointwise(g))
+        else:
+            # bins scored with per-run conditional (A, α, f, β) on G^EA (see score_blocks in __init__); the
+            # model's own optimum, with f = the shared f, is the same expectation in the per-run form
+            # (A((1 − f)G + f)), so the per-run Newton starts there and only lets f move
+            f = self.holder(x)
+            g_plain = self._polarisations(x[:-1] + [0.0])
+            for blocks, scores, g_list, g0_list in zip(self.blocks, self.score_blocks, gs, g_plain):
+                for blk, score, g, g0 in zip(blocks, scores, g_list, g0_list):
+                    if not math.isfinite(blk.marginal(g)):
+                        raise ValueError("no conditional nuisance optimum at a retained posterior draw")
+                    if hasattr(score, "ref"):
+                        score.ref = np.array(blk.eta, dtype=float)
+                        score.ref[2] = f
+                        score.predictor = None
+                    if math.isfinite(score.marginal(g0)):
+                        pw.append(score.pointwise(g0))
+                    else:  # f has no optimum of its own when G ≈ 1 (it cannot change the expectation
+                        # there): the model's own nuisances, with the shared f, give the same prediction
+                        pw.append(blk.pointwise(g))
         rep = self._replicas(gs, rng) if predictive else None
         return vals, np.concatenate(pw), rep
 

@@ -8,7 +8,8 @@ per-run nuisances (their Occam factor).
 
 ``--shared`` fits with one holder fraction for the whole scan (holder_fraction="shared").
 ``--holder-test`` regenerates the data without a sample-holder fraction (f = 0) and fits it
-twice — f free in every run (the default model) and f fixed — to show which nuisance pulls.
+twice — f free in every run (holder_fraction=true) and f fixed — to show which nuisance pulls.
+Without a flag the fit has one f per run (holder_fraction=true, the job's default before 25 Nov 2026).
 
 Run: .venv/bin/python benchmarks/asimov_scan.py [variant ...] [--shared | --holder-test]
      (writes benchmarks/results/asimov_scan.json; ~1.5 min per fit on 2 cores)
@@ -87,7 +88,7 @@ def main():
         elif "--shared" in sys.argv:
             runs = [("shared f", None, "shared")]
         else:
-            runs = [("default", None, True)]
+            runs = [("one f per run", None, True)]
         for label, holder, free in runs:
             f_true = spec["nuisances"]["fbg"] if holder is None else holder
             r = maximise(asimov_points(spec, holder), spec["truth"], holder_fraction=free, truth_f=f_true)
