@@ -485,24 +485,34 @@ def make_figures(out, problem, ea_idata, kt_results, conv, cmp, truth) -> dict:
     x_med = [float(np.median(draws[n])) if n in draws else problem.priors[k].value
              for k, n in enumerate(p.name for p in problem.declared)]
     gs_ea = problem._polarisations(x_med)
+    lims = []  # model range per panel: the y axis (shared) follows the curves, not the noisy late bins
     for ax, j in zip(axes, js):
         pt = problem.points[j]
         kt_med = (float(np.median(_posterior_array(kt_results[j], "delta"))),
                   float(np.median(_posterior_array(kt_results[j], "nu"))))
+        curves = []
         for k, (r, blk, g) in enumerate(zip(pt.runs, problem.blocks[j], gs_ea[j])):
             color = f"C{k % 10}"
             blk.marginal(g)  # nuisances at the EA median; the KT curve is drawn with the same ones
-            asym, err = blk.observed_asymmetry()
-            ax.errorbar(r.t, asym, yerr=err, fmt=".", ms=2, color=color, alpha=0.4, label=f"{r.label}")
-            ax.plot(r.t, blk.asymmetry(g), color=color, lw=1.5)
+            asym, err = blk.observed_asymmetry(g)
+            # after the background subtraction the last bins hold a few counts: their points say nothing
+            keep = np.isfinite(asym) & (err < 0.05)
+            ax.errorbar(r.t[keep], asym[keep], yerr=err[keep], fmt=".", ms=2, color=color, alpha=0.4,
+                        label=f"{r.label}")
+            curves.append(blk.asymmetry(g))
+            ax.plot(r.t, curves[-1], color=color, lw=1.5)
             gk = dynamic_kt(r.t, kt_med[0], kt_med[1], r.b_lf)
             f_shared = problem.holder(x_med)
             gk = gk if f_shared is None else (1.0 - f_shared) * gk + f_shared  # as the EA curve's P(t)
             ax.plot(r.t, blk.asymmetry(gk), color="k", lw=0.8, ls="--")
+        lims.append((min(float(np.min(c)) for c in curves), max(float(np.max(c)) for c in curves)))
         ax.set_title(f"T = {pt.temperature:g} K (solid EA, dashed KT)", fontsize=9)
         ax.set_xlabel("t (μs)")
         ax.legend(fontsize=7)
     axes[0].set_ylabel("asymmetry")
+    lo, hi = min(a for a, _ in lims), max(b for _, b in lims)
+    pad = 0.15 * max(hi - lo, 0.02)
+    axes[0].set_ylim(lo - 2 * pad, hi + pad)
     fig.tight_layout()
     figs["spectra"] = out / "spectra.png"
     fig.savefig(figs["spectra"], dpi=110)

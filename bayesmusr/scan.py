@@ -260,11 +260,22 @@ class HistogramNuisances:
         a, f = self.eta[0], self.eta[2]
         return a * (g + f * (1.0 - g))
 
-    def observed_asymmetry(self):
-        """(F − αB)/(F + αB) of the run with the current α = 1/ρ, and its first-order Poisson error."""
-        fwd, bwd, alpha = self.run.forward, self.run.backward, 1.0 / self.eta[1]
-        den = np.maximum(fwd + alpha * bwd, 1.0)
-        return (fwd - alpha * bwd) / den, 2 * alpha * np.sqrt(fwd * bwd * (fwd + bwd)) / den**2
+    def observed_asymmetry(self, g):
+        """(F − αB)/(F + αB) after subtracting the fitted flat backgrounds, and its first-order error.
+
+        With the current nuisances (α = 1/ρ, β_F, β_B) and the profiled N0 at polarisation
+        ``g``, the background-free counts F' = F − N0 β_F, B' = B − N0 β_B give an asymmetry
+        whose expectation is :meth:`asymmetry` (late bins, where the backgrounds dominate,
+        would otherwise fall towards the background's own asymmetry).
+        """
+        sf, sb, _ = self._shapes(g, self.eta)
+        n0 = self.n_total / (sf.sum() + sb.sum())
+        fwd, bwd = self.run.forward, self.run.backward
+        f1, b1 = fwd - n0 * self.eta[3], bwd - n0 * self.eta[4]
+        alpha = 1.0 / self.eta[1]
+        den = f1 + alpha * b1
+        den = np.where(np.abs(den) > 1.0, den, np.nan)  # a bin with nothing left after subtraction
+        return (f1 - alpha * b1) / den, 2 * alpha * np.sqrt(b1**2 * fwd + f1**2 * bwd) / den**2
 
     @property
     def n_obs(self):
@@ -310,8 +321,8 @@ class AsymmetryNuisances:
         """a1·G + a2 at the current nuisances (A·P(t) with a1 = A(1 − f), a2 = A f), for plots."""
         return self.eta[0] * g + self.eta[1]
 
-    def observed_asymmetry(self):
-        """The run's asymmetry and its errors, as stored."""
+    def observed_asymmetry(self, g=None):
+        """The run's asymmetry and its errors, as stored (``g`` unused: same call as the histogram block)."""
         return self.run.asymmetry, self.run.error
 
     @property

@@ -278,3 +278,25 @@ def test_shared_holder_fraction_is_one_parameter_of_the_scan():
     for bad in ("per_run", 0.1, 1):
         with pytest.raises(ValueError, match="holder_fraction must be"):
             ScanProblem(points, holder_fraction=bad)
+
+
+def test_observed_asymmetry_subtracts_the_fitted_backgrounds():
+    """On expected counts with flat backgrounds, the plotted data asymmetry equals the model's A·P(t) at the
+    conditional nuisances, also late where the backgrounds dominate (raw F, B would fall towards zero)."""
+    from bayesmusr.models import RunData
+    from bayesmusr.scan import HistogramNuisances
+    from bayesmusr.simulate import expected_counts
+
+    t = (np.arange(300) + 0.5) * 0.064
+    phys = {"delta": 0.3, "q": 0.8, "nu_i": 0.5, "nu_mu": 0.2}
+    mf, mb, _ = expected_counts("ea", phys, 1.0, t, 0.064, n_events=1e7, a0=0.22, alpha=1.05, fbg=0.06,
+                                bgf=1e-3, bgb=1e-3)
+    blk = HistogramNuisances(RunData("histograms", t, 1.0, width=np.full(t.size, 0.064), forward=mf, backward=mb))
+    from bayesmusr.models import relaxation
+
+    g = relaxation("ea", t, 1.0, (0.3, 0.5, 0.2, 0.8))
+    assert math.isfinite(blk.marginal(g))
+    asym, err = blk.observed_asymmetry(g)
+    np.testing.assert_allclose(asym, blk.asymmetry(g), rtol=0, atol=1e-6)
+    raw = (mf - 1.05 * mb) / (mf + 1.05 * mb)
+    assert abs(raw[-1] - asym[-1]) > 0.05 and np.all(err > 0)
