@@ -210,7 +210,7 @@ def _posterior_array(idata, name):
 def run_analysis(config_path, out_dir=None, progress: bool = True) -> pathlib.Path:
     """Run the full scan analysis of a TOML configuration; returns the output folder."""
     from . import compare
-    from .scan import ScanProblem
+    from .scan import ScanProblem, holder_option
 
     t_start = time.perf_counter()
     cfg, base = load_config(config_path)
@@ -225,10 +225,10 @@ def run_analysis(config_path, out_dir=None, progress: bool = True) -> pathlib.Pa
     sampler = dict(cfg.get("sampler", {}))
     seed = int(sampler.pop("seed", 1))
     sampler.setdefault("progress", progress)
-    holder = model.get("holder_fraction", DEFAULT_HOLDER_FRACTION)
-    if holder not in (True, False, "shared") or not isinstance(holder, (bool, str)):
-        raise ValueError(f"{config_path}: [model] holder_fraction must be true (one per run), false (none) or "
-                         f"\"shared\" (one for the scan), got {holder!r}")
+    try:
+        holder = holder_option(model.get("holder_fraction", DEFAULT_HOLDER_FRACTION))
+    except ValueError as exc:
+        raise ValueError(f"{config_path}: [model] {exc}") from None
     problem = ScanProblem(points, cfg.get("priors"), pooled_delta=bool(model.get("pooled_delta", False)),
                           holder_fraction=holder,
                           count_background=bool(model.get("count_background", True)), table=model.get("table"))
@@ -360,7 +360,7 @@ def conventional_reading(temps, kt_results) -> dict:
     from .scan import KT_SCAN_PARAMETERS
 
     lo, hi, top = np.array([np.percentile(_posterior_array(r, "nu"), [16, 84, 97.5]) for r in kt_results]).T
-    default_max = dict((p.name, p.bounds[1]) for p in KT_SCAN_PARAMETERS)["nu"]
+    default_max = next(p.bounds[1] for p in KT_SCAN_PARAMETERS if p.name == "nu")
     nu_max = np.array([getattr(priors_of(r).get("nu"), "hi", default_max) for r in kt_results])
     ok = (hi < NU_KT_RIDGE_RATIO * lo) & (top < NU_KT_RIDGE_BOUND_FRACTION * nu_max)
     if ok.sum() < 3:  # nothing sensible to leave out
@@ -485,6 +485,7 @@ def make_figures(out, problem, ea_idata, kt_results, conv, cmp, truth) -> dict:
     x_med = [float(np.median(draws[n])) if n in draws else problem.priors[k].value
              for k, n in enumerate(p.name for p in problem.declared)]
     gs_ea = problem._polarisations(x_med)
+    f_shared = problem.holder(x_med)
     lims = []  # model range per panel: the y axis (shared) follows the curves, not the noisy late bins
     for ax, j in zip(axes, js):
         pt = problem.points[j]
@@ -502,7 +503,6 @@ def make_figures(out, problem, ea_idata, kt_results, conv, cmp, truth) -> dict:
             curves.append(blk.asymmetry(g))
             ax.plot(r.t, curves[-1], color=color, lw=1.5)
             gk = dynamic_kt(r.t, kt_med[0], kt_med[1], r.b_lf)
-            f_shared = problem.holder(x_med)
             gk = gk if f_shared is None else (1.0 - f_shared) * gk + f_shared  # as the EA curve's P(t)
             ax.plot(r.t, blk.asymmetry(gk), color="k", lw=0.8, ls="--")
         lims.append((min(float(np.min(c)) for c in curves), max(float(np.max(c)) for c in curves)))

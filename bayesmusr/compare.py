@@ -145,9 +145,14 @@ def summary(idata, var_names: Sequence[str] | None = None, hdi_prob: float = 0.9
 
 def priors_of(idata) -> dict:
     """The priors a result was sampled with (its ``priors`` attribute), by parameter name."""
+    return priors_from_attrs(idata.posterior.attrs)
+
+
+def priors_from_attrs(attrs) -> dict:
+    """Priors by name from a result's attributes (``priors``: "name: uniform[a, b]; ...")."""
     from .models import Prior
 
-    text = str(idata.posterior.attrs.get("priors", ""))
+    text = str(attrs.get("priors", ""))
     out = {}
     for item in filter(None, (x.strip() for x in text.split(";"))):
         name, _, desc = item.partition(":")

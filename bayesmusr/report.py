@@ -205,12 +205,9 @@ def _options(attrs) -> dict:
 
 def _fixed_values(attrs) -> dict:
     """Parameters fixed by the priors, from the ``priors`` attribute (``name: fixed = v``)."""
-    out = {}
-    for item in _as_list(attrs.get("priors")):
-        m = re.match(r"\s*(\S+): fixed = (\S+)", str(item))
-        if m:
-            out[m.group(1)] = float(m.group(2))
-    return out
+    from .compare import priors_from_attrs
+
+    return {name: pr.value for name, pr in priors_from_attrs(attrs).items() if pr.kind == "fixed"}
 
 
 def _not_a_result(path, why) -> ValueError:

@@ -71,8 +71,16 @@ SCAN_PARAMETERS = (
 #: The sample-holder (non-relaxing) fraction when one holder serves the whole scan (holder_fraction="shared").
 HOLDER_PARAMETER = FitParameter("fbg", "1", 0.05, (0.0, 1.0),
                                 "non-relaxing (sample-holder) fraction f, shared by every run of the scan", "uniform")
-#: Values of the ``holder_fraction`` option: one f per run, one f for the scan, or none.
-HOLDER_OPTIONS = (True, False, "shared")
+
+
+def holder_option(value) -> bool | str:
+    """Check a ``holder_fraction`` option: True (one f per run), False (none) or "shared" (one for the scan)."""
+    if isinstance(value, bool) or value == "shared":
+        return value
+    raise ValueError(f"holder_fraction must be true (one per run), false (none) or \"shared\" (one for the "
+                     f"scan), got {value!r}")
+
+
 #: Hyper-parameter of the partially pooled per-temperature Δ_T.
 POOL_PARAMETER = FitParameter("tau_delta", "1", 0.05, (1e-3, 0.5), "spread of log Δ_T around log Δ", "loguniform")
 #: Per-temperature parameters of the KT reading.
@@ -241,18 +249,20 @@ class HistogramNuisances:
             return val + self.const + 0.5 * k * math.log(2 * math.pi) - 0.5 * logdet
         return -math.inf
 
+    def _profiled(self, g, eta):
+        """Shapes s_F, s_B at ``eta`` and the profiled N0 = Σn / Σs."""
+        sf, sb, _ = self._shapes(g, eta)
+        return sf, sb, self.n_total / (sf.sum() + sb.sum())
+
     def pointwise(self, g, eta=None):
         """Per-bin Poisson log-likelihood at the conditional nuisances and profiled N0."""
-        eta = self.eta if eta is None else eta
-        sf, sb, _ = self._shapes(g, eta)
-        n0 = self.n_total / (sf.sum() + sb.sum())
+        sf, sb, n0 = self._profiled(g, self.eta if eta is None else eta)
         mf, mb = n0 * sf, n0 * sb
         return np.concatenate([self.nf * np.log(mf) - mf - gammaln(self.nf + 1),
                                self.nb * np.log(mb) - mb - gammaln(self.nb + 1)])
 
     def replicate(self, g, rng):
-        sf, sb, _ = self._shapes(g, self.eta)
-        n0 = self.n_total / (sf.sum() + sb.sum())
+        sf, sb, n0 = self._profiled(g, self.eta)
         return np.concatenate([rng.poisson(n0 * sf), rng.poisson(n0 * sb)]).astype(float)
 
     def asymmetry(self, g):
@@ -268,8 +278,7 @@ class HistogramNuisances:
         whose expectation is :meth:`asymmetry` (late bins, where the backgrounds dominate,
         would otherwise fall towards the background's own asymmetry).
         """
-        sf, sb, _ = self._shapes(g, self.eta)
-        n0 = self.n_total / (sf.sum() + sb.sum())
+        n0 = self._profiled(g, self.eta)[2]
         fwd, bwd = self.run.forward, self.run.backward
         f1, b1 = fwd - n0 * self.eta[3], bwd - n0 * self.eta[4]
         alpha = 1.0 / self.eta[1]
@@ -501,10 +510,7 @@ class ScanProblem(_ProblemBase):
     def __init__(self, points: Sequence[ScanPointData], priors: Mapping[str, Any] | None = None, *,
                  pooled_delta: bool = False, holder_fraction: bool | str = True, count_background: bool = True,
                  table=None):
-        if holder_fraction not in HOLDER_OPTIONS or isinstance(holder_fraction, (int, float)) and \
-                not isinstance(holder_fraction, bool):
-            raise ValueError(f"holder_fraction must be true (one per run), false (none) or \"shared\" (one for "
-                             f"the scan), got {holder_fraction!r}")
+        holder_option(holder_fraction)
         _check_points(points)
         self.points = sorted(points, key=lambda p: p.temperature)
         self.temperatures = np.array([p.temperature for p in self.points])
@@ -550,17 +556,18 @@ class ScanProblem(_ProblemBase):
             return np.full(len(self.points), x[4])
         return x[4] * np.exp(np.asarray(x[7:7 + len(self.points)]))
 
-    def _polarisations(self, x):
-        """P(t) of every run: G^EA, or (1 − f) G^EA + f with the scan's shared holder fraction f."""
+    def _relaxations(self, x):
+        """G^EA(t) of every run (per temperature, per run) for physical parameters ``x``."""
         nu_i, nu_mu = self.rates(x)
         deltas = self.deltas(x)
+        return [[relaxation("ea", r.t, r.b_lf, (deltas[j], nu_i[j], nu_mu[j], x[5]), table=self.table)
+                 for r in pt.runs] for j, pt in enumerate(self.points)]
+
+    def _polarisations(self, x, relaxations=None):
+        """P(t) of every run: G^EA, or (1 − f) G^EA + f with the scan's shared holder fraction f."""
+        gs = self._relaxations(x) if relaxations is None else relaxations
         f = self.holder(x)
-        gs = []
-        for j, pt in enumerate(self.points):
-            g = [relaxation("ea", r.t, r.b_lf, (deltas[j], nu_i[j], nu_mu[j], x[5]), table=self.table)
-                 for r in pt.runs]
-            gs.append(g if f is None else [(1.0 - f) * gg + f for gg in g])
-        return gs
+        return gs if f is None else [[(1.0 - f) * g + f for g in g_list] for g_list in gs]
 
     def log_posterior(self, y):
         y = np.asarray(y, dtype=float)
@@ -609,7 +616,8 @@ class ScanProblem(_ProblemBase):
             vals[f"nu_mu_T{j}"] = nu_mu[j]
             if self.pooled:
                 vals[f"delta_T{j}"] = self.deltas(x)[j]
-        gs = self._polarisations(x)
+        g_plain = self._relaxations(x)
+        gs = self._polarisations(x, g_plain)
         pw = []
         if not self.shared_holder:
             for blocks, g_list in zip(self.blocks, gs):
@@ -621,7 +629,6 @@ class ScanProblem(_ProblemBase):
             # model's own optimum, with f = the shared f, is the same expectation in the per-run form
             # (A((1 − f)G + f)), so the per-run Newton starts there and only lets f move
             f = self.holder(x)
-            g_plain = self._polarisations(x[:-1] + [0.0])
             for blocks, scores, g_list, g0_list in zip(self.blocks, self.score_blocks, gs, g_plain):
                 for blk, score, g, g0 in zip(blocks, scores, g_list, g0_list):
                     if not math.isfinite(blk.marginal(g)):

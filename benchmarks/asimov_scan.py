@@ -31,7 +31,8 @@ RESULTS = ROOT / "benchmarks" / "results" / "asimov_scan.json"
 
 def asimov_points(spec: dict, holder: float | None = None):
     """Expected counts of a variant at the job's bunched binning (t ≥ 0.05 μs, t ≤ t_max)."""
-    from bayesmusr.conventional import arrhenius
+    from validate_scan import physics_at
+
     from bayesmusr.models import RunData
     from bayesmusr.scan import ScanPointData
     from bayesmusr.simulate import expected_counts
@@ -45,9 +46,7 @@ def asimov_points(spec: dict, holder: float | None = None):
     keep = t >= 0.05
     points = []
     for temp in spec["temperatures"]:
-        phys = {"delta": truth["delta"], "q": truth["q"],
-                "nu_i": float(arrhenius(temp, 10 ** truth["log10_nu_i0"], truth["e_i"])),
-                "nu_mu": float(arrhenius(temp, 10 ** truth["log10_nu_mu0"], truth["e_mu"]))}
+        phys = physics_at(truth, temp)
         runs = []
         for b in spec["fields_mT"]:
             mf, mb, _ = expected_counts("ea", phys, b, t, bw, n_events=spec["n_events"], **nuis)

@@ -112,9 +112,17 @@ def _truth(spec: dict) -> dict:
     return dict(spec["truth"]) if PER_RUN else {**spec["truth"], "fbg": spec["nuisances"]["fbg"]}
 
 
+def physics_at(truth: dict, temp: float) -> dict:
+    """EA parameters (Δ, Q, ν_i, ν_μ in μs⁻¹) of a variant's truth at temperature ``temp`` (K)."""
+    from bayesmusr.conventional import arrhenius
+
+    return {"delta": truth["delta"], "q": truth["q"],
+            "nu_i": float(arrhenius(temp, 10 ** truth["log10_nu_i0"], truth["e_i"])),
+            "nu_mu": float(arrhenius(temp, 10 ** truth["log10_nu_mu0"], truth["e_mu"]))}
+
+
 def write_scan(folder: pathlib.Path, spec: dict) -> pathlib.Path:
     """Simulate the variant's runs into ``folder`` and write its analysis TOML; returns the TOML path."""
-    from bayesmusr.conventional import arrhenius
     from bayesmusr.simulate import simulate_run, write_isis_nexus_v2
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -126,9 +134,7 @@ def write_scan(folder: pathlib.Path, spec: dict) -> pathlib.Path:
     (folder / "runs").mkdir(exist_ok=True)
     names, run_number = [], 5000
     for temp in spec["temperatures"]:
-        physics = {"delta": truth["delta"], "q": truth["q"],
-                   "nu_i": float(arrhenius(temp, 10 ** truth["log10_nu_i0"], truth["e_i"])),
-                   "nu_mu": float(arrhenius(temp, 10 ** truth["log10_nu_mu0"], truth["e_mu"]))}
+        physics = physics_at(truth, temp)
         for b in spec["fields_mT"]:
             run_number += 1
             if spec.get("kind") == "asymmetry":

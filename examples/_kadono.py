@@ -158,14 +158,14 @@ def peer_uses_narrowing_limit(delta, nu_i, nu_mu, q) -> bool:
             or nu_mu >= PEER_NARROW_LIM * delta * math.sqrt(1.0 - q))
 
 
-def _keren(t, width2, nu, w, gaussian_factor=True):
-    """Keren's LF relaxation exp(−Γ(t)t) for a field part of width² ``width2`` and rate ν.
+def _keren(t, width2, nu, w):
+    """dynGssEALF2's "modified" Keren factor for a field part of width² ``width2`` and rate ν.
 
-    ``gaussian_factor`` multiplies the e^{−νt} terms by e^{−width² t²/2}, as dynGssEALF2's
-    "modified" form does; musrfit's dynamic KT uses the plain formula.
+    Keren's LF formula with its e^{−νt} terms multiplied by e^{−width² t²/2}; the plain
+    formula (musrfit's dynamic KT above ν/Δ = 5) is :func:`bayesmusr.keren`.
     """
     d = w * w + nu * nu
-    damp = np.exp(-nu * t - (0.5 * width2 * t * t if gaussian_factor else 0.0))
+    damp = np.exp(-nu * t - 0.5 * width2 * t * t)
     return np.exp(-2.0 * width2 / d / d * (d * nu * t + (w * w - nu * nu) * (1.0 - damp * np.cos(w * t))
                                             - 2.0 * nu * w * damp * np.sin(w * t)))
 
@@ -237,10 +237,8 @@ def musrfit_kt(t, delta, nu, b_lf):
     (musrfit solves the Volterra equation by trapezoid on ≥ 300 points below the switch; that
     error, ~1e-3, is not emulated.)
     """
-    from bayesmusr.functions import OMEGA_PER_MT
-
     if nu / delta > MUSRFIT_KEREN_SWITCH:
-        return _keren(np.asarray(t, dtype=float), delta**2, nu, OMEGA_PER_MT * b_lf, gaussian_factor=False)
+        return bayesmusr.keren(t, delta, nu, b_lf)
     return bayesmusr.dynamic_kt(t, delta, nu, b_lf)
 
 

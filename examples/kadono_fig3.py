@@ -86,6 +86,18 @@ eq4_free = fit_two_state(temperatures, delta_kt)
 eq4_fixed = fit_two_state(temperatures, delta_kt, fix_delta=DELTA)
 
 
+def eq4_numbers(r):
+    """E_Δ, Q, log10 N and the step's midpoint T½ = E_Δ / (k_B ln N) of an Eq. 4 fit."""
+    return {"e_delta_eV": r.e_delta_eV, "q": r.q, "log10_n": math.log10(r.n_states),
+            "t_half_K": r.e_delta_eV / (K_B_EV * math.log(r.n_states))}
+
+
+def kt_reading(delta_kt_t, nu_kt_t):
+    """T* (ν_KT maximum) and the Eq. 4 numbers of one KT reading of the scan."""
+    return {"t_star_K": peak_parabola(temperatures, nu_kt_t)[0],
+            **eq4_numbers(fit_two_state(temperatures, delta_kt_t))}
+
+
 def eq4_summary(r, n_par):
     """Errors rescaled by the residual scatter, and the midpoint temperature of the Δ_KT step.
 
@@ -97,10 +109,8 @@ def eq4_summary(r, n_par):
     resid = two_state_delta(temperatures, r.delta, r.q, r.n_states, r.e_delta_eV) - delta_kt
     s = math.sqrt(float(np.sum(resid**2)) / (temperatures.size - n_par))
     err = {k: v * s for k, v in r.errors.items()}
-    return {"e_delta_eV": r.e_delta_eV, "e_delta_err_eV": err["e_delta_eV"], "q": r.q, "q_err": err["q"],
-            "n_states": r.n_states, "log10_n": math.log10(r.n_states),
-            "log10_n_err": err["ln_n"] / math.log(10), "delta": r.delta, "rms_residual": s,
-            "t_half_K": r.e_delta_eV / (K_B_EV * math.log(r.n_states))}
+    return {**eq4_numbers(r), "e_delta_err_eV": err["e_delta_eV"], "q_err": err["q"], "n_states": r.n_states,
+            "log10_n_err": err["ln_n"] / math.log(10), "delta": r.delta, "rms_residual": s}
 
 
 eq4 = {"delta_free": eq4_summary(eq4_free, 4), "delta_fixed": eq4_summary(eq4_fixed, 3)}
@@ -111,8 +121,7 @@ hot = temperatures >= 200.0
 eq4_variants = {"weighted by KT-fit errors": fit_two_state(temperatures, delta_kt,
                                                            np.array([f.delta_err for f in fits])),
                 "200-400 K only": fit_two_state(temperatures[hot], delta_kt[hot])}
-eq4_sensitivity = {k: {"e_delta_eV": r.e_delta_eV, "q": r.q, "log10_n": math.log10(r.n_states),
-                       "t_half_K": r.e_delta_eV / (K_B_EV * math.log(r.n_states))} for k, r in eq4_variants.items()}
+eq4_sensitivity = {k: eq4_numbers(r) for k, r in eq4_variants.items()}
 for label, r in eq4_sensitivity.items():
     print(f"Eq. 4 fit, {label}: E_Δ = {r['e_delta_eV']:.3f} eV, Q = {r['q']:.3f}, log10 N = {r['log10_n']:.2f}, "
           f"T½ = {r['t_half_K']:.1f} K")
@@ -157,11 +166,7 @@ def scan_reading(make_spectra, kt_function):
     for k, (vi, vm) in enumerate(zip(nu_i, nu_mu)):
         f = kt_fit(t, make_spectra(k, vi, vm), kt_function=kt_function)
         d_kt[k], n_kt[k] = f.delta, f.nu
-    ts, _ = peak_parabola(temperatures, n_kt)
-    e4 = fit_two_state(temperatures, d_kt)
-    return {"t_star_K": ts, "e_delta_eV": e4.e_delta_eV, "q": e4.q, "log10_n": math.log10(e4.n_states),
-            "t_half_K": e4.e_delta_eV / (K_B_EV * math.log(e4.n_states)),
-            "max_abs_delta_kt_change": float(np.max(np.abs(d_kt - delta_kt))),
+    return {**kt_reading(d_kt, n_kt), "max_abs_delta_kt_change": float(np.max(np.abs(d_kt - delta_kt))),
             "max_abs_nu_kt_change": float(np.max(np.abs(n_kt - nu_kt)))}
 
 
@@ -204,12 +209,7 @@ sensitivity = {}
 for name, (sel, err, free_amp, use) in variants.items():
     vf = [fit_kt_global(t[sel], [s[j][sel] for j in use], [FIELDS_MT[j] for j in use],
                         errors=[err[sel]] * len(use), fit_amplitude=free_amp) for s in spectra]
-    v_delta = np.array([f.delta for f in vf])
-    v_t_star, _ = peak_parabola(temperatures, np.array([f.nu for f in vf]))
-    v_eq4 = fit_two_state(temperatures, v_delta)
-    sensitivity[name] = {"t_star_K": v_t_star, "e_delta_eV": v_eq4.e_delta_eV, "q": v_eq4.q,
-                         "log10_n": math.log10(v_eq4.n_states),
-                         "t_half_K": v_eq4.e_delta_eV / (K_B_EV * math.log(v_eq4.n_states))}
+    sensitivity[name] = kt_reading(np.array([f.delta for f in vf]), np.array([f.nu for f in vf]))
     r = sensitivity[name]
     print(f"{name:22s}: T* = {r['t_star_K']:.1f} K, E_Δ = {r['e_delta_eV']:.3f} eV, Q = {r['q']:.3f}, "
           f"log10 N = {r['log10_n']:.2f}, T½ = {r['t_half_K']:.1f} K")
