@@ -8,10 +8,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from bayesmusr.demo import run_demo
+from bayesmusr.job import run_analysis
+from bayesmusr.physics import tables
+from bayesmusr.io.collection import format_info_lines
+from bayesmusr.report.plots import plot_run_file
+from bayesmusr.inference.compare import compare_results, format_comparison
+from bayesmusr.report.html import write_report
+from bayesmusr.inference.compare import prior_edge_notes, save, summary
+from bayesmusr.workflows.temperature import fit_temperature
+from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
 
     path = run_demo(args.out)
     print(f"demo finished: outputs in {path}")
@@ -19,14 +28,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from .analysis import run_analysis
 
     run_analysis(args.config, out_dir=args.out, progress=not args.quiet)
     return 0
 
 
 def _cmd_tables(args: argparse.Namespace) -> int:
-    from . import tables
 
     if args.action == "build":
         path = tables.build_table(
@@ -45,7 +52,6 @@ def _cmd_tables(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .data import format_info_lines
 
     for line in format_info_lines(args.files):
         print(line)
@@ -53,7 +59,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .plots import plot_run_file
 
     out = plot_run_file(args.file, args.output)
     print(f"figure written: {out}")
@@ -61,7 +66,6 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare_results, format_comparison
 
     res = compare_results(args.results, names=args.names)
     print(format_comparison(res))
@@ -69,7 +73,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .report import write_report
 
     out = write_report(args.result, args.out, compare_with=args.compare or ())
     print(f"report written: {out}")
@@ -94,8 +97,6 @@ def _parse_prior_args(items):
 
 
 def _cmd_fit_temperature(args: argparse.Namespace) -> int:
-    from .compare import prior_edge_notes, save, summary
-    from .sampling import fit_temperature
 
     settings = {"progress": not args.quiet}
     if args.max_steps is not None:
@@ -178,7 +179,6 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "<result>_report.html next to the result file)")
     rp.set_defaults(func=_cmd_report)
 
-    from .models import PHYSICS_PARAMETERS, RUN_PARAMETERS
 
     plist = "; ".join(f"{m}: " + ", ".join(f"{p.name} [{p.unit}] {p.prior}{list(p.bounds)}" for p in ps)
                       for m, ps in PHYSICS_PARAMETERS.items())

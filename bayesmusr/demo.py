@@ -14,6 +14,10 @@ import pathlib
 import time
 
 import numpy as np
+from bayesmusr.job import run_analysis
+import runpy
+import xarray as xr
+from bayesmusr.physics.kt import dynamic_kt, keren, static_kt
 
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
@@ -21,7 +25,6 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 def run_demo(out: str | pathlib.Path = "demo-output", progress: bool = True) -> pathlib.Path:
     """Run the scan analysis of the embedded data and the KT gallery into ``out``."""
-    from .analysis import run_analysis
 
     out = pathlib.Path(out)
     config = EXAMPLES / "demo_analysis.toml"
@@ -29,7 +32,6 @@ def run_demo(out: str | pathlib.Path = "demo-output", progress: bool = True) -> 
         raise FileNotFoundError(f"{config} not found: the demo needs the repository's examples/ folder")
     scan = EXAMPLES / "data" / "scan" / "runs.toml"
     if not scan.exists():
-        import runpy
 
         print("embedded scan missing: regenerating it (seeded, identical files)")
         runpy.run_path(str(EXAMPLES / "make_demo_scan.py"), run_name="bayesmusr_demo")["make_scan"](scan.parent)
@@ -44,9 +46,7 @@ def kt_gallery(out: str | pathlib.Path) -> pathlib.Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import xarray as xr
 
-    from .functions import dynamic_kt, keren, static_kt
 
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -33,9 +33,9 @@ def asimov_points(spec: dict, holder: float | None = None):
     """Expected counts of a variant at the job's bunched binning (t ≥ 0.05 μs, t ≤ t_max)."""
     from validate_scan import physics_at
 
-    from bayesmusr.models import RunData
-    from bayesmusr.scan import ScanPointData
-    from bayesmusr.simulate import expected_counts
+    from bayesmusr.model.rundata import RunData
+    from bayesmusr.model.scan import ScanPointData
+    from bayesmusr.model.simulate import expected_counts
 
     truth = spec["truth"]
     nuis = dict(spec["nuisances"])
@@ -58,7 +58,7 @@ def asimov_points(spec: dict, holder: float | None = None):
 
 def maximise(points, truth: dict, holder_fraction: bool | str = True, truth_f: float = 0.0) -> dict:
     """Posterior maximum of the scan model on these points, against the truth."""
-    from bayesmusr.scan import ScanProblem
+    from bayesmusr.model.scan import ScanProblem
 
     prob = ScanProblem(points, holder_fraction=holder_fraction)
     y0 = np.array([math.log(truth[k]) if k == "delta" else truth[k] for k in prob.names if k != "fbg"])

@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 import bayesmusr as bm
-from bayesmusr.ea import ea_static_scaled
+from bayesmusr.physics.ea import ea_static_scaled
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
 from mc_reference import simulate_ea  # noqa: E402

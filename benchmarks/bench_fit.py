@@ -39,11 +39,13 @@ import warnings
 
 import numpy as np
 
-from bayesmusr.models import TemperatureProblem, relaxation
-from bayesmusr.sampling import (ConvergenceWarning, MarginalAdapter, TemperatureAdapter, find_map, fit_temperature,
-                                laplace_covariance, sample)
-from bayesmusr.scan import ScanPointData, TemperaturePointProblem
-from bayesmusr.simulate import simulate_spectrum
+from bayesmusr.model.temperature import TemperatureProblem
+from bayesmusr.model.forward import relaxation
+from bayesmusr.inference.sampling import ConvergenceWarning, find_map, laplace_covariance, sample
+from bayesmusr.inference.adapters import MarginalAdapter, TemperatureAdapter
+from bayesmusr.workflows.temperature import fit_temperature
+from bayesmusr.model.scan import ScanPointData, TemperaturePointProblem
+from bayesmusr.model.simulate import simulate_spectrum
 
 N_BINS, BIN_WIDTH, EVENTS = 2000, 0.010, 15e6
 NUISANCE = {"a0": 0.22, "alpha": 1.05, "fbg": 0.08, "bgf": 5e-4, "bgb": 5e-4}
@@ -77,7 +79,7 @@ def pool_only(path):
     Runs the pair three times and records every pair with the load average, because on a
     shared 2-core machine the second process only helps when a core is free.
     """
-    from bayesmusr.sampling import run_chain
+    from bayesmusr.inference.sampling import run_chain
 
     rng = np.random.default_rng(7)
     runs = [simulate_spectrum("ea", CASES["ea"], b, rng=rng, n_events=EVENTS, n_bins=N_BINS, bin_width=BIN_WIDTH,
@@ -114,7 +116,7 @@ def main():
     if args.pool_only:
         pool_only(path)
         return
-    from bayesmusr.tables import load_table
+    from bayesmusr.physics.tables import load_table
 
     rows = []
     load_start = os.getloadavg()

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 import bayesmusr as bm
-from bayesmusr.functions import OMEGA_PER_MT, _dynamic_kt_scaled, _kt_step
+from bayesmusr.physics.kt import OMEGA_PER_MT, _dynamic_kt_scaled, _kt_step
 
 
 def baseline_dynamic_kt(t, delta, nu, b_lf, h_scaled):

@@ -39,9 +39,10 @@ def _cpu_seconds() -> float:
 
 def main():
     from bayesmusr import compare
-    from bayesmusr.analysis import load_config, load_scan, run_analysis
-    from bayesmusr.models import TemperatureProblem
-    from bayesmusr.scan import ScanProblem
+    from bayesmusr.workflows.scan import load_config, load_scan
+    from bayesmusr.job import run_analysis
+    from bayesmusr.model.temperature import TemperatureProblem
+    from bayesmusr.model.scan import ScanProblem
 
     out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else pathlib.Path(tempfile.mkdtemp(prefix="bench_scan_"))
     config = ROOT / "examples" / "demo_analysis.toml"

@@ -55,7 +55,8 @@ import warnings
 import numpy as np
 
 from bayesmusr import compare
-from bayesmusr.sampling import ConvergenceWarning, fit_temperature
+from bayesmusr.inference.sampling import ConvergenceWarning
+from bayesmusr.workflows.temperature import fit_temperature
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 N_BINS, BIN_WIDTH, FIELDS = 2000, 0.010, (0.0, 1.0)
@@ -87,7 +88,7 @@ LOO_CASES = [  # in order of importance (the run can be cut short and resumed)
 
 
 def simulate(model, truth, rng, events, nuisance=NUISANCE):
-    from bayesmusr.simulate import simulate_spectrum
+    from bayesmusr.model.simulate import simulate_spectrum
 
     return [simulate_spectrum(model, truth, b, rng=rng, n_events=events, n_bins=N_BINS, bin_width=BIN_WIDTH,
                               **nuisance) for b in FIELDS]
@@ -228,10 +229,11 @@ def run_loo(args):
 
 def asimov_delta_loglike(truth, events):
     """log L_EA(truth) − max log L_KT on noise-free spectra (expected counts as data), nuisances Laplace-marginalised."""
-    from bayesmusr.models import RunData
-    from bayesmusr.sampling import MarginalAdapter, find_map
-    from bayesmusr.scan import ScanPointData, TemperaturePointProblem
-    from bayesmusr.simulate import expected_counts
+    from bayesmusr.model.rundata import RunData
+    from bayesmusr.inference.adapters import MarginalAdapter
+    from bayesmusr.inference.sampling import find_map
+    from bayesmusr.model.scan import ScanPointData, TemperaturePointProblem
+    from bayesmusr.model.simulate import expected_counts
 
     t = (np.arange(N_BINS) + 0.5) * BIN_WIDTH
     runs = []
@@ -276,9 +278,10 @@ def expected_ratio(delta_loglike, extra_params=2):
 def run_map(args):
     from scipy.optimize import least_squares
 
-    from bayesmusr.models import TemperatureProblem
-    from bayesmusr.sampling import MarginalAdapter, find_map, laplace_covariance
-    from bayesmusr.scan import ScanPointData, TemperaturePointProblem
+    from bayesmusr.model.temperature import TemperatureProblem
+    from bayesmusr.inference.adapters import MarginalAdapter
+    from bayesmusr.inference.sampling import find_map, laplace_covariance
+    from bayesmusr.model.scan import ScanPointData, TemperaturePointProblem
 
     path = args.json or RESULTS / "validate_map_ea.json"
     data = _load(path, {"events_per_spectrum": args.events, "bins": N_BINS, "nuisance": NUISANCE})

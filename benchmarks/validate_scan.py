@@ -94,8 +94,8 @@ VARIANTS["asymmetry_export_seed65"] = {**VARIANTS["asymmetry_export"], "seed": 6
 
 def _asymmetry_run(physics, b, rng, temp, run_number, spec):
     """An exported, background-free asymmetry (F − αB)/(F + αB) with its errors, as a run file holds it."""
-    from bayesmusr.data import MuonRun, make_asymmetry_dataset
-    from bayesmusr.simulate import simulate_spectrum
+    from bayesmusr.io.run import MuonRun, make_asymmetry_dataset
+    from bayesmusr.model.simulate import simulate_spectrum
 
     rd = simulate_spectrum("ea", physics, b, rng=rng, n_events=spec["n_events"], n_bins=spec["n_bins"],
                            bin_width=spec["bin_width"], kind="asymmetry", **spec["nuisances"])
@@ -114,7 +114,7 @@ def _truth(spec: dict) -> dict:
 
 def physics_at(truth: dict, temp: float) -> dict:
     """EA parameters (Δ, Q, ν_i, ν_μ in μs⁻¹) of a variant's truth at temperature ``temp`` (K)."""
-    from bayesmusr.conventional import arrhenius
+    from bayesmusr.inference.conventional import arrhenius
 
     return {"delta": truth["delta"], "q": truth["q"],
             "nu_i": float(arrhenius(temp, 10 ** truth["log10_nu_i0"], truth["e_i"])),
@@ -123,7 +123,7 @@ def physics_at(truth: dict, temp: float) -> dict:
 
 def write_scan(folder: pathlib.Path, spec: dict) -> pathlib.Path:
     """Simulate the variant's runs into ``folder`` and write its analysis TOML; returns the TOML path."""
-    from bayesmusr.simulate import simulate_run, write_isis_nexus_v2
+    from bayesmusr.model.simulate import simulate_run, write_isis_nexus_v2
 
     folder.mkdir(parents=True, exist_ok=True)
     truth = spec["truth"]
@@ -225,7 +225,7 @@ def check(out: pathlib.Path, truth: dict) -> dict:
 
 
 def main():
-    from bayesmusr.analysis import run_analysis
+    from bayesmusr.job import run_analysis
 
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     default_work = ROOT / "build" / ("validate_scan_per_run_f" if PER_RUN else "validate_scan")

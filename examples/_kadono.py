@@ -46,8 +46,8 @@ import time
 import numpy as np
 
 import bayesmusr
-from bayesmusr.conventional import KADONO, fit_kt_global
-from bayesmusr.functions import MUON_LIFETIME
+from bayesmusr.inference.conventional import KADONO, fit_kt_global
+from bayesmusr.physics.kt import MUON_LIFETIME
 
 #: Δ (μs⁻¹), Q and LF (mT) of Kadono's simulation
 DELTA = KADONO["delta"]
@@ -92,7 +92,7 @@ def table_path():
 
 def _table_available() -> bool:
     try:
-        from bayesmusr.tables import load_table
+        from bayesmusr.physics.tables import load_table
 
         load_table(table_path())
         return True
@@ -181,7 +181,7 @@ def _peer_index(x, nodes):
 @functools.lru_cache(maxsize=None)
 def _peer_node(iq, inu1, ilf, inu2):
     """One table entry of the peer (a G(Δt) column), here computed accurately at Δ = 1."""
-    from bayesmusr.functions import OMEGA_PER_MT
+    from bayesmusr.physics.kt import OMEGA_PER_MT
 
     return bayesmusr.ea(PEER_DT_NODES, 1.0, PEER_NU_NODES[inu1], PEER_NU_NODES[inu2], PEER_Q_NODES[iq],
                         PEER_LF_NODES[ilf] / OMEGA_PER_MT)
@@ -210,7 +210,7 @@ def peer_ea(t, delta, nu_i, nu_mu, q, b_lf):
     (1−Q) part from its own table at Q = 1 (rate ν_μ), or by a Keren factor when ν_μ or ω_L
     exceed 10√(1−Q)Δ; above ω_L = 10Δ both parts are Keren factors.
     """
-    from bayesmusr.functions import OMEGA_PER_MT
+    from bayesmusr.physics.kt import OMEGA_PER_MT
 
     t = np.asarray(t, dtype=float)
     w = OMEGA_PER_MT * b_lf

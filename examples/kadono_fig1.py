@@ -33,8 +33,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from _kadono import DELTA, Q, output_dir, write_results
 
-from bayesmusr.conventional import KADONO, arrhenius
-from bayesmusr.functions import K_B_EV
+from bayesmusr.inference.conventional import KADONO, arrhenius
+from bayesmusr.physics.kt import K_B_EV
 
 # %%
 temperature = np.linspace(10.0, 400.0, 1000)

@@ -40,8 +40,8 @@ import bayesmusr
 from _kadono import DELTA, FIELDS_MT, Q, SIGMA0, Timer, ea_backend, ea_spectra, fast_mode, kt_fit, output_dir, \
     musrfit_kt, peak_parabola, peer_ea, peer_uses_narrowing_limit, sigma, time_grid, write_results
 
-from bayesmusr.conventional import KADONO, arrhenius, fit_arrhenius, fit_kt_global, fit_two_state, two_state_delta
-from bayesmusr.functions import K_B_EV, MUON_LIFETIME
+from bayesmusr.inference.conventional import KADONO, arrhenius, fit_arrhenius, fit_kt_global, fit_two_state, two_state_delta
+from bayesmusr.physics.kt import K_B_EV, MUON_LIFETIME
 
 clock = Timer()
 FAST = fast_mode()

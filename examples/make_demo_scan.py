@@ -17,8 +17,8 @@ import sys
 
 import numpy as np
 
-from bayesmusr.conventional import KADONO, arrhenius
-from bayesmusr.simulate import simulate_run
+from bayesmusr.inference.conventional import KADONO, arrhenius
+from bayesmusr.model.simulate import simulate_run
 
 TEMPERATURES = np.linspace(150.0, 400.0, 12)
 TRUTH = {"log10_nu_i0": math.log10(KADONO["nu_i0_per_s"]), "e_i": KADONO["e_i_eV"],

@@ -46,12 +46,12 @@ matplotlib.use("Agg")
 import numpy as np
 
 from bayesmusr import report
-from bayesmusr.analysis import combine_kt
-from bayesmusr.compare import format_comparison
-from bayesmusr.conventional import KADONO, arrhenius
-from bayesmusr.sampling import ConvergenceWarning, sample
-from bayesmusr.scan import KTTemperatureProblem, ScanPointData, ScanProblem
-from bayesmusr.simulate import simulate_spectrum
+from bayesmusr.workflows.scan import combine_kt
+from bayesmusr.inference.compare import format_comparison
+from bayesmusr.inference.conventional import KADONO, arrhenius
+from bayesmusr.inference.sampling import ConvergenceWarning, sample
+from bayesmusr.model.scan import KTTemperatureProblem, ScanPointData, ScanProblem
+from bayesmusr.model.simulate import simulate_spectrum
 
 HERE = pathlib.Path(__file__).resolve().parent if "__file__" in globals() else pathlib.Path.cwd()
 FAST = os.environ.get("BAYESMUSR_FAST", "0") not in ("", "0")

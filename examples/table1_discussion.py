@@ -48,7 +48,7 @@ import numpy as np
 from _kadono import DELTA, Timer, ea_backend, ea_spectra, fast_mode, kt_fit, output_dir, peak_parabola, sigma, \
     time_grid, write_results
 
-from bayesmusr.conventional import KADONO, arrhenius
+from bayesmusr.inference.conventional import KADONO, arrhenius
 
 clock = Timer()
 FAST = fast_mode()

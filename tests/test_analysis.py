@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bayesmusr import cli, tables
-from bayesmusr.analysis import load_config
+from bayesmusr.workflows.scan import load_config
 
 needs_table = pytest.mark.skipif(not tables.DEFAULT_TABLE.exists(), reason="shipped EA table not present")
 EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
@@ -55,8 +55,8 @@ folder = "out"
 def test_fit_command_on_exported_asymmetries(tmp_path):
     """A scan given only as exported asymmetries (Gaussian likelihood, no counts) runs through the whole
     job: results, figures (the spectra figure once indexed histogram nuisances) and both reports."""
-    from bayesmusr.data import MuonRun, make_asymmetry_dataset
-    from bayesmusr.simulate import simulate_spectrum
+    from bayesmusr.io.run import MuonRun, make_asymmetry_dataset
+    from bayesmusr.model.simulate import simulate_spectrum
 
     rng = np.random.default_rng(11)
     (tmp_path / "runs").mkdir()
@@ -94,9 +94,9 @@ folder = "out"
 
 
 def test_results_are_reused_only_for_the_same_configuration_and_data(tmp_path, capsys):
-    from bayesmusr.analysis import _sample_or_load, fingerprint
-    from bayesmusr.scan import KTTemperatureProblem, ScanPointData
-    from bayesmusr.simulate import simulate_spectrum
+    from bayesmusr.workflows.scan import _sample_or_load, fingerprint
+    from bayesmusr.model.scan import KTTemperatureProblem, ScanPointData
+    from bayesmusr.model.simulate import simulate_spectrum
 
     rng = np.random.default_rng(5)
     runs = [simulate_spectrum("dynamic_kt", {"delta": 0.3, "nu": 0.2}, b, rng=rng, n_events=2e6, n_bins=300,
@@ -130,8 +130,8 @@ def test_conventional_reading_leaves_out_temperatures_where_kt_only_fixes_delta2
 
     import xarray as xr
 
-    from bayesmusr.analysis import conventional_reading
-    from bayesmusr.functions import K_B_EV as KB_EV
+    from bayesmusr.workflows.scan import conventional_reading
+    from bayesmusr.physics.kt import K_B_EV as KB_EV
 
     rng = np.random.default_rng(0)
     temps = np.array([200.0, 230.0, 260.0, 290.0, 320.0, 350.0, 380.0])
@@ -165,7 +165,7 @@ def test_conventional_reading_says_when_t_star_is_the_scan_edge():
 
     import xarray as xr
 
-    from bayesmusr.analysis import conventional_reading
+    from bayesmusr.workflows.scan import conventional_reading
 
     rng = np.random.default_rng(1)
     temps = np.array([200.0, 250.0, 300.0, 350.0])
@@ -182,7 +182,7 @@ def test_conventional_reading_says_when_t_star_is_the_scan_edge():
 def test_scan_from_isis_nexus_files_pairs_runs_by_logged_temperature(tmp_path):
     """A scan given as EMU-like NeXus files (glob): runs are paired by the Temp_Sample log (not the rounded
     header), ZF/LF from the field logs although every header says TF, counts grouped from 96 detectors."""
-    from bayesmusr.simulate import simulate_run, write_isis_nexus_v2
+    from bayesmusr.model.simulate import simulate_run, write_isis_nexus_v2
 
     rng = np.random.default_rng(4)
     (tmp_path / "data").mkdir()
@@ -195,7 +195,7 @@ def test_scan_from_isis_nexus_files_pairs_runs_by_logged_temperature(tmp_path):
             write_isis_nexus_v2(run, tmp_path / "data" / f"EMU{number:08d}.nxs", rng=rng)
     (tmp_path / "a.toml").write_text('[data]\nfiles = "data/EMU*.nxs"\nbunch = 2\n')
     cfg, base = load_config(tmp_path / "a.toml")
-    from bayesmusr.analysis import load_scan
+    from bayesmusr.workflows.scan import load_scan
 
     points = load_scan(cfg, base)
     assert [round(p.temperature, 1) for p in points] == [200.2, 250.4, 300.1]

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 import bayesmusr as bm
-from bayesmusr.conventional import (KADONO, arrhenius, fit_arrhenius, fit_kt_global, fit_two_state,
-                                    two_state_delta)
+from bayesmusr.inference.conventional import KADONO, arrhenius, fit_arrhenius, fit_kt_global, fit_two_state, two_state_delta
 
 
 def test_global_kt_fit_recovers_kt_truth_with_noise():

@@ -14,9 +14,10 @@ import pytest
 import xarray as xr
 
 from bayesmusr import cli
-from bayesmusr.data import MuonRun, RunCollection, estimate_alpha, format_info_lines, make_histogram_dataset
-from bayesmusr.plots import plot_run_file
-from bayesmusr.readers import RunFormatError, read_run, sniff_format
+from bayesmusr.io.run import MuonRun, estimate_alpha, make_histogram_dataset
+from bayesmusr.io.collection import RunCollection, format_info_lines
+from bayesmusr.report.plots import plot_run_file
+from bayesmusr.io.readers import RunFormatError, read_run, sniff_format
 
 DATA = pathlib.Path(__file__).parent / "data"
 SHARED = pathlib.Path(__file__).parents[2] / "shared" / "data"

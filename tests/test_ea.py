@@ -13,8 +13,8 @@ import pytest
 
 import bayesmusr as bm
 from bayesmusr import _kernels, tables
-from bayesmusr.ea import ea_static_scaled, kernels, muon_renewal, radial_quadrature
-from bayesmusr.functions import OMEGA_PER_MT, _dynamic_kt_scaled, _static_kt_scaled
+from bayesmusr.physics.ea import ea_static_scaled, kernels, muon_renewal, radial_quadrature
+from bayesmusr.physics.kt import OMEGA_PER_MT, _dynamic_kt_scaled, _static_kt_scaled
 from mc_reference import simulate_ea
 
 HAVE_TABLE = tables.DEFAULT_TABLE.exists()
@@ -49,7 +49,7 @@ def test_ea_direct_matches_monte_carlo(delta, nu_i, nu_mu, q, b):
 def test_radial_average_has_no_aliasing_revival_at_large_field_and_time():
     """High field, small Q: a fixed 96-node radial rule aliased the precession into a spurious 1e-3 wiggle
     at Δt ≈ 20 (ω_L/Δ = 16); `radial_nodes` adds nodes there.  Checked against the event-driven MC."""
-    from bayesmusr.ea import radial_nodes
+    from bayesmusr.physics.ea import radial_nodes
 
     delta, nu_i, q, w = 1.0, 1.987, 0.0127, 16.12
     b = w / OMEGA_PER_MT
@@ -122,7 +122,7 @@ def test_muon_renewal_reproduces_dynamic_kt():
 def test_muon_renewal_resolves_the_precession_in_high_fields():
     """Fast muon jumps in a high field: the table's Δt step (0.04) under-resolves the precession in the
     renewal unless g₀ is refined first; against the renewal on an 8× finer grid."""
-    from bayesmusr.ea import muon_renewal
+    from bayesmusr.physics.ea import muon_renewal
 
     v, q, w, v_mu = 0.01065, 0.9444, 16.31, 3.98
     fine = ea_static_scaled(0.005, 2001, v, q, w)  # Δt ≤ 10
@@ -173,7 +173,7 @@ def test_ea_direct_bad_parameters():
 
 def test_fast_ion_limit_against_construction_beyond_table():
     """The approximation `ea` uses above ν_i/Δ = 100: measured error ≤ 1.5e-4 there, shrinking with ν_i."""
-    from bayesmusr.ea import fast_ion_limit
+    from bayesmusr.physics.ea import fast_ion_limit
 
     dx, n = 0.04, 501
     x = np.arange(n) * dx
@@ -360,7 +360,7 @@ def test_reference_factor_is_one_where_switched_off_and_divides_out_the_static_p
 
 
 def test_uniform_grid_static_kt_matches_faddeeva_form():
-    from bayesmusr.functions import _static_kt_scaled
+    from bayesmusr.physics.kt import _static_kt_scaled
 
     x = np.arange(501) * 0.04
     for sig in (1.0, 0.5, 0.2, 0.05, 0.01):

@@ -230,7 +230,7 @@ def test_peer_emulation_is_exact_on_its_nodes_and_linear_between(kadono_helpers)
     import numpy as np
 
     import bayesmusr
-    from bayesmusr.functions import OMEGA_PER_MT
+    from bayesmusr.physics.kt import OMEGA_PER_MT
 
     k = kadono_helpers
     delta = 0.5

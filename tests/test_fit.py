@@ -18,12 +18,15 @@ from scipy.special import gammaln
 import bayesmusr as bm
 from bayesmusr import compare, likelihood as lk
 from bayesmusr.cli import main as cli_main
-from bayesmusr.functions import MUON_LIFETIME
-from bayesmusr.models import PHYSICS_PARAMETERS, RUN_PARAMETERS, Prior, RunData, TemperatureProblem, parse_prior
-from bayesmusr.sampling import (ConvergenceWarning, MarginalAdapter, TemperatureAdapter, find_map, fit_temperature,
-                                laplace_covariance, run_chain, sample)
-from bayesmusr.scan import ScanPointData, TemperaturePointProblem
-from bayesmusr.simulate import simulate_run, simulate_spectrum
+from bayesmusr.physics.kt import MUON_LIFETIME
+from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS, Prior, parse_prior
+from bayesmusr.model.rundata import RunData
+from bayesmusr.model.temperature import TemperatureProblem
+from bayesmusr.inference.sampling import ConvergenceWarning, find_map, laplace_covariance, run_chain, sample
+from bayesmusr.inference.adapters import MarginalAdapter, TemperatureAdapter
+from bayesmusr.workflows.temperature import fit_temperature
+from bayesmusr.model.scan import ScanPointData, TemperaturePointProblem
+from bayesmusr.model.simulate import simulate_run, simulate_spectrum
 
 DATA = pathlib.Path(__file__).parent / "data"
 FAST = {"progress": False, "check_every": 50, "min_steps": 100}
@@ -459,7 +462,7 @@ def test_degenerate_real_run_falls_back_to_sampled_nuisances():
 
 
 def test_marginal_ea_problem_respects_the_table_support():
-    from bayesmusr.tables import DEFAULT_TABLE
+    from bayesmusr.physics.tables import DEFAULT_TABLE
 
     if not DEFAULT_TABLE.exists():
         pytest.skip("shipped EA table not present")
@@ -535,7 +538,7 @@ def test_rundata_from_emu_file():
 
 
 def test_ea_model_with_small_table(tmp_path):
-    from bayesmusr.tables import build_table
+    from bayesmusr.physics.tables import build_table
 
     table = tmp_path / "ea_small.nc"
     build_table(table, grid="small", progress=False, workers=1)
@@ -564,7 +567,7 @@ def _validation_module():
 
 
 def _needs_table():
-    from bayesmusr.tables import DEFAULT_TABLE
+    from bayesmusr.physics.tables import DEFAULT_TABLE
 
     if not DEFAULT_TABLE.exists():
         pytest.skip("shipped EA table not present")

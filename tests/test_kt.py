@@ -12,7 +12,7 @@ from scipy.optimize import minimize_scalar
 
 import bayesmusr as bm
 from bayesmusr import _kernels
-from bayesmusr.functions import OMEGA_PER_MT, _dynamic_kt_scaled, _kt_step, _static_kt_scaled
+from bayesmusr.physics.kt import OMEGA_PER_MT, _dynamic_kt_scaled, _kt_step, _static_kt_scaled
 
 
 # ---------------------------------------------------------------- static KT

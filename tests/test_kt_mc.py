@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import bayesmusr as bm
-from bayesmusr.functions import OMEGA_PER_MT
+from bayesmusr.physics.kt import OMEGA_PER_MT
 from mc_reference import simulate_dynamic_kt
 
 POINTS = [  # (delta μs⁻¹, nu μs⁻¹, b_lf mT)

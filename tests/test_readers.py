@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bayesmusr.readers import RunFormatError, read_run, sniff_format
-from bayesmusr.readers.psi import check_psi_header
+from bayesmusr.io.readers import RunFormatError, read_run, sniff_format
+from bayesmusr.io.readers.psi import check_psi_header
 
 DATA = pathlib.Path(__file__).parent / "data"
 SHARED = pathlib.Path(__file__).parents[2] / "shared" / "data"
@@ -465,8 +465,8 @@ def test_simulated_run_written_as_isis_nexus_reads_back(tmp_path):
     """`write_isis_nexus_v2` splits each group over 48 detectors; reading and grouping gives the same counts,
     the temperature from the Temp_Sample log, the field from the header and LF from the field log although
     the header state says TF (as on real EMU files)."""
-    from bayesmusr.models import RunData
-    from bayesmusr.simulate import simulate_run, write_isis_nexus_v2
+    from bayesmusr.model.rundata import RunData
+    from bayesmusr.model.simulate import simulate_run, write_isis_nexus_v2
 
     rng = np.random.default_rng(3)
     run = simulate_run("ea", {"delta": 0.3, "nu_i": 0.5, "nu_mu": 0.1, "q": 0.8}, 1.0, rng=rng, n_events=1e6,

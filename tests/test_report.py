@@ -256,7 +256,7 @@ def test_bad_input_fails_with_clear_messages(tmp_path, capsys):
     junk.write_text("not a netCDF")
     with pytest.raises(ValueError, match=r"junk\.nc: not a bayesmusr fit result"):
         report.write_report(junk)
-    from bayesmusr.simulate import simulate_run
+    from bayesmusr.model.simulate import simulate_run
 
     run_file = tmp_path / "run.nc"  # a data run, not a result
     simulate_run("kt", {"delta": 0.3, "nu": 0.1}, rng=np.random.default_rng(0), n_bins=50).to_netcdf(run_file)
@@ -273,8 +273,9 @@ def test_bad_input_fails_with_clear_messages(tmp_path, capsys):
 
 def test_fit_temperature_result(tmp_path):
     """A one-temperature fit (``bayesmusr fit-temperature``): runs, corner of the physics, no T dependence."""
-    from bayesmusr.sampling import ConvergenceWarning, fit_temperature
-    from bayesmusr.simulate import simulate_spectrum
+    from bayesmusr.inference.sampling import ConvergenceWarning
+    from bayesmusr.workflows.temperature import fit_temperature
+    from bayesmusr.model.simulate import simulate_spectrum
 
     rng = np.random.default_rng(5)
     runs = [simulate_spectrum("kt", {"delta": 0.35, "nu": 0.2}, b, rng=rng, n_bins=150, bin_width=0.1,
@@ -295,8 +296,8 @@ def test_fit_temperature_result(tmp_path):
 
 def test_models_priors_page_lists_the_declared_parameters():
     """docs/models-priors.md copies the declared parameter tables; a change of a declaration must show here."""
-    from bayesmusr.models import PHYSICS_PARAMETERS, RUN_PARAMETERS
-    from bayesmusr.scan import KT_SCAN_PARAMETERS, POOL_PARAMETER, SCAN_PARAMETERS
+    from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS
+    from bayesmusr.model.parameters import KT_SCAN_PARAMETERS, POOL_PARAMETER, SCAN_PARAMETERS
 
     text = (EXAMPLES.parent / "docs" / "models-priors.md").read_text(encoding="utf-8").replace("−", "-")
     heads = [(m.start(), m.group(1)) for m in re.finditer(r"^#+ (.+)$", text, flags=re.M)]

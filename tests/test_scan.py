@@ -7,11 +7,11 @@ from scipy.integrate import dblquad
 from scipy.optimize import minimize
 
 from bayesmusr import _kernels, tables
-from bayesmusr.conventional import arrhenius
-from bayesmusr.models import RunData
-from bayesmusr.scan import (AsymmetryNuisances, HistogramNuisances, KTTemperatureProblem, ScanPointData,
-                            ScanProblem)
-from bayesmusr.simulate import simulate_spectrum
+from bayesmusr.inference.conventional import arrhenius
+from bayesmusr.model.rundata import RunData
+from bayesmusr.model.nuisances import AsymmetryNuisances, HistogramNuisances
+from bayesmusr.model.scan import KTTemperatureProblem, ScanPointData, ScanProblem
+from bayesmusr.model.simulate import simulate_spectrum
 
 needs_table = pytest.mark.skipif(not tables.DEFAULT_TABLE.exists(), reason="shipped EA table not present")
 
@@ -240,8 +240,8 @@ def test_shared_holder_fraction_is_one_parameter_of_the_scan():
     """holder_fraction="shared": one f for every run, P = (1 − f) G + f, sampled as `fbg`; its noise-free
     posterior maximum returns the truth (f, Q) where one f per run pulled Q to 0.96 for 0.90
     (benchmarks/asimov_scan.py); bad option values are refused by name."""
-    from bayesmusr.models import RunData
-    from bayesmusr.simulate import expected_counts
+    from bayesmusr.model.rundata import RunData
+    from bayesmusr.model.simulate import expected_counts
 
     temps, f_true = (250.0, 290.0, 330.0), 0.08
     t = (np.arange(300) + 0.5) * 0.064
@@ -283,16 +283,16 @@ def test_shared_holder_fraction_is_one_parameter_of_the_scan():
 def test_observed_asymmetry_subtracts_the_fitted_backgrounds():
     """On expected counts with flat backgrounds, the plotted data asymmetry equals the model's A·P(t) at the
     conditional nuisances, also late where the backgrounds dominate (raw F, B would fall towards zero)."""
-    from bayesmusr.models import RunData
-    from bayesmusr.scan import HistogramNuisances
-    from bayesmusr.simulate import expected_counts
+    from bayesmusr.model.rundata import RunData
+    from bayesmusr.model.nuisances import HistogramNuisances
+    from bayesmusr.model.simulate import expected_counts
 
     t = (np.arange(300) + 0.5) * 0.064
     phys = {"delta": 0.3, "q": 0.8, "nu_i": 0.5, "nu_mu": 0.2}
     mf, mb, _ = expected_counts("ea", phys, 1.0, t, 0.064, n_events=1e7, a0=0.22, alpha=1.05, fbg=0.06,
                                 bgf=1e-3, bgb=1e-3)
     blk = HistogramNuisances(RunData("histograms", t, 1.0, width=np.full(t.size, 0.064), forward=mf, backward=mb))
-    from bayesmusr.models import relaxation
+    from bayesmusr.model.forward import relaxation
 
     g = relaxation("ea", t, 1.0, (0.3, 0.5, 0.2, 0.8))
     assert math.isfinite(blk.marginal(g))

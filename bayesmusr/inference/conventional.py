@@ -30,7 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
-from .functions import K_B_EV, dynamic_kt
+from bayesmusr.physics.constants import K_B_EV
+from bayesmusr.physics.constants import arrhenius as physics_arrhenius
+from bayesmusr.physics.kt import dynamic_kt
 
 #: Kadono's simulation parameters (DESIGN §5): rates in s⁻¹, energies in eV, Δ in μs⁻¹
 KADONO = {"nu_i0_per_s": 5e12, "e_i_eV": 0.35, "nu_mu0_per_s": 2e6, "e_mu_eV": 0.02, "delta": 0.3, "q": 0.8,
@@ -38,9 +40,8 @@ KADONO = {"nu_i0_per_s": 5e12, "e_i_eV": 0.35, "nu_mu0_per_s": 2e6, "e_mu_eV": 0
 
 
 def arrhenius(temperature, nu0_per_s, energy_eV):
-    """ν(T) = ν₀ exp(−E/k_B T) in μs⁻¹, for ν₀ given in s⁻¹ (literature convention)."""
-    temperature = np.asarray(temperature, dtype=float)
-    return nu0_per_s * 1e-6 * np.exp(-energy_eV / (K_B_EV * temperature))
+    """Arrhenius rate in μs⁻¹ from a prefactor in s⁻¹ (the law itself: :func:`bayesmusr.physics.arrhenius`)."""
+    return physics_arrhenius(temperature, np.log10(nu0_per_s), energy_eV)
 
 
 def two_state_delta(temperature, delta, q, n_states, e_delta_eV):

@@ -58,6 +58,18 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+from bayesmusr.inference.compare import priors_from_attrs
+from bayesmusr.inference import compare
+import h5py
+from bayesmusr.model.rundata import RunData
+from bayesmusr.model.nuisances import AsymmetryNuisances, HistogramNuisances
+from scipy.ndimage import gaussian_filter
+from bayesmusr.inference.compare import prior_edge_notes
+from bayesmusr._version import __version__
+from bayesmusr.model.parameters import RUN_PARAMETERS
+from bayesmusr.model.parameters import PHYSICS_PARAMETERS, canonical_model
+from bayesmusr.model.forward import relaxation
+from bayesmusr.model import likelihood as lk
 
 __all__ = ["Result", "RunInfo", "RunBands", "load_result", "collect_results", "run_bands", "run_figure",
            "corner_figure", "temperature_figure", "diagnostics_summary", "sampler_info", "diagnostics_figure",
@@ -205,7 +217,6 @@ def _options(attrs) -> dict:
 
 def _fixed_values(attrs) -> dict:
     """Parameters fixed by the priors, from the ``priors`` attribute (``name: fixed = v``)."""
-    from .compare import priors_from_attrs
 
     return {name: pr.value for name, pr in priors_from_attrs(attrs).items() if pr.kind == "fixed"}
 
@@ -238,7 +249,6 @@ def load_result(path: str | os.PathLike, label: str | None = None) -> Result:
         The file is not a bayesmusr fit result (the message names the file
         and what was expected).
     """
-    from . import compare
 
     path = pathlib.Path(path)
     if not path.exists():
@@ -280,7 +290,6 @@ def load_result(path: str | os.PathLike, label: str | None = None) -> Result:
 
 def _file_groups(path: pathlib.Path) -> set:
     """Top-level groups of a netCDF-4 (HDF5) file, read and closed with h5py."""
-    import h5py
 
     try:
         with h5py.File(path, "r") as h:
@@ -500,8 +509,6 @@ def _asym(f, b, alpha):
 
 
 def _nuisance_block(result: Result, run: RunInfo):
-    from .models import RunData
-    from .scan import AsymmetryNuisances, HistogramNuisances
 
     # a scan's shared holder fraction is in the relaxation (P = (1 − f) G + f, see _RunModel), not the run
     holder = result.options.get("holder_fraction", True) is True
@@ -539,7 +546,6 @@ class _RunModel:
     """
 
     def __init__(self, result: Result, run: RunInfo):
-        from .models import RUN_PARAMETERS
 
         if not math.isfinite(run.b_lf):
             raise ValueError("the run's longitudinal field is not stored in the file (report the whole folder "
@@ -552,7 +558,6 @@ class _RunModel:
         if result.kind != "temperature":
             self.block = _nuisance_block(result, run)
         else:
-            from .models import RunData
 
             rd = RunData(run.kind, run.t, float(run.b_lf), run.label, width=run.width,
                          forward=run.forward if run.kind == "histograms" else None,
@@ -562,7 +567,6 @@ class _RunModel:
             self.table = result.attrs.get("ea_table") or None
 
     def relaxation(self, draw: Mapping[str, float]) -> np.ndarray:
-        from .models import PHYSICS_PARAMETERS, canonical_model, relaxation
 
         r, j, fx = self.result, getattr(self, "j", None), self.fixed
         if r.kind == "ea_scan":
@@ -605,7 +609,6 @@ class _RunModel:
             if not math.isfinite(self.block.marginal(g)):
                 raise ValueError("the nuisance optimisation failed for a posterior draw")
             return self.block.replicate(g, rng)
-        from . import likelihood as lk
 
         run = self.run
         a0, lam = self._nuisance(draw, "a0"), self._nuisance(draw, "lam")
@@ -796,7 +799,6 @@ def corner_figure(result: Result, names: Sequence[str] | None = None, bins: int 
     Diagonal: marginal histograms with the median and the 68 % interval;
     below: 2-D histograms (lightly smoothed) with the 68 % and 95 % highest-density contours.
     """
-    from scipy.ndimage import gaussian_filter
 
     names = list(names if names is not None else result.global_names())[:8]
     if not names:
@@ -921,7 +923,6 @@ def temperature_figure(result: Result, kt: Result | None = None):
 # -------------------------------------------------------------- diagnostics
 def diagnostics_summary(result: Result, var_names: Sequence[str] | None = None, hdi_prob: float = 0.95):
     """``arviz.summary`` of a result, unrounded: mean, SD, HDI, MCSE, bulk/tail ESS, R-hat (a DataFrame)."""
-    from . import compare
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "more chains than draws", R-hat of constant derived variables
@@ -1012,7 +1013,6 @@ def comparison(results: Sequence[Result]):
     dict or None
         None for fewer than two results.
     """
-    from . import compare
 
     if len(results) < 2:
         return None
@@ -1106,7 +1106,6 @@ def _summary_html(result: Result, summary) -> str:
         rows.append([html.escape(str(name)), _fmt(r["mean"]), _fmt(r["sd"]), _fmt(r[hdi[0]]), _fmt(r[hdi[1]]),
                      _fmt(r["mcse_mean"]), _fmt(r["mcse_sd"]), _fmt(r["ess_bulk"], "int"),
                      _fmt(r["ess_tail"], "int"), _fmt(r["r_hat"], "rhat")])
-    from .compare import prior_edge_notes
 
     notes = "".join(_note(n) for n in prior_edge_notes(result.idata))
     return _table(["parameter", "mean", "sd", hdi[0], hdi[1], "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail",
@@ -1196,7 +1195,6 @@ def write_report(sources: str | os.PathLike | Sequence[str | os.PathLike], out: 
 
 
 def _write(data, out, *, n_draws, max_points, seed, recompute) -> pathlib.Path:
-    from . import __version__
 
     results, kt_fits = data["results"], data["kt_fits"]
     first = data["inputs"][0]

@@ -12,8 +12,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import likelihood as lk
-from .models import PHYSICS_PARAMETERS, RunData, canonical_model, relaxation
+from bayesmusr.model import likelihood as lk
+from bayesmusr.model.parameters import PHYSICS_PARAMETERS, canonical_model
+from bayesmusr.model.rundata import RunData
+from bayesmusr.model.forward import relaxation
+from bayesmusr.io.run import MuonRun, make_histogram_dataset
+import h5py
 
 __all__ = ["simulate_spectrum", "simulate_run", "expected_counts", "write_isis_nexus_v2"]
 
@@ -128,7 +132,6 @@ def simulate_run(model: str, physics: Mapping[str, float], b_lf: float = 0.0, *,
     MuonRun
         Geometry ZF (b_lf = 0) or LF, field and temperature in its metadata.
     """
-    from .data import MuonRun, make_histogram_dataset
 
     rd = simulate_spectrum(model, physics, b_lf, rng=rng, n_bins=n_bins, bin_width=bin_width, **kwargs)
     n0 = None
@@ -186,7 +189,6 @@ def write_isis_nexus_v2(run, path, *, rng: np.random.Generator, detectors_per_gr
     rng : numpy.random.Generator
         Seeded generator for the detector split and the temperature log.
     """
-    import h5py
 
     ds = run.ds
     counts = np.asarray(ds["counts"].values)

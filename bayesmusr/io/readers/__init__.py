@@ -22,10 +22,17 @@ from __future__ import annotations
 import os
 import pathlib
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..data import MuonRun
+import h5py
+
+from bayesmusr.io.errors import RunFormatError
+from bayesmusr.io.readers._isolate import call_isolated
+from bayesmusr.io.readers.ascii import read_ascii
+from bayesmusr.io.readers.isis_nexus import read_nexus_v1, read_nexus_v2
+from bayesmusr.io.readers.mud import read_mud
+from bayesmusr.io.readers.psi import read_psi
+from bayesmusr.io.run import RUN_FORMAT_ATTR, MuonRun
 
 __all__ = ["RunFormatError", "call_isolated", "read_run", "sniff_format"]
 
@@ -38,89 +45,6 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 MUD_SEC_GRP_ID = 0x01010003
 
 
-class RunFormatError(ValueError):
-    """A run file could not be read: wrong format, damaged, or missing a field.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file concerned.
-    field : str
-        The field, dataset or header entry at fault.
-    expected : str
-        What was expected there (and, where known, what was found).
-    """
-
-    def __init__(self, path: str | os.PathLike | None, field: str, expected: str):
-        self.path = None if path is None else str(path)
-        self.field = field
-        self.expected = expected
-        where = f"{self.path}: " if self.path else ""
-        super().__init__(f"{where}{field}: {expected}")
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.field, self.expected))
-
-
-def _child(conn, func, args) -> None:  # pragma: no cover - runs in the forked child
-    try:
-        try:
-            conn.send(("ok", func(*args)))
-        except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
-            try:
-                conn.send(("error", exc))
-            except Exception:  # noqa: BLE001 - an exception that cannot be pickled
-                conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
-        conn.close()
-    finally:
-        os._exit(0)
-
-
-def call_isolated(path: str | os.PathLike, library: str, func, *args):
-    """Run ``func(*args)`` in a forked child process and return its result.
-
-    The C libraries behind the binary readers (HDF4 via pyhdf, musr2py, the MUD
-    library) abort or crash the interpreter on some damaged files instead of
-    reporting an error. Running them in a child turns such a crash into a
-    :class:`RunFormatError`. Exceptions raised in the child are re-raised here.
-    Where ``fork`` is unavailable the call is made in-process.
-
-    Parameters
-    ----------
-    path : path
-        The file being read (for the error message).
-    library : str
-        Name of the library, for the error message.
-    func : callable
-        Module-level function to call; its result must be picklable.
-    *args
-        Arguments for ``func``.
-    """
-    import multiprocessing
-
-    try:
-        ctx = multiprocessing.get_context("fork")
-    except ValueError:  # pragma: no cover - platforms without fork
-        return func(*args)
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, func, args), daemon=True)
-    proc.start()
-    send.close()
-    try:
-        status, payload = recv.recv()
-    except (EOFError, OSError):
-        status, payload = None, None
-    finally:
-        recv.close()
-        proc.join()
-    if status is None:
-        raise RunFormatError(
-            path, "file content",
-            f"the {library} library crashed while reading it (exit code {proc.exitcode}): the file is damaged",
-        )
-    if status == "error":
-        raise payload
-    return payload
 
 
 def _head(path: pathlib.Path, n: int = 64) -> bytes:
@@ -225,23 +149,19 @@ def read_run(path: str | os.PathLike, **overrides: Any) -> "MuonRun":
     FileNotFoundError
         The file does not exist.
     """
-    from ..data import MuonRun
 
     path = pathlib.Path(path)
     kind = sniff_format(path)
     reader_opts = {k: overrides.pop(k) for k in ("columns", "delimiter") if k in overrides}
     if kind == "nexus-v1":
-        from .isis_nexus import read_nexus_v1
 
         run = read_nexus_v1(path)
     elif kind == "hdf5":
         run = _read_hdf5(path)
     elif kind in ("psi-bin", "psi-mdu"):
-        from .psi import read_psi
 
         run = read_psi(path)
     elif kind == "mud":
-        from .mud import read_mud
 
         run = read_mud(path)
     elif kind == "msr-text":
@@ -252,7 +172,6 @@ def read_run(path: str | os.PathLike, **overrides: Any) -> "MuonRun":
             "binary TRIUMF MUD run or another data file",
         )
     else:
-        from .ascii import read_ascii
 
         run = read_ascii(
             path,
@@ -268,9 +187,7 @@ def read_run(path: str | os.PathLike, **overrides: Any) -> "MuonRun":
 
 
 def _read_hdf5(path: pathlib.Path) -> "MuonRun":
-    import h5py
 
-    from ..data import RUN_FORMAT_ATTR, MuonRun
 
     try:
         with h5py.File(path, "r") as fh:
@@ -281,7 +198,6 @@ def _read_hdf5(path: pathlib.Path) -> "MuonRun":
     if is_own:
         return MuonRun.from_netcdf(path)
     if is_v2:
-        from .isis_nexus import read_nexus_v2
 
         return read_nexus_v2(path)
     raise RunFormatError(

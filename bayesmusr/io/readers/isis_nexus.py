@@ -36,7 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from . import RunFormatError
+from bayesmusr.io.errors import RunFormatError
+from bayesmusr.io.readers._isolate import call_isolated
+from bayesmusr.io.run import MuonRun, make_histogram_dataset
+import h5py
 
 __all__ = ["read_nexus_v1", "read_nexus_v2"]
 
@@ -212,7 +215,6 @@ def read_nexus_v1(path: str | pathlib.Path):
     RunFormatError
         The file is damaged, truncated or lacks the counts, bin width or t0.
     """
-    from . import call_isolated
 
     path = pathlib.Path(path)
     return call_isolated(path, "HDF4 (pyhdf)", _read_v1_here, path)
@@ -239,7 +241,6 @@ def _read_v1_here(path: pathlib.Path):
 
 
 def _read_v1(tree: _Hdf4Tree, path: pathlib.Path):
-    from ..data import MuonRun, make_histogram_dataset
 
     entry = tree.find_entry()
     top = tree.children(entry)
@@ -391,7 +392,6 @@ def read_nexus_v2(path: str | pathlib.Path):
     RunFormatError
         The file is damaged or lacks the counts, bin edges or t0.
     """
-    import h5py
 
     path = pathlib.Path(path)
     try:
@@ -404,9 +404,7 @@ def read_nexus_v2(path: str | pathlib.Path):
 
 
 def _read_v2(fh, path: pathlib.Path):
-    import h5py
 
-    from ..data import MuonRun, make_histogram_dataset
 
     if "raw_data_1" not in fh:
         raise RunFormatError(path, "raw_data_1", "expected the NeXus v2 entry group")

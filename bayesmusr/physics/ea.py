@@ -38,8 +38,12 @@ import math
 
 import numpy as np
 
-from . import _kernels
-from .functions import _dynamic_kt_scaled, _static_kt_scaled
+from bayesmusr.physics import _kernels
+from bayesmusr.physics.kt import _dynamic_kt_scaled, _static_kt_scaled
+from bayesmusr.physics.kt import _phi2
+from bayesmusr.physics.kt import keren
+from bayesmusr.physics.kt import _check_scalar, _check_times
+from bayesmusr.physics.kt import KEREN_ABOVE, OMEGA_PER_MT
 
 #: default number of Gauss-Legendre radial nodes (convergence: tests/test_ea.py)
 N_RADIAL = 96
@@ -227,7 +231,6 @@ def fast_ion_limit(x: np.ndarray, v: float, q: float, w: float) -> np.ndarray:
     used before in every field was off by 2.2e-4 at ω_L/Δ = 3 and 9e-3 at
     ω_L/Δ = 20, v = 100: the field slows the relaxation by ≈ v²/(v² + w²).)
     """
-    from .functions import _phi2
 
     sigma = math.sqrt(1.0 - q)
     if sigma > 0.0:
@@ -245,7 +248,6 @@ def fast_muon_limit(t, delta, nu_i, nu_mu, q, b_lf):
     Used above ν_μ/Δ = 1000, where the same form reproduces the dynamic KT
     to ≤ 4e-8 (the Q = 0 and Q = 1 cases).
     """
-    from .functions import keren
 
     g1 = keren(t, delta, nu_mu, b_lf)
     g2 = keren(t, delta, nu_i + nu_mu, b_lf)
@@ -254,7 +256,6 @@ def fast_muon_limit(t, delta, nu_i, nu_mu, q, b_lf):
 
 def check_ea_args(t, delta, nu_i, nu_mu, q, b_lf):
     """Validate the arguments shared by `ea_direct` and `bayesmusr.ea` (ValueError naming the argument)."""
-    from .functions import _check_scalar, _check_times
 
     return (_check_times(t), _check_scalar(delta, "delta"), _check_scalar(nu_i, "nu_i"),
             _check_scalar(nu_mu, "nu_mu"), _check_q(q), _check_scalar(b_lf, "b_lf"))
@@ -291,7 +292,6 @@ def ea_direct(t, delta, nu_i, nu_mu, q, b_lf=0.0, dx: float = 0.02, n_r: int | N
     n_r : int, optional
         Radial Gauss-Legendre nodes (default: `radial_nodes` for the time range).
     """
-    from .functions import KEREN_ABOVE, OMEGA_PER_MT
 
     t, delta, nu_i, nu_mu, q, b_lf = check_ea_args(t, delta, nu_i, nu_mu, q, b_lf)
     if delta == 0.0 or t.size == 0:

@@ -27,6 +27,8 @@ import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import xarray as xr
+from bayesmusr.model.parameters import Prior, is_physical_edge
 
 __all__ = ["make_inference_data", "save", "load", "summary", "compare_results", "format_comparison",
            "pareto_k_counts", "verdict"]
@@ -68,7 +70,6 @@ def make_inference_data(posterior: Mapping[str, np.ndarray], pointwise: np.ndarr
     arviz.InferenceData
     """
     az = _az()
-    import xarray as xr
 
     # (arviz 0.23 drops log_likelihood when sample_stats is passed to from_dict too: add it separately)
     with warnings.catch_warnings():
@@ -150,7 +151,6 @@ def priors_of(idata) -> dict:
 
 def priors_from_attrs(attrs) -> dict:
     """Priors by name from a result's attributes (``priors``: "name: uniform[a, b]; ...")."""
-    from .models import Prior
 
     text = str(attrs.get("priors", ""))
     out = {}
@@ -171,7 +171,7 @@ def prior_edge_notes(idata, priors: Mapping | None = None, near: float = 0.02, m
     there by the prior, not by the data: its interval on that side is the prior's, and
     the honest statement is a one-sided limit (or a wider prior, if the values beyond
     are physical).  A flat posterior puts only ``near`` of its mass there.  Bounds listed
-    in :data:`bayesmusr.models.PHYSICAL_LIMITS` (Q = 0 or 1, E_μ = 0, …) are not flagged.
+    that are edges of the declared support (Q = 0 or 1, E_μ = 0, …; :mod:`bayesmusr.model.parameters`) are not flagged.
 
     Parameters
     ----------
@@ -180,7 +180,6 @@ def prior_edge_notes(idata, priors: Mapping | None = None, near: float = 0.02, m
     priors : mapping name → Prior, optional
         Default: read from the result (:func:`priors_of`).
     """
-    from .models import PHYSICAL_LIMITS
 
     priors = priors_of(idata) if priors is None else priors
     notes = []
@@ -193,10 +192,8 @@ def prior_edge_notes(idata, priors: Mapping | None = None, near: float = 0.02, m
         if not (math.isfinite(lo) and math.isfinite(hi)) or x.size == 0:
             continue
         width = float(to(hi) - to(lo))
-        # per-run names carry a suffix (fbg_2): their limits are those of the base name
-        limits = PHYSICAL_LIMITS.get(name, PHYSICAL_LIMITS.get(name.rsplit("_", 1)[0], (None, None)))
-        for side, bound, limit in (("lower", lo, limits[0]), ("upper", hi, limits[1])):
-            if limit is not None and bound == limit:
+        for side, bound in (("lower", lo), ("upper", hi)):
+            if is_physical_edge(name, bound):  # a support edge (Q = 1, E_μ = 0, f = 0): physics, not a choice
                 continue
             frac = float(np.mean(np.abs(to(x) - to(bound)) < near * width))
             if frac > mass:

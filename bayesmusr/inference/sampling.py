@@ -63,11 +63,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy.optimize import least_squares, minimize
+import emcee
+import h5py
+import multiprocessing as mp
+from tqdm import tqdm
+from bayesmusr.inference import compare
 
-from .models import N0_PARAMETER, PHYSICS_PARAMETERS, RunData, TemperatureProblem
 
-__all__ = ["SAMPLER_DEFAULTS", "ConvergenceWarning", "find_map", "sample", "fit_temperature",
-           "TemperatureAdapter", "MarginalAdapter", "laplace_covariance"]
+__all__ = ["SAMPLER_DEFAULTS", "ConvergenceWarning", "find_map", "sample", "laplace_covariance"]
 
 #: All sampler settings and their defaults (the only place they are set).
 SAMPLER_DEFAULTS: dict[str, Any] = {
@@ -116,7 +120,6 @@ def find_map(problem, starts: Sequence[np.ndarray] | None = None, n_best: int | 
     y_map : ndarray
     log_post : float
     """
-    from scipy.optimize import least_squares, minimize
 
     starts = list(problem.initial_guesses() if starts is None else starts)
     n_best = SAMPLER_DEFAULTS["map_starts"] if n_best is None else n_best
@@ -268,8 +271,6 @@ def _settings(overrides: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _open_backend(path, names, nwalkers, ndim):
-    import emcee
-    import h5py
 
     path = pathlib.Path(path)
     existing = path.exists()
@@ -287,7 +288,6 @@ def _open_backend(path, names, nwalkers, ndim):
 
 
 def _tag_backend(path, names):
-    import h5py
 
     with h5py.File(path, "a") as h:
         h.attrs["bayesmusr_names"] = np.array([n.encode() for n in names])
@@ -307,7 +307,6 @@ def _process_pool(problem, workers):
     if workers == 1:
         yield None
         return
-    import multiprocessing as mp
 
     try:
         ctx = mp.get_context("fork")
@@ -354,7 +353,6 @@ def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = No
         centre, cov = laplace_covariance(problem, y_map, lp_map)
         p0 = _initial_walkers(problem, centre, cov, nwalkers, rng)
     else:
-        import h5py
 
         with h5py.File(backend, "r") as h:
             if "bayesmusr_map" in h.attrs:
@@ -368,8 +366,6 @@ def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = No
 
 
 def _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t_start, p0, pool):
-    import emcee
-    from tqdm import tqdm
 
     ndim = problem.ndim
     moves = [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
@@ -383,7 +379,6 @@ def _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t
     else:
         state = sampler.get_last_sample()
     if backend is not None and not resumed:
-        import h5py
 
         with h5py.File(backend, "a") as h:
             h.attrs["bayesmusr_map"] = y_map
@@ -460,7 +455,6 @@ def sample(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None,
         ``observed_data`` and ``sample_stats`` (``lp``; attributes: τ per
         parameter, converged, steps, burn-in, thinning, acceptance, timing, MAP).
     """
-    from . import compare
 
     res = run_chain(problem, seed=seed, backend=backend, **settings)
     s = res["settings"]
@@ -522,344 +516,3 @@ def sample(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None,
     if out is not None:
         compare.save(idata, out)
     return idata
-
-
-# -------------------------------------------------------- one temperature
-class TemperatureAdapter:
-    """Wrap a :class:`~bayesmusr.models.TemperatureProblem` for :func:`sample`."""
-
-    def __init__(self, problem: TemperatureProblem):
-        self.p = problem
-        self.ndim = problem.ndim
-        self.names = problem.names
-        self.bounds = problem.bounds
-        self.log_posterior = problem.log_posterior
-        self.initial_guesses = problem.initial_guesses
-        self.residuals = problem.residuals
-        self._hist = [i for i, r in enumerate(problem.runs) if r.kind == "histograms"]
-
-    def posterior_extras(self, y, rng, predictive):
-        """Physical values (all free parameters and N0 per histogram run), pointwise log-lik, replicas."""
-        p = self.p
-        x = p.to_physical(y)
-        vals = {n: x[k] for k, n in enumerate(p.all_names) if p.entries[k].prior.kind != "fixed"}
-        n0 = p.draw_n0(y, rng)
-        for i in self._hist:
-            vals[f"n0_{i}"] = n0[i]
-        pw = np.concatenate(p.pointwise_log_likelihood(y, n0))
-        rep = None
-        if predictive:
-            reps = p.simulate_observations(y, n0, rng)
-            rep = {}
-            for i, (r, v) in enumerate(zip(p.runs, reps)):
-                if r.kind == "asymmetry":
-                    rep[f"asymmetry_{i}"] = v
-                else:
-                    rep[f"forward_{i}"] = v[: r.n_obs]
-                    rep[f"backward_{i}"] = v[r.n_obs:]
-        return vals, pw, rep
-
-    def predictive_dims(self):
-        """Dimension names of the posterior-predictive variables."""
-        return _predictive_dims(self.p.runs)
-
-    def observed_data(self):
-        """Observed arrays, their dims and coordinates (per-run time axes, and the flat ``obs`` index)."""
-        return _observed_data(self.p.runs)
-
-    def describe(self):
-        """Attributes recorded in the result: model, runs, fields, options, priors."""
-        p = self.p
-        d = {
-            "bayesmusr_result": "temperature",
-            "model": p.model,
-            "physics_parameters": p.physics_names,
-            "run_labels": [r.label for r in p.runs],
-            "run_kinds": [r.kind for r in p.runs],
-            "run_fields_mT": [float(r.b_lf) for r in p.runs],
-            "priors": [f"{e.name}: {e.prior.describe()}" for e in p.entries],
-            "units": [f"{e.name}: {e.unit}" for e in p.entries] + [f"n0: {N0_PARAMETER.unit}"],
-            "nuisances": "sampled",
-            "likelihood": ("Poisson on forward/backward histograms, N0 integrated out (prior 1/N0) and "
-                           "redrawn from Gamma(Σn, Σm) per draw; Gaussian on asymmetry runs"),
-            "options": [f"{k}={v}" for k, v in p.options.items()],
-        }
-        if p.model == "ea":
-            d["ea_support"] = p.support_note()
-            from .tables import load_table
-
-            d["ea_table"] = str(load_table(p.table).path)
-        return d
-
-
-def _predictive_dims(runs):
-    out = {}
-    for i, r in enumerate(runs):
-        for n in (["asymmetry"] if r.kind == "asymmetry" else ["forward", "backward"]):
-            out[f"{n}_{i}"] = [f"time_{i}"]
-    return out
-
-
-def _observed_data(runs):
-    """Observed arrays of one temperature; ``obs`` = one entry per time bin of every run (LOO unit)."""
-    data, dims, coords = {}, {}, {}
-    run_of, time_of = [], []
-    for i, r in enumerate(runs):
-        coords[f"time_{i}"] = r.t
-        if r.kind == "asymmetry":
-            data[f"asymmetry_{i}"], data[f"asymmetry_error_{i}"] = r.asymmetry, r.error
-            dims[f"asymmetry_{i}"] = dims[f"asymmetry_error_{i}"] = [f"time_{i}"]
-        else:
-            data[f"forward_{i}"], data[f"backward_{i}"] = r.forward, r.backward
-            data[f"bin_width_{i}"] = r.width
-            for n in ("forward", "backward", "bin_width"):
-                dims[f"{n}_{i}"] = [f"time_{i}"]
-        run_of.append(np.full(r.n_obs, i))
-        time_of.append(r.t)
-    data["obs_run"] = np.concatenate(run_of)
-    data["obs_time"] = np.concatenate(time_of)
-    dims["obs_run"] = dims["obs_time"] = ["obs"]
-    return data, dims, coords
-
-
-class MarginalAdapter:
-    """Wrap a :class:`~bayesmusr.scan.TemperaturePointProblem` for :func:`sample`.
-
-    Only the physics parameters are sampled; every run's nuisances are
-    Laplace-marginalised inside the log-posterior.  For the outputs, each
-    retained draw θ gets nuisance values drawn from their Laplace conditional
-    N(η̂(θ), (−∇²ℓ)⁻¹) (exact for asymmetry runs, whose nuisances enter
-    linearly) and N0 from its Gamma(Σn, Σs) conditional, so the posterior holds
-    ``a0_i``, ``alpha_i``, ``fbg_i``, ``bgf_i``, ``bgb_i``, ``n0_i`` (or
-    ``a0_i``, ``base_i`` for asymmetry runs) as :class:`TemperatureAdapter`
-    does; the pointwise log-likelihood (one term per time bin, forward and
-    backward summed) and the replicas use those joint draws.
-    """
-
-    #: output names of HistogramNuisances' (A, ρ, f, β_F, β_B); ρ is reported as α = 1/ρ
-    _HIST_NAMES = ("a0", "alpha", "fbg", "bgf", "bgb")
-
-    def __init__(self, problem):
-        self.p = problem
-        self.ndim = problem.ndim
-        self.names = problem.names
-        self.bounds = problem.bounds
-        self.log_posterior = problem.log_posterior
-        self.initial_guesses = problem.initial_guesses
-        self.runs = problem.points[0].runs
-        self.blocks = problem.blocks[0]
-
-    def anchor(self, y):
-        """Re-anchor every run's Newton reference at the nuisance optimum of ``y``; returns log p(y)."""
-        for blk in self.blocks:
-            if hasattr(blk, "ref"):
-                blk.ref = None
-        return self.p.log_posterior(y)
-
-    def _draw_nuisances(self, blk, g, rng):
-        """One draw of a run's nuisances from their Laplace (Gaussian) conditional at polarisation ``g``."""
-        if not math.isfinite(blk.marginal(g)):
-            raise ValueError("no conditional nuisance optimum at a retained posterior draw")
-        eta = np.array(blk.eta, dtype=float)
-        if blk.run.kind == "asymmetry":
-            x = np.stack([g, np.ones_like(g)], axis=1) if blk.holder else g[:, None]
-            prec = (x.T * blk.w) @ x
-            free = np.arange(x.shape[1])
-        else:
-            free = np.flatnonzero(blk.free)
-            _, hess = blk._derivatives(g, eta)
-            prec = -hess[np.ix_(free, free)]
-        chol = np.linalg.cholesky(prec)
-        eta[free] += np.linalg.solve(chol.T, rng.standard_normal(free.size))
-        return eta
-
-    def posterior_extras(self, y, rng, predictive):
-        """Physics values, nuisance draws and N0 per run, pointwise log-likelihood, replicas."""
-        from . import likelihood as lk
-
-        x = self.p._physical(y)
-        vals = {p.name: v for p, v, f in zip(self.p.declared, x, self.p.free) if f}
-        gs = self.p._polarisations(x)[0]
-        pw, rep = [], ({} if predictive else None)
-        for i, (r, blk, g) in enumerate(zip(self.runs, self.blocks, gs)):
-            eta = self._draw_nuisances(blk, g, rng)
-            if r.kind == "asymmetry":
-                vals[f"a0_{i}"] = eta[0]
-                if blk.holder:
-                    vals[f"base_{i}"] = eta[1]
-                mu = eta[0] * g + eta[1]
-                pw.append(lk.gaussian_pointwise(r.asymmetry, mu, r.error))
-                if predictive:
-                    rep[f"asymmetry_{i}"] = rng.normal(mu, r.error)
-                continue
-            sf, sb, _ = blk._shapes(g, eta)
-            n0 = rng.gamma(blk.n_total, 1.0 / (sf.sum() + sb.sum()))
-            for k in np.flatnonzero(blk.free):
-                name = self._HIST_NAMES[k]
-                vals[f"{name}_{i}"] = 1.0 / eta[k] if name == "alpha" else eta[k]
-            vals[f"n0_{i}"] = n0
-            mf, mb = n0 * sf, n0 * sb
-            pw.append(lk.poisson_pointwise(r.forward, mf) + lk.poisson_pointwise(r.backward, mb))
-            if predictive:
-                rep[f"forward_{i}"] = rng.poisson(np.maximum(mf, 0.0)).astype(float)
-                rep[f"backward_{i}"] = rng.poisson(np.maximum(mb, 0.0)).astype(float)
-        return vals, np.concatenate(pw), rep
-
-    def predictive_dims(self):
-        """Dimension names of the posterior-predictive variables."""
-        return _predictive_dims(self.runs)
-
-    def observed_data(self):
-        """As :meth:`TemperatureAdapter.observed_data`."""
-        return _observed_data(self.runs)
-
-    def describe(self):
-        """Attributes recorded in the result: model, runs, fields, options, priors, nuisance treatment."""
-        from .models import RUN_PARAMETERS, ea_support_note
-
-        p = self.p
-        run_units = [f"{q.name}: {q.unit}" for q, _, _ in RUN_PARAMETERS]
-        d = {
-            "bayesmusr_result": "temperature",
-            "model": p.model,
-            "physics_parameters": [q.name for q in p.declared],
-            "run_labels": [r.label for r in self.runs],
-            "run_kinds": [r.kind for r in self.runs],
-            "run_fields_mT": [float(r.b_lf) for r in self.runs],
-            "temperature_K": float(p.temperatures[0]),
-            "priors": [f"{q.name}: {pr.describe()}" for q, pr in zip(p.declared, p.priors)]
-                      + ["per-run nuisances: flat inside their physical box, N0: 1/N0"],
-            "units": [f"{q.name}: {q.unit}" for q in p.declared] + run_units + [f"n0: {N0_PARAMETER.unit}"],
-            "nuisances": "laplace",
-            "likelihood": ("Poisson on forward/backward histograms (Gaussian for asymmetry runs); per-run "
-                           "nuisances (A, α, f, β_F, β_B; or A, baseline) integrated out by the Laplace method "
-                           "(exactly for asymmetry runs), N0 analytically; only the physics is sampled. "
-                           "Nuisance and N0 values are draws from their conditionals at each physics draw."),
-            "options": [f"{k}={v}" for k, v in p.options.items()],
-        }
-        if p.model == "ea":
-            from .tables import load_table
-
-            d["ea_support"] = ea_support_note(self.runs, p.table)
-            d["ea_table"] = str(load_table(p.table).path)
-        return d
-
-
-def _to_rundata(runs, b_lf, kw):
-    out = []
-    for k, r in enumerate(runs):
-        if isinstance(r, RunData):
-            out.append(r)
-            continue
-        field = None if b_lf is None else (b_lf[k] if isinstance(b_lf, (list, tuple)) else b_lf)
-        out.append(RunData.from_run(r, b_lf=field, **kw))
-    return out
-
-
-NUISANCE_MODES = ("auto", "laplace", "sampled")
-
-
-def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any] | None = None,
-                    out: str | pathlib.Path | None = None, backend: str | pathlib.Path | None = None, seed: int = 0,
-                    b_lf=None, t_min: float | None = None, t_max: float | None = None, bunch: int = 1,
-                    groups=None, holder_fraction: bool = True, extra_relaxation: bool = False,
-                    count_background: bool = True, shared=(), table=None, nuisances: str = "auto",
-                    temperature: float = math.nan, **settings):
-    """Fit one temperature (its ZF and LF runs together) with one model: the one-call entry point.
-
-    Parameters
-    ----------
-    runs : sequence of RunData, MuonRun or file paths
-        Runs measured at one temperature (histogram files, bayesmusr netCDF
-        runs or asymmetry exports).
-    model : str
-        ``"static_kt"``, ``"dynamic_kt"``/``"kt"`` or ``"ea"``.
-    priors : mapping, optional
-        Prior overrides (see :func:`bayesmusr.models.parse_prior`).
-    out : path, optional
-        netCDF file for the result.
-    backend : path, optional
-        emcee HDF5 backend (resumes if it exists).
-    seed : int
-        Random seed.
-    b_lf : float or list, optional
-        Field(s) in mT when the files do not say.
-    t_min, t_max, bunch, groups
-        Data selection, see :meth:`bayesmusr.models.RunData.from_run`.
-    holder_fraction, extra_relaxation, count_background : bool
-        Nuisance options of :class:`~bayesmusr.models.TemperatureProblem`.
-    shared : sequence of str
-        Per-run nuisances shared by all runs (e.g. ``("a0", "fbg")`` for one sample and holder).
-    table : path, optional
-        EA table.
-    nuisances : {"auto", "laplace", "sampled"}
-        ``"laplace"``: sample only the physics parameters, with every run's
-        nuisances integrated out by the Laplace method
-        (:class:`bayesmusr.scan.TemperaturePointProblem`, fast);
-        ``"sampled"``: sample every nuisance with emcee
-        (:class:`bayesmusr.models.TemperatureProblem`; needed for
-        ``extra_relaxation``, ``shared`` nuisances and priors on nuisances);
-        ``"auto"`` (default): ``"laplace"`` unless one of those is asked for.
-    temperature : float
-        Sample temperature in K, recorded in the result (optional).
-    **settings
-        Sampler settings (:data:`SAMPLER_DEFAULTS`), e.g. ``workers=2``.
-
-    Returns
-    -------
-    arviz.InferenceData
-        The result; ``posterior.attrs["nuisances"]`` says which treatment was used.
-    """
-    from .models import canonical_model
-    from .scan import ScanPointData, TemperaturePointProblem
-
-    if nuisances not in NUISANCE_MODES:
-        raise ValueError(f"nuisances must be one of {NUISANCE_MODES}, got {nuisances!r}")
-    if isinstance(runs, (str, pathlib.Path, RunData)):
-        runs = [runs]
-    rd = _to_rundata(list(runs), b_lf, {"t_min": t_min, "t_max": t_max, "bunch": bunch, "groups": groups})
-    model = canonical_model(model)
-    from .models import RUN_PARAMETERS
-
-    run_names = {q.name for q, _, _ in RUN_PARAMETERS}
-    nuisance_priors = sorted(n for n in (priors or {}) if n in run_names or n.rsplit("_", 1)[0] in run_names)
-    needs_sampled = [why for why, flag in (
-        ("extra_relaxation", extra_relaxation), ("shared nuisances", bool(shared)),
-        (f"priors on nuisances {nuisance_priors}", bool(nuisance_priors))) if flag]
-    if nuisances == "laplace" and needs_sampled:
-        raise ValueError(f"nuisances='laplace' cannot handle {', '.join(needs_sampled)}; "
-                         "use nuisances='sampled' (or 'auto')")
-    adapter = None
-    if nuisances != "sampled" and not needs_sampled:
-        if model == "ea":
-            from .models import ea_support_note
-
-            ea_support_note(rd, table)  # fails early with a clear message if the table is missing
-        problem = TemperaturePointProblem(ScanPointData(float(temperature), rd), model, priors,
-                                          holder_fraction=holder_fraction, count_background=count_background,
-                                          table=table)
-        adapter = MarginalAdapter(problem)
-        if not any(math.isfinite(adapter.log_posterior(y)) for y in adapter.initial_guesses()):
-            why = ("the Laplace step finds no interior optimum of the run nuisances (A0, α, f, backgrounds) at any "
-                   "starting point: typically a spectrum that hardly relaxes, where A0, α and f are degenerate "
-                   "and run to the edges of their box")
-            if nuisances == "laplace":
-                raise ValueError(f"{why}; use nuisances='sampled' (with a prior on alpha from a TF run)")
-            warnings.warn(f"{why}; sampling every nuisance instead (nuisances='sampled')", RuntimeWarning,
-                          stacklevel=2)
-            adapter = None
-    if adapter is None:
-        problem = TemperatureProblem(rd, model, priors, holder_fraction=holder_fraction,
-                                     extra_relaxation=extra_relaxation, count_background=count_background,
-                                     shared=shared, table=table)
-        if problem.model == "ea":
-            problem.support_note()  # fails early with a clear message if the table is missing
-        adapter = TemperatureAdapter(problem)
-    return sample(adapter, seed=seed, backend=backend, out=out, **settings)
-
-
-def physics_names(model: str) -> list[str]:
-    """Names of a model's physics parameters."""
-    from .models import canonical_model
-
-    return [p.name for p in PHYSICS_PARAMETERS[canonical_model(model)]]

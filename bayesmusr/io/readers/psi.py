@@ -36,7 +36,9 @@ import struct
 
 import numpy as np
 
-from . import RunFormatError
+from bayesmusr.io.errors import RunFormatError
+from bayesmusr.io.readers._isolate import call_isolated
+from bayesmusr.io.run import MuonRun, make_histogram_dataset
 
 __all__ = ["read_psi", "check_psi_header"]
 
@@ -198,7 +200,6 @@ def read_psi(path: str | pathlib.Path):
     RunFormatError
         Header inconsistent with the file, or ``musr2py`` reports an error.
     """
-    from . import call_isolated
 
     path = pathlib.Path(path)
     header = check_psi_header(path)
@@ -225,7 +226,6 @@ def _read_here(path: pathlib.Path, header: dict):
 
 
 def _convert(reader, header: dict, path: pathlib.Path):
-    from ..data import MuonRun, make_histogram_dataset
 
     n_hist = reader.get_numberHisto_int()
     n_bins = reader.get_histoLength_bin()

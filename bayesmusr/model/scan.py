@@ -55,23 +55,14 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln
 
-from . import _kernels
-from .functions import K_B_EV
-from .models import FitParameter, RunData, ea_support_note, parse_prior, relaxation
-
-#: Global parameters of the EA scan model (declared once: priors, docs, CLI help).
-SCAN_PARAMETERS = (
-    FitParameter("log10_nu_i0", "log10(s⁻¹)", 12.0, (8.0, 16.0), "ion jump attempt rate ν_i0 (log10 of s⁻¹)", "uniform"),
-    FitParameter("e_i", "eV", 0.35, (0.05, 1.2), "ion jump activation energy E_i", "uniform"),
-    FitParameter("log10_nu_mu0", "log10(s⁻¹)", 6.0, (2.0, 11.0), "muon jump prefactor ν_μ0 (log10 of s⁻¹)", "uniform"),
-    FitParameter("e_mu", "eV", 0.02, (0.0, 0.4), "muon jump activation energy E_μ", "uniform"),
-    FitParameter("delta", "μs⁻¹", 0.3, (0.02, 3.0), "static width Δ (shared by the scan)", "loguniform"),
-    FitParameter("q", "1", 0.5, (0.0, 1.0), "fraction Q of Δ² modulated by ion jumps", "uniform"),
-)
-#: The sample-holder (non-relaxing) fraction when one holder serves the whole scan (holder_fraction="shared").
-HOLDER_PARAMETER = FitParameter("fbg", "1", 0.05, (0.0, 1.0),
-                                "non-relaxing (sample-holder) fraction f, shared by every run of the scan", "uniform")
-
+from bayesmusr.physics import _kernels
+from bayesmusr.physics.constants import arrhenius
+from bayesmusr.model.forward import polarisation, relaxation
+from bayesmusr.model.nuisances import AsymmetryNuisances, HistogramNuisances, make_nuisances
+from bayesmusr.model.parameters import HOLDER_PARAMETER, KT_SCAN_PARAMETERS, PHYSICS_PARAMETERS, POOL_PARAMETER, SCAN_PARAMETERS, canonical_model, parse_prior, pooled_delta_parameter
+from bayesmusr.model.rundata import RunData, ea_support_note
+from bayesmusr.model.parameters import PHYSICS_PARAMETERS, canonical_model
+import itertools
 
 def holder_option(value) -> bool | str:
     """Check a ``holder_fraction`` option: True (one f per run), False (none) or "shared" (one for the scan)."""
@@ -80,276 +71,6 @@ def holder_option(value) -> bool | str:
     raise ValueError(f"holder_fraction must be true (one per run), false (none) or \"shared\" (one for the "
                      f"scan), got {value!r}")
 
-
-#: Hyper-parameter of the partially pooled per-temperature Δ_T.
-POOL_PARAMETER = FitParameter("tau_delta", "1", 0.05, (1e-3, 0.5), "spread of log Δ_T around log Δ", "loguniform")
-#: Per-temperature parameters of the KT reading.
-KT_SCAN_PARAMETERS = (
-    FitParameter("delta", "μs⁻¹", 0.3, (0.01, 5.0), "KT static width Δ_KT", "loguniform"),
-    FitParameter("nu", "μs⁻¹", 0.1, (1e-3, 100.0), "KT fluctuation rate ν_KT", "loguniform"),
-)
-
-
-# ----------------------------------------------------------------- nuisances
-#: `_kernels.laplace_newton` without a predicted first step
-_NO_PREDICTOR = np.zeros((0, 0))
-
-
-class HistogramNuisances:
-    """Laplace marginal over (A, ρ, f, β_F, β_B) of one histogram run, N0 integrated out.
-
-    With shape s_F = d(1 + A P) + β_F, s_B = ρ d(1 − A P) + β_B, P = G + f(1 − G)
-    and ρ = 1/α (α the Mantid/musrfit balance of A = (F − αB)/(F + αB), as in
-    :func:`bayesmusr.likelihood.histogram_shapes`), the N0-marginal
-    log-likelihood (prior 1/N0) is ℓ = Σ n log s − N log Σs + log Γ(N) − Σ log n!.
-    ρ is the parameter here because the shapes are linear in it.
-    """
-
-    names = ("a0", "rho", "fbg", "bgf", "bgb")
-
-    def __init__(self, run: RunData, holder_fraction: bool = True, count_background: bool = True):
-        if run.kind != "histograms":
-            raise ValueError(f"run {run.label!r}: HistogramNuisances needs a histogram run")
-        self.run = run
-        self.d = run.decay()
-        self.nf = run.forward
-        self.nb = run.backward
-        self.n_total = float(self.nf.sum() + self.nb.sum())
-        self.const = gammaln(self.n_total) - float(gammaln(self.nf + 1).sum() + gammaln(self.nb + 1).sum())
-        self.free = np.array([True, True, holder_fraction, count_background, count_background])
-        self.eta = None  # conditional optimum of the last evaluation (for pointwise terms)
-        self.ref = None  # fixed Newton start, set at the first evaluation
-        self.predictor = None  # A⁻¹ at the reference (quasi-Newton first step), set with ref
-
-    def _start(self, g=None):
-        """Starting nuisances from the relaxed linear problem.
-
-        Fitted separately, each histogram is linear in the columns [d, dG, 1]
-        (since 1 + A P = (1 + A f) + A(1 − f) G); weighted least squares on F
-        and B gives A(1 − f), A f, ρ = 1/α and the backgrounds, clipped into the
-        nuisance box.
-        """
-        bg = 1e-3 if self.free[3] else 0.0
-        alpha = float(self.nb.sum() / max(self.nf.sum(), 1.0))
-        fallback = np.array([0.2, alpha, 0.05 if self.free[2] else 0.0, bg, bg])
-        if g is None:
-            return fallback
-        d = self.d
-        # 1 + A P = (1 + A f) + A (1 − f) G: each histogram is linear in [d, dG (, 1)]
-        cols = [d, d * g] + ([np.ones_like(d)] if self.free[3] else [])
-        x = np.stack(cols, axis=1)
-        try:
-            cf = _wls(x, self.nf)
-            cb = _wls(x, self.nb)
-        except np.linalg.LinAlgError:
-            return fallback
-        if cf[0] <= 0 or cb[0] <= 0:
-            return fallback
-        r1, r2 = cf[1] / cf[0], -cb[1] / cb[0]  # u/(1+v), u/(1−v) with u = A(1−f), v = A f
-        v = (r2 - r1) / (r2 + r1) if (self.free[2] and r1 + r2 != 0) else 0.0
-        u = r1 * (1.0 + v)
-        a = u + v
-        f = v / a if a != 0 else 0.0
-        n0f = cf[0] / (1.0 + v)
-        alpha = cb[0] / (1.0 - v) / n0f
-        # backgrounds start at ≥ 0: a negative relaxed estimate can make the shapes ≤ 0 in late, nearly
-        # empty bins (seen on EMU00020882, 32 μs of data: ℓ = −inf at the start)
-        bf = max(cf[2] / n0f, 0.0) if self.free[3] else 0.0
-        bb = max(cb[2] / n0f, 0.0) if self.free[3] else 0.0
-        eta = np.array([a, alpha, f, bf, bb])
-        return np.clip(eta, self.LOWER + 1e-9, self.UPPER - 1e-9)
-
-    @property
-    def alpha(self) -> float:
-        """α of the last conditional optimum (= 1/ρ)."""
-        return 1.0 / self.eta[1]
-
-    def _shapes(self, g, eta):
-        a, alpha, f, bf, bb = eta
-        p = g + f * (1.0 - g)
-        u = self.d * p
-        return self.d + a * u + bf, alpha * (self.d - a * u) + bb, u
-
-    #: box for the nuisances (A, ρ = 1/α, f, β_F, β_B): physical ranges, f a fraction
-    LOWER = np.array([-0.5, 0.2, -1.0, -0.01, -0.01])
-    UPPER = np.array([0.5, 5.0, 1.0, 0.2, 0.2])
-    # f is weakly determined run by run (SD ~0.05 at 10⁷ events) and its conditional optimum can
-    # fall below 0; the Laplace step treats it (like the backgrounds) as an unconstrained real so
-    # the optimum stays interior — bounding it at 0 made the solve fail on such runs
-
-    def loglike(self, g, eta):
-        """N0-marginal log-likelihood at nuisances ``eta`` (−inf outside the box)."""
-        if np.any(eta < self.LOWER) or np.any(eta > self.UPPER):
-            return -math.inf
-        val = _kernels.histogram_nuisance_terms(self.d, g, self.nf, self.nb, eta, False)[0]
-        return val + self.const
-
-    def _derivatives(self, g, eta):
-        _, grad, hess = _kernels.histogram_nuisance_terms(self.d, g, self.nf, self.nb, eta, True)
-        return grad, hess
-
-    def marginal(self, g):
-        """Laplace log-marginal over the free nuisances for polarisation ``g``.
-
-        Damped Newton iterations start from a *fixed* reference η_ref (the
-        converged optimum of the first call) moved by one quasi-Newton step
-        with the reference's inverse Hessian, and run to a predicted gain
-        below 1e-9, so the result is a deterministic, smooth function of the
-        physics (a sampler and a finite-difference optimiser both need that);
-        the Hessian of the last point gives the determinant.
-        """
-        if self.ref is None:  # anchor: the converged optimum of the first evaluation
-            first = self._marginal_full(g)
-            if not math.isfinite(first):
-                return first
-            self.ref = self.eta.copy()
-            self.predictor = self._predictor(g, self.ref)
-            # this call too goes the way of every later one (from ref, predictor first), so that
-            # the same G always gives the same value, bit for bit
-        return self._marginal_full(g, self.ref, self.predictor)
-
-    def _predictor(self, g, eta):
-        """A⁻¹ = (−Hessian)⁻¹ over the free nuisances at ``eta`` embedded in 5 × 5 (None if not positive definite)."""
-        _, hess = self._derivatives(g, eta)
-        idx = np.flatnonzero(self.free)
-        out = np.zeros((5, 5))
-        try:
-            a = -hess[np.ix_(idx, idx)]
-            np.linalg.cholesky(a)
-            out[np.ix_(idx, idx)] = np.linalg.inv(a)
-        except np.linalg.LinAlgError:
-            return None
-        return out
-
-    def _marginal_full(self, g, start=None, predictor=None):
-        """Damped Newton (Levenberg-Marquardt) Laplace solve from ``start`` (default: the relaxed fit).
-
-        Newton steps with Levenberg-Marquardt damping (the likelihood is not
-        concave everywhere in these bilinear parameters); stops when the
-        undamped Newton step would gain less than 1e-9 and uses the Hessian of
-        that point for the determinant.
-        """
-        # tried in turn (a fixed order, so the result stays a deterministic function of G): the reference
-        # with its quasi-Newton step, the reference alone (the predicted start can land where the damped
-        # Newton stalls: seen once on a short-chain FAST scan), then the relaxed linear fit
-        tries = []
-        if start is not None:
-            if predictor is not None:
-                tries.append((start, predictor))
-            tries.append((start, _NO_PREDICTOR))
-        tries.append((None, _NO_PREDICTOR))  # None: the relaxed linear start
-        for first, pred in tries:
-            eta = self._start(g) if first is None else np.array(first, dtype=float)
-            val, eta, logdet, ok = _kernels.laplace_newton(self.d, g, self.nf, self.nb, eta, self.free,
-                                                           self.LOWER, self.UPPER, pred)
-            if not ok:
-                continue
-            self.eta = eta
-            k = int(self.free.sum())
-            return val + self.const + 0.5 * k * math.log(2 * math.pi) - 0.5 * logdet
-        return -math.inf
-
-    def _profiled(self, g, eta):
-        """Shapes s_F, s_B at ``eta`` and the profiled N0 = Σn / Σs."""
-        sf, sb, _ = self._shapes(g, eta)
-        return sf, sb, self.n_total / (sf.sum() + sb.sum())
-
-    def pointwise(self, g, eta=None):
-        """Per-bin Poisson log-likelihood at the conditional nuisances and profiled N0."""
-        sf, sb, n0 = self._profiled(g, self.eta if eta is None else eta)
-        mf, mb = n0 * sf, n0 * sb
-        return np.concatenate([self.nf * np.log(mf) - mf - gammaln(self.nf + 1),
-                               self.nb * np.log(mb) - mb - gammaln(self.nb + 1)])
-
-    def replicate(self, g, rng):
-        sf, sb, n0 = self._profiled(g, self.eta)
-        return np.concatenate([rng.poisson(n0 * sf), rng.poisson(n0 * sb)]).astype(float)
-
-    def asymmetry(self, g):
-        """A·P(t) = A (G + f(1 − G)) at the current nuisances, for plots (backgrounds left out)."""
-        a, f = self.eta[0], self.eta[2]
-        return a * (g + f * (1.0 - g))
-
-    def observed_asymmetry(self, g):
-        """(F − αB)/(F + αB) after subtracting the fitted flat backgrounds, and its first-order error.
-
-        With the current nuisances (α = 1/ρ, β_F, β_B) and the profiled N0 at polarisation
-        ``g``, the background-free counts F' = F − N0 β_F, B' = B − N0 β_B give an asymmetry
-        whose expectation is :meth:`asymmetry` (late bins, where the backgrounds dominate,
-        would otherwise fall towards the background's own asymmetry).
-        """
-        n0 = self._profiled(g, self.eta)[2]
-        fwd, bwd = self.run.forward, self.run.backward
-        f1, b1 = fwd - n0 * self.eta[3], bwd - n0 * self.eta[4]
-        alpha = 1.0 / self.eta[1]
-        den = f1 + alpha * b1
-        den = np.where(np.abs(den) > 1.0, den, np.nan)  # a bin with nothing left after subtraction
-        return (f1 - alpha * b1) / den, 2 * alpha * np.sqrt(b1**2 * fwd + f1**2 * bwd) / den**2
-
-    @property
-    def n_obs(self):
-        return 2 * self.run.n_obs
-
-
-class AsymmetryNuisances:
-    """Exact Gaussian marginal over a1 = A(1−f), a2 = A f (flat priors) of one asymmetry run."""
-
-    names = ("a1", "a2")
-
-    def __init__(self, run: RunData, holder_fraction: bool = True):
-        if run.kind != "asymmetry":
-            raise ValueError(f"run {run.label!r}: AsymmetryNuisances needs an asymmetry run")
-        self.run = run
-        self.w = 1.0 / run.error**2
-        self.holder = holder_fraction
-        self.eta = np.zeros(2)
-        self.const = -0.5 * float(np.sum(np.log(2 * math.pi * run.error**2)))
-
-    def marginal(self, g):
-        y = self.run.asymmetry
-        x = np.stack([g, np.ones_like(g)], axis=1) if self.holder else g[:, None]
-        xtw = x.T * self.w
-        h = xtw @ x
-        coef = np.linalg.solve(h, xtw @ y)
-        r = y - x @ coef
-        self.eta = np.array([coef[0], coef[1] if self.holder else 0.0])
-        k = x.shape[1]
-        return self.const - 0.5 * float(self.w @ r**2) + 0.5 * k * math.log(2 * math.pi) - 0.5 * float(
-            np.linalg.slogdet(h)[1])
-
-    def pointwise(self, g, eta=None):
-        a1, a2 = self.eta if eta is None else eta
-        r = self.run.asymmetry - (a1 * g + a2)
-        return -0.5 * r**2 * self.w - 0.5 * np.log(2 * math.pi * self.run.error**2)
-
-    def replicate(self, g, rng):
-        a1, a2 = self.eta
-        return a1 * g + a2 + self.run.error * rng.standard_normal(g.size)
-
-    def asymmetry(self, g):
-        """a1·G + a2 at the current nuisances (A·P(t) with a1 = A(1 − f), a2 = A f), for plots."""
-        return self.eta[0] * g + self.eta[1]
-
-    def observed_asymmetry(self, g=None):
-        """The run's asymmetry and its errors, as stored (``g`` unused: same call as the histogram block)."""
-        return self.run.asymmetry, self.run.error
-
-    @property
-    def n_obs(self):
-        return self.run.n_obs
-
-
-def _wls(x, counts):
-    """Weighted least squares of counts on columns x with Poisson weights 1/max(n, 1)."""
-    w = 1.0 / np.maximum(counts, 1.0)
-    xt = x.T * w
-    return np.linalg.solve(xt @ x, xt @ counts)
-
-
-def _nuisances(run, holder_fraction, count_background):
-    if run.kind == "histograms":
-        return HistogramNuisances(run, holder_fraction, count_background)
-    return AsymmetryNuisances(run, holder_fraction)
 
 
 # ------------------------------------------------------------------ scan data
@@ -528,13 +249,13 @@ class ScanProblem(_ProblemBase):
         self._setup_priors(declared, priors)
         # a shared f enters the polarisation, P = (1 − f) G + f (see _polarisations); the runs then have none
         per_run = holder_fraction is True
-        self.blocks = [[_nuisances(r, per_run, count_background) for r in p.runs] for p in self.points]
+        self.blocks = [[make_nuisances(r, per_run, count_background) for r in p.runs] for p in self.points]
         # LOO scores each bin at the conditional optimum of its run's nuisances; that plug-in is optimistic
         # by about one unit of elpd per two optimised nuisances, and the KT reading optimises one f per run.
         # With a shared f the bins are therefore scored with per-run (A, α, f, β) as in the KT reading, so
         # the comparison is between the readings' physics, not their nuisance counts (on the demo scan,
         # scoring with the sampled shared f moved EA's elpd by −7.6)
-        self.score_blocks = ([[_nuisances(r, True, count_background) for r in p.runs] for p in self.points]
+        self.score_blocks = ([[make_nuisances(r, True, count_background) for r in p.runs] for p in self.points]
                              if self.shared_holder else self.blocks)
         self.options = {"pooled_delta": pooled_delta, "holder_fraction": holder_fraction,
                         "count_background": count_background}
@@ -547,9 +268,7 @@ class ScanProblem(_ProblemBase):
     def rates(self, x, temperatures=None):
         """ν_i(T), ν_μ(T) in μs⁻¹ for physical parameter list ``x``."""
         temps = self.temperatures if temperatures is None else np.asarray(temperatures, dtype=float)
-        nu_i = 10 ** (x[0] - 6) * np.exp(-x[1] / (K_B_EV * temps))
-        nu_mu = 10 ** (x[2] - 6) * np.exp(-x[3] / (K_B_EV * temps))
-        return nu_i, nu_mu
+        return arrhenius(temps, x[0], x[1]), arrhenius(temps, x[2], x[3])
 
     def deltas(self, x):
         if not self.pooled:
@@ -672,7 +391,7 @@ class KTTemperatureProblem(_ProblemBase):
         self.temperatures = np.array([point.temperature])
         self._setup_priors(KT_SCAN_PARAMETERS, priors)
         self.options = {"holder_fraction": holder_fraction, "count_background": count_background}
-        self.blocks = [[_nuisances(r, holder_fraction, count_background) for r in point.runs]]
+        self.blocks = [[make_nuisances(r, holder_fraction, count_background) for r in point.runs]]
 
     def _polarisations(self, x):
         return [[relaxation("dynamic_kt", r.t, r.b_lf, (x[0], x[1])) for r in self.points[0].runs]]
@@ -724,7 +443,6 @@ class TemperaturePointProblem(_ProblemBase):
 
     def __init__(self, point: ScanPointData, model: str = "ea", priors: Mapping[str, Any] | None = None, *,
                  holder_fraction: bool = True, count_background: bool = True, table=None):
-        from .models import PHYSICS_PARAMETERS, canonical_model
 
         if not point.runs:
             raise ValueError("a temperature needs at least one run")
@@ -733,7 +451,7 @@ class TemperaturePointProblem(_ProblemBase):
         self.temperatures = np.array([point.temperature])
         self.table = table
         self._setup_priors(PHYSICS_PARAMETERS[self.model], priors)
-        self.blocks = [[_nuisances(r, holder_fraction, count_background) for r in point.runs]]
+        self.blocks = [[make_nuisances(r, holder_fraction, count_background) for r in point.runs]]
         self.options = {"holder_fraction": holder_fraction, "count_background": count_background}
 
     def _polarisations(self, x):
@@ -752,7 +470,6 @@ class TemperaturePointProblem(_ProblemBase):
 
     def initial_guesses(self):
         """A grid of physics values (Δ, rates, Q), clipped into the prior bounds."""
-        import itertools
 
         grid = {"delta": (0.1, 0.3, 0.6), "nu": (0.01, 0.1, 1.0, 5.0), "nu_i": (0.05, 0.5, 5.0),
                 "nu_mu": (0.003, 0.05), "q": (0.3, 0.8)}

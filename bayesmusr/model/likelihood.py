@@ -29,7 +29,6 @@ __all__ = [
     "poisson_scale_marginal",
     "gaussian_loglike",
     "gaussian_pointwise",
-    "histogram_shapes",
     "log_factorial_sum",
 ]
 
@@ -135,27 +134,3 @@ def gaussian_loglike(y, model, sigma) -> float:
     s = np.asarray(sigma, dtype=float)
     r = (y - model) / s
     return float(-0.5 * np.dot(r, r) - np.sum(np.log(s)) - y.size * _HALF_LOG_2PI)
-
-
-def histogram_shapes(decay, asym_pol, alpha, bg_forward=0.0, bg_backward=0.0):
-    """Expected forward/backward counts per unit N0.
-
-    m_F = d (1 + A P) + β_F,  m_B = d (1 − A P)/α + β_B.
-
-    Parameters
-    ----------
-    decay : ndarray
-        Bin-averaged muon decay d_i (1 at t = 0).
-    asym_pol : ndarray
-        A·P(t_i).
-    alpha : float
-        Forward/backward efficiency ratio α (Mantid/musrfit α: A = (F − αB)/(F + αB)).
-    bg_forward, bg_backward : float
-        Flat backgrounds per bin in units of N0.
-
-    Returns
-    -------
-    (ndarray, ndarray)
-    """
-    dp = decay * asym_pol
-    return decay + dp + bg_forward, (decay - dp) / alpha + bg_backward

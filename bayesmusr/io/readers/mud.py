@@ -19,7 +19,9 @@ import re
 
 import numpy as np
 
-from . import RunFormatError
+from bayesmusr.io.errors import RunFormatError
+from bayesmusr.io.readers._isolate import call_isolated
+from bayesmusr.io.run import MuonRun, make_histogram_dataset
 
 __all__ = ["read_mud"]
 
@@ -52,7 +54,6 @@ def read_mud(path: str | pathlib.Path):
         ``mud-py`` is not installed (``pip install bayesmusr[mud]``), or the file is
         damaged or holds no TD histograms.
     """
-    from . import call_isolated
 
     path = pathlib.Path(path)
     return call_isolated(path, "MUD (mud-py)", _read_here, path)
@@ -83,7 +84,6 @@ def _read_here(path: pathlib.Path):
 
 
 def _read(mud, fh, path: pathlib.Path):
-    from ..data import MuonRun, make_histogram_dataset
 
     def opt(fn, *args, default=""):
         try:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.resources
 import math
 import os
 import pathlib
@@ -48,9 +49,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels
-from .ea import ea_static_scaled
-from .functions import _static_kt_scaled
+from bayesmusr.physics import _kernels
+from bayesmusr.physics.ea import ea_static_scaled
+from bayesmusr.physics.kt import _static_kt_scaled
+import multiprocessing as mp
+from tqdm import tqdm
+import xarray as xr
+from bayesmusr.physics.ea import check_ea_args, fast_ion_limit, fast_muon_limit, muon_renewal
+from bayesmusr.physics.kt import KEREN_ABOVE, OMEGA_PER_MT, dynamic_kt
+from bayesmusr.physics.ea import ea_direct
+from bayesmusr.physics.kt import OMEGA_PER_MT
 
 TABLE_VERSION = "2.0"
 NU_SCALE = 1e-3  # ν_i/Δ below which the ν_i axis is linear
@@ -79,7 +87,8 @@ Q_TOP_REFINE = (0.25, 0.5, 0.75, 1.5, 2.5, 3.5)
 REF_Q_POWER = 20
 REF_NU = 5.0
 
-TABLE_DIR = pathlib.Path(__file__).resolve().parent.parent / "tables"
+#: the shipped table is package data (found through importlib.resources, so an installed wheel has it)
+TABLE_DIR = pathlib.Path(str(importlib.resources.files("bayesmusr.physics") / "data"))
 DEFAULT_TABLE = TABLE_DIR / "ea_g0_v2.nc"
 
 
@@ -182,9 +191,7 @@ def build_table(output=None, grid: str = "standard", workers: int | None = None,
     -------
     pathlib.Path of the written table.
     """
-    import multiprocessing as mp
 
-    from tqdm import tqdm
 
     output = pathlib.Path(output) if output else (DEFAULT_TABLE if grid == "standard" else
                                                    TABLE_DIR / f"ea_g0_{grid}.nc")
@@ -265,7 +272,6 @@ def _checksum(counts: np.ndarray) -> str:
 
 
 def _write_table(path, counts, nu, q, w, x, grid, offset, scale):
-    import xarray as xr
 
     # Stored as int16 steps along Δt (count[k] − count[k−1], count[−1] = 32768): g₀ is smooth in Δt, so
     # the steps are small and zlib packs them 2.1× tighter than the counts themselves (measured on
@@ -335,7 +341,6 @@ _DEFAULT_KEY = str(DEFAULT_TABLE)
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(path: str) -> EATable:
-    import xarray as xr
 
     p = pathlib.Path(path)
     if not p.exists():
@@ -470,8 +475,6 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
         ω_max or Δ·t above its x_max (the message says which, and that
         `bayesmusr.ea_direct` computes any point).
     """
-    from .ea import check_ea_args, fast_ion_limit, fast_muon_limit, muon_renewal
-    from .functions import KEREN_ABOVE, OMEGA_PER_MT, dynamic_kt
 
     t, delta, nu_i, nu_mu, q, b_lf = check_ea_args(t, delta, nu_i, nu_mu, q, b_lf)
     if delta == 0.0 or t.size == 0:
@@ -539,8 +542,6 @@ class CheckReport:
 
 def _check_point(args):
     v, q, w, vmu, x, table = args
-    from .ea import ea_direct
-    from .functions import OMEGA_PER_MT
 
     b = w / OMEGA_PER_MT  # Δ = 1 μs⁻¹: times are Δt
     direct = ea_direct(x, 1.0, v, vmu, q, b, dx=0.02)
@@ -556,9 +557,7 @@ def check_table(n_points: int = 200, seed: int = 20261124, table=None, progress:
     θ = arcsin √Q, asinh ω_L) so the whole domain is covered, ν_μ/Δ is 0 for a
     quarter of the points and log-uniform in [1e-3, 10] otherwise.
     """
-    import multiprocessing as mp
 
-    from tqdm import tqdm
 
     tab = load_table(table)
     rng = np.random.default_rng(seed)

@@ -34,42 +34,17 @@ ZF static G → 1/3 as t → ∞; LF G → 1 as ω_L/Δ → ∞.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import wofz
 
-from . import _kernels
+from bayesmusr.physics import _kernels
 
-#: ω_L per mT of longitudinal field, μs⁻¹ (γ_μ/2π = 135.5388 MHz/T)
-OMEGA_PER_MT = 2.0 * math.pi * 135.5388e-3
-#: muon lifetime, μs
-MUON_LIFETIME = 2.1969811
-#: Boltzmann constant, eV/K
-K_B_EV = 8.617333262e-5
+from bayesmusr.physics.constants import K_B_EV, MUON_LIFETIME, OMEGA_PER_MT  # noqa: F401  (re-exported)
 
 _SERIES_BELOW = 0.5  # ω/Δ below which the LF static KT uses the power series
 #: ν/Δ above which dynamic_kt returns Keren's form (measured |difference| ≤ 3.5e-8 for ν/Δ ≥ 1000)
 KEREN_ABOVE = 1000.0
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """One entry of a model's parameter table (declared once, used everywhere)."""
-
-    name: str
-    unit: str
-    default: float
-    bounds: tuple[float, float]
-    description: str
-
-
-#: Parameter table of the Kubo-Toyabe family (models, priors and docs read this).
-KT_PARAMETERS = (
-    Parameter("delta", "μs⁻¹", 0.3, (0.0, math.inf), "static Gaussian field width Δ = γ_μ √<B²>"),
-    Parameter("nu", "μs⁻¹", 0.0, (0.0, math.inf), "fluctuation (strong-collision) rate ν"),
-    Parameter("b_lf", "mT", 0.0, (0.0, math.inf), "longitudinal field"),
-)
 
 
 def _check_scalar(value, name: str) -> float:

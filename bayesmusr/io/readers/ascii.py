@@ -23,7 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import RunFormatError
+from bayesmusr.io.errors import RunFormatError
+from bayesmusr.io.run import MuonRun, make_asymmetry_dataset
 
 __all__ = ["read_ascii"]
 
@@ -81,7 +82,6 @@ def read_ascii(
         No numeric rows, a row with a different number of columns, a wrong number
         of columns, non-finite values or non-positive errors.
     """
-    from ..data import MuonRun, make_asymmetry_dataset
 
     path = pathlib.Path(path)
     try:

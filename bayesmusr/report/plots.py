@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import pathlib
+import numpy as np
+from bayesmusr.io.readers import read_run
 
 __all__ = ["plot_run_file"]
 
@@ -35,9 +37,7 @@ def plot_run_file(path: str | os.PathLike, output: str | os.PathLike | None = No
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
-    from .readers import read_run
 
     path = pathlib.Path(path)
     run = read_run(path)

@@ -1,0 +1,1 @@
+"""inference layer: MAP search, Laplace start, the one emcee wrapper, InferenceData output and LOO comparison."""

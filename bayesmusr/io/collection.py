@@ -1,0 +1,214 @@
+"""Collections of runs: the runs of a temperature scan, grouped by temperature, and ``info`` lines."""
+from __future__ import annotations
+
+import dataclasses
+import glob as _glob
+import math
+import os
+import pathlib
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from bayesmusr.io.errors import RunFormatError
+from bayesmusr.io.readers import read_run
+from bayesmusr.io.run import MuonRun
+
+__all__ = ["RunCollection", "ScanPoint", "format_info_lines"]
+
+
+def format_info_lines(files: Iterable[str | os.PathLike]) -> list[str]:
+    """``bayesmusr info`` lines: one per run file.
+
+    Parameters
+    ----------
+    files : iterable of path
+        Run files of any supported format.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    RunFormatError
+        A file cannot be read (the message names it).
+    """
+
+    return [read_run(f).info_line() for f in files]
+
+
+# --------------------------------------------------------------------- scans
+@dataclasses.dataclass
+class ScanPoint:
+    """Runs of one temperature in a scan.
+
+    Attributes
+    ----------
+    temperature_K : float
+        Mean temperature of the runs in the point.
+    zf, lf, tf, other : list of MuonRun
+        Runs by geometry (``other``: geometry unknown).
+    """
+
+    temperature_K: float
+    zf: list[MuonRun] = dataclasses.field(default_factory=list)
+    lf: list[MuonRun] = dataclasses.field(default_factory=list)
+    tf: list[MuonRun] = dataclasses.field(default_factory=list)
+    other: list[MuonRun] = dataclasses.field(default_factory=list)
+
+
+class RunCollection:
+    """Runs of a temperature scan, sorted by temperature.
+
+    Parameters
+    ----------
+    runs : iterable of MuonRun
+        Every run must know its temperature (from the file or an override).
+
+    Raises
+    ------
+    RunFormatError
+        A run has no temperature.
+    """
+
+    def __init__(self, runs: Iterable[MuonRun]):
+        runs = list(runs)
+        for r in runs:
+            if not np.isfinite(r.temperature_K):
+                raise RunFormatError(
+                    r.source, "temperature", "missing: needed to place the run in a scan; give temperature_K in the overrides"
+                )
+        self.runs: list[MuonRun] = sorted(runs, key=lambda r: (r.temperature_K, r.attrs.get("run_number", -1)))
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __iter__(self):
+        return iter(self.runs)
+
+    def __getitem__(self, i: int) -> MuonRun:
+        return self.runs[i]
+
+    @property
+    def temperatures(self) -> np.ndarray:
+        """Temperatures in K, ascending."""
+        return np.array([r.temperature_K for r in self.runs])
+
+    @classmethod
+    def from_files(
+        cls,
+        files: str | os.PathLike | Iterable[str | os.PathLike],
+        overrides: Mapping[Any, Mapping[str, Any]] | None = None,
+        **common: Any,
+    ) -> "RunCollection":
+        """Read runs from a list of files or a glob pattern.
+
+        Parameters
+        ----------
+        files : str, path or iterable of paths
+            A glob pattern (``"data/EMU*.nxs"``) or explicit files.
+        overrides : mapping, optional
+            Per-run overrides keyed by file name, path or run number, e.g.
+            ``{"EMU00020882.nxs": {"t0": 0.24}, 20883: {"temperature_K": 288}}``.
+        **common
+            Overrides applied to every run (per-run ones win).
+        """
+        if isinstance(files, (str, os.PathLike)):
+            pattern = str(files)
+            paths = sorted(_glob.glob(pattern)) if any(ch in pattern for ch in "*?[") else [pattern]
+            if not paths:
+                raise FileNotFoundError(f"no run files match {pattern!r}")
+        else:
+            paths = [str(p) for p in files]
+        overrides = dict(overrides or {})
+        runs = []
+
+        for p in paths:
+            per = dict(common)
+            for key in (p, pathlib.Path(p).name, str(pathlib.Path(p).resolve())):
+                if key in overrides:
+                    per.update(overrides[key])
+            run = read_run(p)
+            rn = run.attrs.get("run_number")
+            if rn in overrides:
+                per.update(overrides[rn])
+            runs.append(run.with_overrides(**per).validate() if per else run)
+        return cls(runs)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike) -> "RunCollection":
+        """Read a scan described in a TOML file.
+
+        Layout::
+
+            [defaults]                 # optional, applied to every run
+            groups = { forward = [1, 2], backward = [3, 4] }
+
+            [[run]]
+            file = "EMU00020882.nxs"   # relative to the TOML file's folder
+            temperature_K = 300.0      # any override of MuonRun.with_overrides
+
+            [[run]]
+            glob = "more/EMU*.nxs"     # or a pattern
+
+        Raises
+        ------
+        RunFormatError
+            The TOML is malformed or a run entry names no file.
+        """
+        path = pathlib.Path(path)
+        try:
+            spec = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise RunFormatError(path, "TOML", f"invalid TOML ({exc})") from None
+        base = path.parent
+        defaults = dict(spec.get("defaults", {}))
+        entries = spec.get("run", [])
+        if not isinstance(entries, list) or not entries:
+            raise RunFormatError(path, "run", "expected one or more [[run]] tables")
+
+        runs = []
+        for k, entry in enumerate(entries, start=1):
+            entry = dict(entry)
+            if "file" in entry:
+                files = [base / entry.pop("file")]
+            elif "glob" in entry:
+                files = sorted(pathlib.Path(p) for p in _glob.glob(str(base / entry.pop("glob"))))
+                if not files:
+                    raise RunFormatError(path, f"run[{k}].glob", "matched no files")
+            else:
+                raise RunFormatError(path, f"run[{k}]", "expected a 'file' or 'glob' key")
+            for f in files:
+                run = read_run(f)
+                per = {**defaults, **entry}
+                runs.append(run.with_overrides(**per).validate() if per else run)
+        return cls(runs)
+
+    def paired(self, tolerance_K: float = 0.5) -> list[ScanPoint]:
+        """Group runs measured at one temperature (within ``tolerance_K``) by geometry.
+
+        Runs are taken in ascending temperature; a run joins the current point if
+        it lies within ``tolerance_K`` of the point's first run, else it starts a
+        new point.
+
+        Returns
+        -------
+        list of ScanPoint
+            Ascending temperature; each holds the ZF, LF, TF and other runs.
+        """
+        points: list[tuple[float, list[MuonRun]]] = []
+        for r in self.runs:
+            if points and abs(r.temperature_K - points[-1][0]) <= tolerance_K:
+                points[-1][1].append(r)
+            else:
+                points.append((r.temperature_K, [r]))
+        out = []
+        for _, members in points:
+            sp = ScanPoint(float(np.mean([m.temperature_K for m in members])))
+            for m in members:
+                {"ZF": sp.zf, "LF": sp.lf, "TF": sp.tf}.get(m.geometry, sp.other).append(m)
+            out.append(sp)
+        return out

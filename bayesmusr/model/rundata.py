@@ -1,0 +1,201 @@
+"""The arrays of one run ready for a likelihood (:class:`RunData`), and the EA table's support for them."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from bayesmusr.io.readers import read_run
+from bayesmusr.io.run import MuonRun
+from bayesmusr.physics.constants import MUON_LIFETIME, OMEGA_PER_MT
+from bayesmusr.physics.tables import load_table
+
+__all__ = ["RunData", "ea_delta_support", "ea_support_note"]
+
+
+@dataclasses.dataclass
+class RunData:
+    """Arrays of one run, ready for a likelihood (no xarray below this point).
+
+    Attributes
+    ----------
+    kind : str
+        ``"histograms"`` (forward/backward counts) or ``"asymmetry"``.
+    t : ndarray
+        Bin centres in μs after t0.
+    b_lf : float
+        Longitudinal field in mT (0 for ZF).
+    label : str
+        Run label for outputs (e.g. ``"ZF"`` or a run number).
+    width : ndarray, optional
+        Bin widths in μs (histograms).
+    forward, backward : ndarray, optional
+        Counts (histograms).
+    asymmetry, error : ndarray, optional
+        Asymmetry and its standard error (asymmetry runs).
+    """
+
+    kind: str
+    t: np.ndarray
+    b_lf: float
+    label: str = ""
+    width: np.ndarray | None = None
+    forward: np.ndarray | None = None
+    backward: np.ndarray | None = None
+    asymmetry: np.ndarray | None = None
+    error: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.t = np.asarray(self.t, dtype=float)
+        if self.t.ndim != 1 or self.t.size == 0:
+            raise ValueError(f"run {self.label!r}: t must be a non-empty 1-D array of times in μs")
+        if not np.all(np.isfinite(self.t)) or self.t.min() < 0:
+            raise ValueError(f"run {self.label!r}: t must be finite and >= 0 μs")
+        if not (math.isfinite(self.b_lf) and self.b_lf >= 0):
+            raise ValueError(f"run {self.label!r}: b_lf must be a finite field >= 0 mT, got {self.b_lf!r}")
+        n = self.t.size
+        if self.kind == "histograms":
+            for name in ("forward", "backward"):
+                v = getattr(self, name)
+                if v is None:
+                    raise ValueError(f"run {self.label!r}: histogram runs need {name} counts")
+                v = np.asarray(v, dtype=float)
+                if v.shape != (n,):
+                    raise ValueError(f"run {self.label!r}: {name} must have one count per time ({n}), got shape {v.shape}")
+                if not np.all(np.isfinite(v)) or v.min() < 0:
+                    raise ValueError(f"run {self.label!r}: {name} counts must be finite and >= 0")
+                setattr(self, name, v)
+            if self.forward.sum() + self.backward.sum() <= 0:
+                raise ValueError(f"run {self.label!r}: no counts")
+            if self.width is None:
+                if n < 2:
+                    raise ValueError(f"run {self.label!r}: give width= for a single-bin run")
+                self.width = np.full(n, float(np.median(np.diff(self.t))))
+            self.width = np.broadcast_to(np.asarray(self.width, dtype=float), (n,)).copy()
+            if np.any(self.width <= 0):
+                raise ValueError(f"run {self.label!r}: bin widths must be > 0 μs")
+        elif self.kind == "asymmetry":
+            if self.asymmetry is None or self.error is None:
+                raise ValueError(f"run {self.label!r}: asymmetry runs need asymmetry and error arrays")
+            self.asymmetry = np.asarray(self.asymmetry, dtype=float)
+            self.error = np.asarray(self.error, dtype=float)
+            if self.asymmetry.shape != (n,) or self.error.shape != (n,):
+                raise ValueError(f"run {self.label!r}: asymmetry and error must have one value per time ({n})")
+            if not (np.all(np.isfinite(self.asymmetry)) and np.all(np.isfinite(self.error)) and np.all(self.error > 0)):
+                raise ValueError(f"run {self.label!r}: asymmetry must be finite and its errors finite and > 0")
+        else:
+            raise ValueError(f"run kind must be 'histograms' or 'asymmetry', got {self.kind!r}")
+
+    @property
+    def n_obs(self) -> int:
+        """Number of time bins (the pointwise log-likelihood has one term per bin)."""
+        return int(self.t.size)
+
+    def decay(self) -> np.ndarray:
+        """Bin-averaged muon decay d_i = e^{−t_i/τ} (2τ/w_i) sinh(w_i/2τ)."""
+        tau = MUON_LIFETIME
+        x = self.width / (2 * tau)
+        return np.exp(-self.t / tau) * np.sinh(x) / x
+
+    def early_asymmetry(self, alpha: float = 1.0, n: int = 10) -> float:
+        """Mean asymmetry of the first ``n`` bins (starting guess for A0)."""
+        if self.kind == "asymmetry":
+            return float(np.mean(self.asymmetry[:n]))
+        f, b = self.forward[:n].sum(), self.backward[:n].sum()
+        return float((f - alpha * b) / (f + alpha * b)) if f + alpha * b > 0 else 0.0
+
+    @classmethod
+    def from_run(cls, run, *, b_lf: float | None = None, groups=None, bunch: int = 1,
+                 t_max: float | None = None, t_min: float | None = None, label: str | None = None,
+                 dead_time: bool | None = None, period=None) -> "RunData":
+        """Build from a :class:`bayesmusr.data.MuonRun` (or a file path).
+
+        Parameters
+        ----------
+        run : MuonRun or path
+            Histogram runs are grouped with :meth:`MuonRun.grouped` (good bins
+            only); asymmetry runs are used as stored.
+        b_lf : float, optional
+            Longitudinal field in mT; default from the run: 0 if its geometry
+            is ZF, its ``field_mT`` otherwise.
+        groups, bunch, dead_time, period
+            Passed to :meth:`MuonRun.grouped`.
+        t_min, t_max : float, optional
+            Keep bins with t_min ≤ t ≤ t_max (μs after t0).
+        label : str, optional
+            Label (default: geometry and run number).
+        """
+
+        if not isinstance(run, MuonRun):
+
+            run = read_run(run)
+        if b_lf is None:
+            geom = run.geometry
+            if geom == "ZF":
+                b_lf = 0.0
+            elif math.isfinite(run.field_mT):
+                if geom == "TF":
+                    raise ValueError(f"{run.source}: a transverse-field run cannot be fitted with a ZF/LF relaxation model")
+                b_lf = float(run.field_mT)
+            else:
+                raise ValueError(f"{run.source}: the field is unknown; give b_lf= (mT, 0 for zero field)")
+        if label is None:
+            rn = run.attrs.get("run_number", -1)
+            geom = run.geometry or "run"
+            label = f"{geom}{'' if geom == 'ZF' else f' {b_lf:g} mT'}" + (f" #{rn}" if rn not in (-1, None) else "")
+        if run.kind == "asymmetry":
+            ds = run.asymmetry()
+            t = ds["time"].values
+            sel = _time_window(t, t_min, t_max, run.source)
+            return cls("asymmetry", t[sel], float(b_lf), label, asymmetry=ds["asymmetry"].values[sel],
+                       error=ds["asymmetry_error"].values[sel])
+        g = run.grouped(groups, dead_time=dead_time, period=period, bunch=bunch)
+        t = g["time"].values
+        sel = _time_window(t, t_min, t_max, run.source)
+        return cls("histograms", t[sel], float(b_lf), label, width=np.full(int(sel.sum()), g.attrs["bin_width_us"]),
+                   forward=g["forward"].values[sel], backward=g["backward"].values[sel])
+
+
+def _time_window(t, t_min, t_max, source):
+    sel = np.ones(t.size, bool)
+    if t_min is not None:
+        sel &= t >= t_min
+    if t_max is not None:
+        sel &= t <= t_max
+    if not np.any(sel):
+        raise ValueError(f"{source}: no bins left in the time window [{t_min}, {t_max}] μs")
+    return sel
+
+
+def ea_delta_support(runs: Sequence[RunData], table=None):
+    """(Δ_min, Δ_max, table): the Δ the EA table allows for these runs' highest field and latest time.
+
+    Δ_min = ω_L,max/ω_max (0 in zero field), Δ_max = x_max/t_max.
+    """
+
+    tab = load_table(table)
+    b = max(r.b_lf for r in runs)
+    t_max = max(float(r.t.max()) for r in runs)
+    return OMEGA_PER_MT * b / tab.omega_max, tab.x_max / t_max, tab
+
+
+def ea_support_note(runs: Sequence[RunData], table=None) -> str:
+    """Words on which Δ (and ν_i) the EA table allows for these runs.
+
+    Raises FileNotFoundError (from :func:`bayesmusr.tables.load_table`) if the
+    table is missing, so a fit fails early with a clear message.
+    """
+    lo, hi, tab = ea_delta_support(runs, table)
+    t_max = max(float(r.t.max()) for r in runs)
+    notes = [f"Δ ≤ {hi:.3g} μs⁻¹ (table Δ·t ≤ {tab.x_max:g}, data to t = {t_max:.3g} μs)"]
+    b = max(r.b_lf for r in runs)
+    if b > 0:
+        notes.append(f"Δ ≥ {lo:.3g} μs⁻¹ (table ω_L/Δ ≤ {tab.omega_max:g}, field {b:g} mT)")
+    return ("EA table support: " + "; ".join(notes)
+            + ". Outside it the posterior density is set to zero (log-likelihood −inf). "
+            f"ν_i is not limited: above {tab.nu_max:g} Δ the fast-ion limit is used (its measured error is "
+            "6.1e-5 at ν_i = 100 Δ and falls as (Δ/ν_i)²).")
+
+

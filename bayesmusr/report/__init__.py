@@ -1,0 +1,1 @@
+"""report layer: figures, Markdown and self-contained HTML reports of saved results."""

@@ -1,0 +1,1 @@
+"""workflows layer: whole analyses (one temperature, a temperature scan) with their specifications."""

@@ -1,0 +1,330 @@
+"""The main job: a whole ZF/LF temperature scan read two ways, compared, reported.
+
+``bayesmusr fit analysis.toml`` (and ``make demo`` on the embedded scan) runs
+
+1. the Arrhenius EA scan model (:class:`bayesmusr.scan.ScanProblem`):
+   global E_i, ν_i0, E_μ, ν_μ0, Δ, Q, with per-temperature ν_i, ν_μ and their
+   credible bands;
+2. the conventional reading: a dynamic KT per temperature
+   (:class:`bayesmusr.scan.KTTemperatureProblem`), giving Δ_KT(T), ν_KT(T);
+   then the Arrhenius fit of ν_KT below T* and Kadono's Eq. 4 on Δ_KT(T);
+3. LOO/WAIC of the two readings over every bin of every run, with a verdict;
+4. netCDF results, PNG figures and ``report.md`` in the output folder.
+
+Every sampler call writes an emcee HDF5 backend: an interrupted job, run
+again with the same configuration, resumes its chains and reuses finished
+results.
+
+Configuration (TOML)::
+
+    [data]
+    runs = "runs.toml"          # RunCollection TOML (relative to this file), or
+    # files = "data/*.nc"       # a glob / list of run files
+    bunch = 4                   # pack bins (musrfit "packing")
+    t_min = 0.1                 # μs after t0
+    t_max = 20.0
+    temperature_tolerance_K = 0.5
+
+    [model]
+    pooled_delta = false        # per-temperature Δ_T partially pooled
+    holder_fraction = "shared"  # one sample-holder fraction for the scan; true: one per run; false: none
+    count_background = true
+
+    [priors]                    # any of bayesmusr.scan.SCAN_PARAMETERS
+    e_i = ["uniform", 0.05, 1.2]
+
+    [sampler]                   # keys of bayesmusr.sampling.SAMPLER_DEFAULTS, and seed
+    seed = 1
+    [kt]
+    parallel = true             # KT fits in a second process while the EA scan samples
+    [kt.sampler]                # the same for each per-temperature KT fit
+
+    [truth]                     # optional: known values (simulated data) for plots/report
+    e_i = 0.35
+
+    [output]
+    folder = "analysis-output"
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import pathlib
+import time
+import tomllib
+from typing import Any
+
+import numpy as np
+
+from bayesmusr.inference.conventional import fit_arrhenius, fit_two_state, two_state_delta
+from bayesmusr.physics.kt import K_B_EV, dynamic_kt
+from bayesmusr.io.collection import RunCollection
+from bayesmusr.model.rundata import RunData
+from bayesmusr.model.scan import ScanPointData
+import hashlib
+from bayesmusr.inference import compare
+from bayesmusr.inference.sampling import sample
+from bayesmusr.inference.sampling import SAMPLER_DEFAULTS
+from bayesmusr.model.scan import KTTemperatureProblem
+from bayesmusr.inference.compare import priors_of
+from bayesmusr.model.parameters import KT_SCAN_PARAMETERS
+from bayesmusr.model.rundata import ea_delta_support
+
+#: the [model] holder_fraction of a TOML that does not set it (see bayesmusr.scan.ScanProblem)
+DEFAULT_HOLDER_FRACTION = "shared"
+
+RESULT_EA = "ea_scan.nc"
+RESULT_KT = "kt_per_temperature.nc"
+
+
+def load_config(path) -> tuple[dict, pathlib.Path]:
+    """Read an analysis TOML; returns (config, folder the relative paths refer to)."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"analysis file {path} not found")
+    try:
+        cfg = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: invalid TOML ({exc})") from None
+    if "data" not in cfg:
+        raise ValueError(f"{path}: a [data] table naming the runs (runs = 'x.toml' or files = '*.nc') is required")
+    return cfg, path.parent
+
+
+def load_scan(cfg: dict, base: pathlib.Path):
+    """Runs of the configuration as :class:`bayesmusr.scan.ScanPointData` (ZF and LF runs per temperature)."""
+
+    data = cfg["data"]
+    if "runs" in data:
+        coll = RunCollection.from_toml(base / data["runs"])
+    elif "files" in data:
+        files = data["files"]
+        files = str(base / files) if isinstance(files, str) else [str(base / f) for f in files]
+        coll = RunCollection.from_files(files)
+    else:
+        raise ValueError("[data] needs 'runs' (a RunCollection TOML) or 'files' (a glob or list)")
+    kw = {k: data[k] for k in ("bunch", "t_min", "t_max") if k in data}
+    points = []
+    for sp in coll.paired(float(data.get("temperature_tolerance_K", 0.5))):
+        runs = [RunData.from_run(r, **kw) for r in sp.zf + sp.lf]
+        if not runs:
+            continue
+        points.append(ScanPointData(sp.temperature_K, runs))
+    if len(points) < 3:
+        raise ValueError(f"a scan analysis needs ZF/LF runs at >= 3 temperatures, found {len(points)}")
+    return points
+
+
+#: sampler settings that only change how long a chain runs or how it is shown: a finished result or a
+#: backend made with other values is still the same posterior's chain, so it is reused / resumed
+_LENGTH_SETTINGS = ("min_steps", "max_steps", "max_seconds", "progress", "workers", "check_every")
+
+
+def fingerprint(problem, seed: int, settings: dict) -> str:
+    """Hash of what a chain depends on: the model description (priors, options, runs), the data, seed and settings.
+
+    Stored next to the HDF5 backend (``<backend>.fingerprint``); a result or
+    backend whose fingerprint differs came from another configuration or other
+    data and is not reused.
+    """
+
+    h = hashlib.sha256()
+    h.update(json.dumps(problem.describe(), sort_keys=True, default=str).encode())
+    h.update(json.dumps({k: v for k, v in settings.items() if k not in _LENGTH_SETTINGS},
+                        sort_keys=True, default=str).encode())
+    h.update(f"seed={seed}".encode())
+    for point in problem.points:
+        for run in point.runs:
+            for name in ("t", "forward", "backward", "asymmetry", "error"):
+                a = getattr(run, name, None)
+                if a is not None:
+                    h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _sample_or_load(problem, out: pathlib.Path, backend: pathlib.Path, seed: int, settings: dict):
+    """Reuse a finished result or resume its backend — only if both come from this very configuration and data."""
+
+    stamp = backend.with_name(backend.name + ".fingerprint")
+    fp = fingerprint(problem, seed, settings)
+    old = stamp.read_text().strip() if stamp.exists() else None
+    if old != fp and (out.exists() or backend.exists()):
+        why = "made before fingerprints were kept" if old is None else "made with another configuration or data"
+        print(f"  {out.name}: the existing result/backend was {why}; sampling afresh")
+        out.unlink(missing_ok=True)
+        backend.unlink(missing_ok=True)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fp + "\n")
+    if out.exists():
+        print(f"  reusing {out}")
+        return compare.load(out)
+    return sample(problem, seed=seed, backend=backend, out=out, **settings)
+
+
+#: goals for every global parameter of the EA scan (issue 6): split R-hat and bulk ESS
+RHAT_GOAL = 1.01
+ESS_GOAL = 400
+
+
+def diagnostics(idata, names) -> dict:
+    """Unrounded split R-hat and bulk ESS per parameter, and whether the goals are met."""
+
+    az = compare._az()
+    rhat = az.rhat(idata, var_names=list(names))
+    ess = az.ess(idata, var_names=list(names), method="bulk")
+    r = {n: float(rhat[n]) for n in names}
+    e = {n: float(ess[n]) for n in names}
+    return {"r_hat": r, "ess_bulk": e, "met": all(v < RHAT_GOAL for v in r.values()) and
+            all(v > ESS_GOAL for v in e.values())}
+
+
+def _sample_to_diagnostics(problem, out: pathlib.Path, backend: pathlib.Path, seed: int, settings: dict,
+                           rounds: int = 3):
+    """Sample (or reuse) and, while R-hat ≥ 1.01 or bulk ESS ≤ 400 on a global parameter, extend the chain.
+
+    The τ-based stop of the sampler can come early when τ is under-estimated
+    (16 walkers: measured once τ_max = 27 at 1400 steps with R-hat up to 1.018,
+    where a longer run found τ_max = 43); each extra round resumes the same
+    HDF5 chain with min_steps raised by half.
+    """
+
+    idata = _sample_or_load(problem, out, backend, seed, settings)
+    for _ in range(rounds):
+        diag = diagnostics(idata, problem.names)
+        steps = int(idata.posterior.attrs.get("n_steps", 0))
+        max_steps = int(settings.get("max_steps", SAMPLER_DEFAULTS["max_steps"]))
+        if diag["met"] or not backend.exists() or steps >= max_steps:
+            break
+        worst = max(diag["r_hat"], key=diag["r_hat"].get)
+        print(f"  R-hat {diag['r_hat'][worst]:.4f} ({worst}), min bulk ESS {min(diag['ess_bulk'].values()):.0f}: "
+              f"extending the chain beyond {steps} steps")
+        out.unlink()
+        idata = _sample_or_load(problem, out, backend, seed,
+                                {**settings, "min_steps": min(max_steps, int(1.5 * steps))})
+    return idata
+
+
+def _posterior_array(idata, name):
+    return np.asarray(idata.posterior[name]).ravel()
+
+
+def _kt_reading(points, priors, holder_fraction, count_background, out, seed, kt_sampler, progress):
+    """Per-temperature dynamic-KT fits (the conventional reading); returns (result paths, seconds).
+
+    Runs in a worker process when the job is parallel, so it takes and returns
+    only picklable things; each temperature reuses its finished result or
+    resumes its HDF5 backend exactly as in a serial run.
+    """
+
+    t0 = time.perf_counter()
+    settings = dict(kt_sampler)
+    settings.setdefault("progress", progress)
+    paths = []
+    for j, p in enumerate(points):
+        print(f"KT reading, T = {p.temperature:g} K", flush=True)
+        kp = KTTemperatureProblem(p, priors, holder_fraction=holder_fraction, count_background=count_background)
+        path = out / "kt" / f"kt_T{j:02d}.nc"
+        _sample_or_load(kp, path, out / "kt" / f"kt_T{j:02d}.h5", seed + 100 + j, settings)
+        paths.append(path)
+    return paths, time.perf_counter() - t0
+
+
+def combine_kt(kt_results, problem, path):
+    """One InferenceData for the KT reading of the whole scan (independent temperatures).
+
+    The per-temperature posteriors are independent, so pairing their draws by
+    index gives draws of the joint posterior; the pointwise log-likelihoods are
+    concatenated in the scan's bin order, which makes the result comparable
+    with the EA scan model by LOO.
+    """
+
+    nw = min(int(r.posterior.sizes["chain"]) for r in kt_results)
+    nd = min(int(r.posterior.sizes["draw"]) for r in kt_results)
+    post, pw = {}, []
+    for j, r in enumerate(kt_results):
+        for name in ("delta", "nu"):
+            post[f"{name}_T{j}"] = np.asarray(r.posterior[name])[:nw, :nd]
+        pw.append(np.asarray(r.log_likelihood["y"])[:nw, :nd])
+    pointwise = np.concatenate(pw, axis=-1)
+    observed, dims, coords = problem.observed_data()
+    desc = problem.describe()  # the same runs as the EA scan: labels, fields and temperatures per run
+    attrs = {"bayesmusr_result": "scan", "model": "kt_per_temperature",
+             "temperatures_K": [float(t) for t in problem.temperatures],
+             **{k: desc[k] for k in ("run_labels", "run_fields_mT", "run_temperatures_K", "options")}}
+    idata = compare.make_inference_data(post, pointwise, {}, observed, dims, coords,
+                                        {"lp": np.zeros((nw, nd))}, attrs, pp_dims={})
+    compare.save(idata, path)
+    return idata
+
+
+#: a temperature's ν_KT counts as determined when its 84th/16th percentile ratio is below this; in the
+#: motionally narrowed regime the KT likelihood fixes only Δ²/ν, and the posterior runs along that ridge to
+#: the prior bounds (demo scan, 331.8 K: ν_KT 16–84 % = 1.9–55 μs⁻¹, median 7.4, against ~1 on either side)
+NU_KT_RIDGE_RATIO = 10.0
+#: ... or when its 97.5th percentile reaches this fraction of the prior's upper ν bound: a ridge runs to the
+#: bound (a simulated scan at 450 K: 16–84 % = 6.8–59, ratio 8.7, 97.5 % = 93 of 100, median 20 became T*;
+#: benchmarks/validate_scan.py), while the other ν_KT posteriors of those scans end at 97.5 % ≤ 28
+NU_KT_RIDGE_BOUND_FRACTION = 0.5
+
+
+def conventional_reading(temps, kt_results) -> dict:
+    """Δ_KT(T), ν_KT(T) (posterior median, SD), T*, Arrhenius below T*, Eq. 4 on Δ_KT(T).
+
+    Temperatures where ν_KT is not determined (the Δ²/ν ridge of a narrowed
+    spectrum: `NU_KT_RIDGE_RATIO`, `NU_KT_RIDGE_BOUND_FRACTION`) are listed under ``"undetermined_K"`` and
+    left out of T*, the Arrhenius fit and Eq. 4: their medians are set by
+    the prior range, not by the data, and a least-squares KT fit would land
+    anywhere on the ridge.
+    """
+    d_med = np.array([float(np.median(_posterior_array(r, "delta"))) for r in kt_results])
+    d_sd = np.array([float(np.std(_posterior_array(r, "delta"))) for r in kt_results])
+    n_med = np.array([float(np.median(_posterior_array(r, "nu"))) for r in kt_results])
+    n_sd = np.array([float(np.std(_posterior_array(r, "nu"))) for r in kt_results])
+
+    lo, hi, top = np.array([np.percentile(_posterior_array(r, "nu"), [16, 84, 97.5]) for r in kt_results]).T
+    default_max = next(p.bounds[1] for p in KT_SCAN_PARAMETERS if p.name == "nu")
+    nu_max = np.array([getattr(priors_of(r).get("nu"), "hi", default_max) for r in kt_results])
+    ok = (hi < NU_KT_RIDGE_RATIO * lo) & (top < NU_KT_RIDGE_BOUND_FRACTION * nu_max)
+    if ok.sum() < 3:  # nothing sensible to leave out
+        ok[:] = True
+    j_star = int(np.flatnonzero(ok)[np.argmax(n_med[ok])])
+    out = {"temperature_K": temps.tolist(), "delta_kt": d_med.tolist(), "delta_kt_sd": d_sd.tolist(),
+           "nu_kt": n_med.tolist(), "nu_kt_sd": n_sd.tolist(), "t_star_K": float(temps[j_star]),
+           "undetermined_K": temps[~ok].tolist(),
+           # ν_KT largest at the first/last usable temperature: its maximum lies outside the scan
+           "t_star_at_scan_edge": bool(j_star in (np.flatnonzero(ok)[0], np.flatnonzero(ok)[-1]))}
+    below = np.flatnonzero(ok[: j_star + 1])
+    if below.size >= 2:
+        arr = fit_arrhenius(temps[below], n_med[below], n_sd[below])
+        out["arrhenius_below_t_star"] = {"nu0_per_s": arr.nu0_per_s, "energy_eV": arr.energy_eV,
+                                         "energy_err_eV": arr.energy_err_eV,
+                                         "temperatures_K": temps[below].tolist()}
+    try:
+        ts = fit_two_state(temps[ok], d_med[ok], np.maximum(d_sd[ok], 1e-6))
+        out["eq4"] = {"delta": ts.delta, "q": ts.q, "n_states": ts.n_states, "e_delta_eV": ts.e_delta_eV,
+                      "errors": ts.errors}
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        out["eq4"] = {"error": str(exc)}
+    return out
+
+
+def support_warning(problem, idata) -> str:
+    """A warning if the Δ posterior presses against the EA table's support (else '').
+
+    The table covers ω_L/Δ ≤ ω_max and Δ·t ≤ x_max, so for the scan's fields and
+    times Δ is confined to [ω_L,max/ω_max, x_max/t_max]; a posterior piled at
+    either end is truncated by the table, not by the data.
+    """
+
+    lo, hi, tab = ea_delta_support([r for p in problem.points for r in p.runs], problem.table)
+    if "delta" not in idata.posterior:
+        return ""
+    d = np.asarray(idata.posterior["delta"]).ravel()
+    q_lo, q_hi = np.percentile(d, [2.5, 97.5])
+    if q_lo < lo * 1.005 or q_hi > hi * 0.995:
+        return (f"the Δ posterior (95 % in [{q_lo:.4g}, {q_hi:.4g}] μs⁻¹) reaches the edge of the EA table's "
+                f"support for these runs, {lo:.4g} ≤ Δ ≤ {hi:.4g} μs⁻¹ (ω_L/Δ ≤ {tab.omega_max:g}, "
+                f"Δ·t ≤ {tab.x_max:g}): the result is truncated by the table, not by the data. Shorten t_max, "
+                "leave out the high-field runs, or see docs/ea-tables.md.")
+    return ""
