@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+from bayesmusr._version import __version__
 from bayesmusr.demo import run_demo
 from bayesmusr.job import run_analysis
 from bayesmusr.physics import tables
@@ -135,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bayesmusr",
         description="Bayesian analysis of ZF/LF muon spin relaxation (Kubo-Toyabe and ion+muon jump EA models).",
     )
+    p.add_argument("--version", action="version", version=f"bayesmusr {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="run the main job on the embedded default data")

@@ -54,7 +54,7 @@ import warnings
 
 import numpy as np
 
-from bayesmusr import compare
+from bayesmusr.inference import compare
 from bayesmusr.inference.sampling import ConvergenceWarning
 from bayesmusr.workflows.temperature import fit_temperature
 

@@ -45,7 +45,7 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np
 
-from bayesmusr import report
+from bayesmusr.report import html as report
 from bayesmusr.workflows.scan import combine_kt
 from bayesmusr.inference.compare import format_comparison
 from bayesmusr.inference.conventional import KADONO, arrhenius

@@ -5,7 +5,8 @@ import runpy
 import numpy as np
 import pytest
 
-from bayesmusr import cli, tables
+from bayesmusr import cli
+from bayesmusr.physics import tables
 from bayesmusr.workflows.scan import load_config
 
 needs_table = pytest.mark.skipif(not tables.DEFAULT_TABLE.exists(), reason="shipped EA table not present")

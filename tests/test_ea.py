@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import bayesmusr as bm
-from bayesmusr import _kernels, tables
+from bayesmusr.physics import _kernels, tables
 from bayesmusr.physics.ea import ea_static_scaled, kernels, muon_renewal, radial_quadrature
 from bayesmusr.physics.kt import OMEGA_PER_MT, _dynamic_kt_scaled, _static_kt_scaled
 from mc_reference import simulate_ea
@@ -239,7 +239,7 @@ def test_ea_is_c1_in_parameters_across_grid_nodes():
     # ω: at the junction of the two ω segments (ω_L/Δ = 3, where the step halves) and inside the upper one
     for j in (20, 40):
         w_node = float(tables.OMEGA_SCALE * math.sinh(tab.u_omega[j]))
-        b_node = w_node * delta / bm.functions.OMEGA_PER_MT
+        b_node = w_node * delta / bm.physics.OMEGA_PER_MT
         e = 1e-4 * b_node
         g0 = bm.ea(t, delta, 0.2, 0.0, 0.5, b_node)
         right = (bm.ea(t, delta, 0.2, 0.0, 0.5, b_node + e) - g0) / e
@@ -354,7 +354,7 @@ def test_reference_factor_is_one_where_switched_off_and_divides_out_the_static_p
     lam = q**tables.REF_Q_POWER * v * v / (v * v + tables.REF_NU**2)
     for w in (0.0, 0.01, 1.5, 3.0):  # ZF, series (w/σ < 0.5) and recurrence branches
         ref = tables.reference_factor(0.04, 501, v, q, w)
-        exact = bm.static_kt(x, sig, w / bm.functions.OMEGA_PER_MT) ** lam  # Δ = 1 μs⁻¹: times are Δt, ω_L = w
+        exact = bm.static_kt(x, sig, w / bm.physics.OMEGA_PER_MT) ** lam  # Δ = 1 μs⁻¹: times are Δt, ω_L = w
         assert np.allclose(ref, exact, atol=1e-7, rtol=0)
         assert ref.min() > 0.03
 

@@ -16,7 +16,8 @@ from scipy.optimize import least_squares
 from scipy.special import gammaln
 
 import bayesmusr as bm
-from bayesmusr import compare, likelihood as lk
+from bayesmusr.inference import compare
+from bayesmusr.model import likelihood as lk
 from bayesmusr.cli import main as cli_main
 from bayesmusr.physics.kt import MUON_LIFETIME
 from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS, Prior, parse_prior

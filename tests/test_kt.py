@@ -11,7 +11,7 @@ from scipy.integrate import quad
 from scipy.optimize import minimize_scalar
 
 import bayesmusr as bm
-from bayesmusr import _kernels
+from bayesmusr.physics import _kernels
 from bayesmusr.physics.kt import OMEGA_PER_MT, _dynamic_kt_scaled, _kt_step, _static_kt_scaled
 
 

@@ -441,7 +441,7 @@ def test_damaged_mdu_does_not_crash_the_interpreter(tmp_path):
     struct.pack_into("<i", b, 512 + 52 + 2 * 60 + 44, 40000)  # a histogram longer than the others
     p = tmp_path / "long.mdu"
     p.write_bytes(bytes(b))
-    code = f"from bayesmusr.readers import read_run, RunFormatError\ntry:\n    read_run({str(p)!r})\nexcept RunFormatError as e:\n    print('RFE', e)\n"
+    code = f"from bayesmusr.io.readers import read_run, RunFormatError\ntry:\n    read_run({str(p)!r})\nexcept RunFormatError as e:\n    print('RFE', e)\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).parents[1])})
     assert out.returncode == 0 and out.stdout.startswith("RFE"), out.stdout + out.stderr

@@ -19,7 +19,9 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from bayesmusr import cli, report, tables
+from bayesmusr import cli
+from bayesmusr.physics import tables
+from bayesmusr.report import html as report
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 needs_table = pytest.mark.skipif(not tables.DEFAULT_TABLE.exists(), reason="shipped EA table not present")
@@ -328,7 +330,7 @@ def test_models_priors_page_lists_the_declared_parameters():
 @needs_table
 def test_report_releases_the_result_files(walkthrough, tmp_path):
     """``bayesmusr fit`` rewrites kt_per_temperature.nc on a rerun in the same process: the report must not hold it."""
-    from bayesmusr import compare
+    from bayesmusr.inference import compare
 
     base, _ = walkthrough
     folder = tmp_path / "fit"

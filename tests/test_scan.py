@@ -6,7 +6,7 @@ import pytest
 from scipy.integrate import dblquad
 from scipy.optimize import minimize
 
-from bayesmusr import _kernels, tables
+from bayesmusr.physics import _kernels, tables
 from bayesmusr.inference.conventional import arrhenius
 from bayesmusr.model.rundata import RunData
 from bayesmusr.model.nuisances import AsymmetryNuisances, HistogramNuisances

@@ -12,12 +12,11 @@ import math
 import numpy as np
 
 from bayesmusr.model import likelihood as lk
+from bayesmusr.model.forward import asymmetry_shape
 from bayesmusr.model.parameters import N0_PARAMETER, RUN_PARAMETERS
 from bayesmusr.model.temperature import TemperatureProblem
 from bayesmusr.model.rundata import ea_support_note
 from bayesmusr.physics.tables import load_table
-from bayesmusr.model.parameters import RUN_PARAMETERS
-from bayesmusr.model.rundata import ea_support_note
 
 __all__ = ["TemperatureAdapter", "MarginalAdapter"]
 
@@ -153,23 +152,6 @@ class MarginalAdapter:
                 blk.ref = None
         return self.p.log_posterior(y)
 
-    def _draw_nuisances(self, blk, g, rng):
-        """One draw of a run's nuisances from their Laplace (Gaussian) conditional at polarisation ``g``."""
-        if not math.isfinite(blk.marginal(g)):
-            raise ValueError("no conditional nuisance optimum at a retained posterior draw")
-        eta = np.array(blk.eta, dtype=float)
-        if blk.run.kind == "asymmetry":
-            x = np.stack([g, np.ones_like(g)], axis=1) if blk.holder else g[:, None]
-            prec = (x.T * blk.w) @ x
-            free = np.arange(x.shape[1])
-        else:
-            free = np.flatnonzero(blk.free)
-            _, hess = blk._derivatives(g, eta)
-            prec = -hess[np.ix_(free, free)]
-        chol = np.linalg.cholesky(prec)
-        eta[free] += np.linalg.solve(chol.T, rng.standard_normal(free.size))
-        return eta
-
     def posterior_extras(self, y, rng, predictive):
         """Physics values, nuisance draws and N0 per run, pointwise log-likelihood, replicas."""
 
@@ -178,17 +160,17 @@ class MarginalAdapter:
         gs = self.p._polarisations(x)[0]
         pw, rep = [], ({} if predictive else None)
         for i, (r, blk, g) in enumerate(zip(self.runs, self.blocks, gs)):
-            eta = self._draw_nuisances(blk, g, rng)
+            eta = blk.conditional_draw(g, rng)
             if r.kind == "asymmetry":
                 vals[f"a0_{i}"] = eta[0]
                 if blk.holder:
                     vals[f"base_{i}"] = eta[1]
-                mu = eta[0] * g + eta[1]
+                mu = asymmetry_shape(eta[0], g, eta[1])
                 pw.append(lk.gaussian_pointwise(r.asymmetry, mu, r.error))
                 if predictive:
                     rep[f"asymmetry_{i}"] = rng.normal(mu, r.error)
                 continue
-            sf, sb, _ = blk._shapes(g, eta)
+            sf, sb = blk.shapes(g, eta)
             n0 = rng.gamma(blk.n_total, 1.0 / (sf.sum() + sb.sum()))
             for k in np.flatnonzero(blk.free):
                 name = self._HIST_NAMES[k]

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from bayesmusr.model.forward import bin_decay, histogram_shapes, polarisation
-from bayesmusr.model.parameters import A0, ALPHA, BGB, BGF, FBG, from_unbounded, to_unbounded
+from bayesmusr.model.parameters import A0, ALPHA, BASE, BGB, BGF, FBG, from_unbounded, to_unbounded
 from bayesmusr.model.rundata import RunData
 from bayesmusr.physics import _kernels
 
@@ -27,16 +27,21 @@ __all__ = ["HistogramNuisances", "AsymmetryNuisances", "make_nuisances"]
 
 #: `_kernels.laplace_newton` without a predicted first step
 _NO_PREDICTOR = np.zeros((0, 0))
+#: prior bounds of (A, ρ = 1/α, f, β_F, β_B), from the declarations; ρ is log-uniform as α is
+LO = np.array([A0.bounds[0], 1.0 / ALPHA.bounds[1], FBG.bounds[0], BGF.bounds[0], BGB.bounds[0]])
+HI = np.array([A0.bounds[1], 1.0 / ALPHA.bounds[0], FBG.bounds[1], BGF.bounds[1], BGB.bounds[1]])
+LOGK = np.array([p.prior == "loguniform" for p in (A0, ALPHA, FBG, BGF, BGB)])
 
 
 class HistogramNuisances:
     """Laplace marginal over (A, ρ, f, β_F, β_B) of one histogram run, N0 integrated out.
 
-    With shape s_F = d(1 + A P) + β_F, s_B = ρ d(1 − A P) + β_B, P = G + f(1 − G)
-    and ρ = 1/α (α the Mantid/musrfit balance of A = (F − αB)/(F + αB), as in
-    :func:`bayesmusr.likelihood.histogram_shapes`), the N0-marginal
-    log-likelihood (prior 1/N0) is ℓ = Σ n log s − N log Σs + log Γ(N) − Σ log n!.
-    ρ is the parameter here because the shapes are linear in it.
+    With the forward model (:mod:`bayesmusr.model.forward`) s_F = d(1 + A P) + β_F,
+    s_B = ρ d(1 − A P) + β_B, P = (1 − f) G + f and ρ = 1/α, the N0-marginal log-likelihood
+    (prior 1/N0) is ℓ = Σ n log s − N log Σs + log Γ(N) − Σ log n!.  ρ is the parameter here
+    because the shapes are linear in it.  The Newton solve and the Laplace determinant are in
+    z, the logit of each nuisance's position inside its default prior bounds (:data:`LO`,
+    :data:`HI`), so the marginal is over the declared prior and every η is inside it.
     """
 
     names = ("a0", "rho", "fbg", "bgf", "bgb")
@@ -51,8 +56,10 @@ class HistogramNuisances:
         self.n_total = float(self.nf.sum() + self.nb.sum())
         self.const = gammaln(self.n_total) - float(gammaln(self.nf + 1).sum() + gammaln(self.nb + 1).sum())
         self.free = np.array([True, True, holder_fraction, count_background, count_background])
+        self.fixed = np.zeros(5)  # values of the entries that are not free (f = 0, no backgrounds)
         self.eta = None  # conditional optimum of the last evaluation (for pointwise terms)
-        self.ref = None  # fixed Newton start, set at the first evaluation
+        self.z = None  # the same in unbounded coordinates
+        self.ref = None  # fixed Newton start (z), set at the first evaluation
         self.predictor = None  # A⁻¹ at the reference (quasi-Newton first step), set with ref
 
     def _start(self, g=None):
@@ -61,7 +68,7 @@ class HistogramNuisances:
         Fitted separately, each histogram is linear in the columns [d, dG, 1]
         (since 1 + A P = (1 + A f) + A(1 − f) G); weighted least squares on F
         and B gives A(1 − f), A f, ρ = 1/α and the backgrounds, clipped into the
-        nuisance box.
+        prior bounds.
         """
         bg = 1e-3 if self.free[3] else 0.0
         alpha = float(self.nb.sum() / max(self.nf.sum(), 1.0))
@@ -91,64 +98,69 @@ class HistogramNuisances:
         bf = max(cf[2] / n0f, 0.0) if self.free[3] else 0.0
         bb = max(cb[2] / n0f, 0.0) if self.free[3] else 0.0
         eta = np.array([a, alpha, f, bf, bb])
-        return np.clip(eta, self.LOWER + 1e-9, self.UPPER - 1e-9)
+        return self._inside(eta)
+
+    @staticmethod
+    def _inside(eta):
+        """``eta`` moved at least 1 % of each prior range away from its edges (|z| ≤ 4.6): a Newton start."""
+        margin = 0.01 * (HI - LO)
+        return np.clip(eta, LO + margin, HI - margin)
 
     @property
     def alpha(self) -> float:
         """α of the last conditional optimum (= 1/ρ)."""
         return 1.0 / self.eta[1]
 
-    def _shapes(self, g, eta):
-        a, alpha, f, bf, bb = eta
-        p = g + f * (1.0 - g)
-        u = self.d * p
-        return self.d + a * u + bf, alpha * (self.d - a * u) + bb, u
+    def to_z(self, eta) -> np.ndarray:
+        """Unbounded coordinates of nuisances ``eta`` (strictly inside the prior bounds)."""
+        margin = 1e-9 * (HI - LO)  # an edge value (f = 0) maps to a large but finite z
+        return np.where(self.free, to_unbounded(np.clip(eta, LO + margin, HI - margin), LO, HI, LOGK), 0.0)
 
-    #: box for the nuisances (A, ρ = 1/α, f, β_F, β_B): physical ranges, f a fraction
-    LOWER = np.array([-0.5, 0.2, -1.0, -0.01, -0.01])
-    UPPER = np.array([0.5, 5.0, 1.0, 0.2, 0.2])
-    # f is weakly determined run by run (SD ~0.05 at 10⁷ events) and its conditional optimum can
-    # fall below 0; the Laplace step treats it (like the backgrounds) as an unconstrained real so
-    # the optimum stays interior — bounding it at 0 made the solve fail on such runs
+    def shapes(self, g, eta):
+        """Expected counts per unit N0, (s_F, s_B), at nuisances ``eta`` = (A, ρ, f, β_F, β_B)."""
+        a, rho, f, bf, bb = eta
+        return histogram_shapes(self.d, a * polarisation(g, f), 1.0 / rho, bf, bb)
 
-    def loglike(self, g, eta):
-        """N0-marginal log-likelihood at nuisances ``eta`` (−inf outside the box)."""
-        if np.any(eta < self.LOWER) or np.any(eta > self.UPPER):
-            return -math.inf
-        val = _kernels.histogram_nuisance_terms(self.d, g, self.nf, self.nb, eta, False)[0]
-        return val + self.const
+    def _solve(self, g, z, predictor):
+        return _kernels.laplace_newton(self.d, g, self.nf, self.nb, z, self.free, self.fixed, LO, HI, LOGK, predictor)
 
-    def _derivatives(self, g, eta):
-        _, grad, hess = _kernels.histogram_nuisance_terms(self.d, g, self.nf, self.nb, eta, True)
-        return grad, hess
+    def hessian(self, g, z):
+        """Hessian of ℓ + log prior in z over the free nuisances at ``z``."""
+        _, _, hess, _ = _kernels.terms_unbounded(self.d, g, self.nf, self.nb, z, self.free, self.fixed, LO, HI,
+                                                 LOGK, 1)
+        idx = np.flatnonzero(self.free)
+        return hess[np.ix_(idx, idx)]
+
+    def set_reference(self, eta) -> None:
+        """Fix the Newton start at nuisances ``eta`` (no predicted step) for the following calls."""
+        self.ref = self.to_z(np.asarray(eta, dtype=float))
+        self.predictor = None
 
     def marginal(self, g):
         """Laplace log-marginal over the free nuisances for polarisation ``g``.
 
-        Damped Newton iterations start from a *fixed* reference η_ref (the
-        converged optimum of the first call) moved by one quasi-Newton step
-        with the reference's inverse Hessian, and run to a predicted gain
-        below 1e-9, so the result is a deterministic, smooth function of the
-        physics (a sampler and a finite-difference optimiser both need that);
-        the Hessian of the last point gives the determinant.
+        Damped Newton iterations start from a *fixed* reference z_ref (the converged optimum of
+        the first call) moved by one quasi-Newton step with the reference's inverse Hessian, and
+        run to a predicted gain below 1e-9, so the result is a deterministic, smooth function of
+        the physics (a sampler and a finite-difference optimiser both need that); the Hessian of
+        the last point gives the determinant.
         """
         if self.ref is None:  # anchor: the converged optimum of the first evaluation
             first = self._marginal_full(g)
             if not math.isfinite(first):
                 return first
-            self.ref = self.eta.copy()
+            self.ref = self.z.copy()
             self.predictor = self._predictor(g, self.ref)
             # this call too goes the way of every later one (from ref, predictor first), so that
             # the same G always gives the same value, bit for bit
         return self._marginal_full(g, self.ref, self.predictor)
 
-    def _predictor(self, g, eta):
-        """A⁻¹ = (−Hessian)⁻¹ over the free nuisances at ``eta`` embedded in 5 × 5 (None if not positive definite)."""
-        _, hess = self._derivatives(g, eta)
+    def _predictor(self, g, z):
+        """A⁻¹ = (−Hessian)⁻¹ over the free nuisances at ``z`` embedded in 5 × 5 (None if not positive definite)."""
         idx = np.flatnonzero(self.free)
         out = np.zeros((5, 5))
         try:
-            a = -hess[np.ix_(idx, idx)]
+            a = -self.hessian(g, z)
             np.linalg.cholesky(a)
             out[np.ix_(idx, idx)] = np.linalg.inv(a)
         except np.linalg.LinAlgError:
@@ -156,13 +168,7 @@ class HistogramNuisances:
         return out
 
     def _marginal_full(self, g, start=None, predictor=None):
-        """Damped Newton (Levenberg-Marquardt) Laplace solve from ``start`` (default: the relaxed fit).
-
-        Newton steps with Levenberg-Marquardt damping (the likelihood is not
-        concave everywhere in these bilinear parameters); stops when the
-        undamped Newton step would gain less than 1e-9 and uses the Hessian of
-        that point for the determinant.
-        """
+        """Damped Newton (Levenberg-Marquardt) Laplace solve from ``start`` (default: the relaxed fit)."""
         # tried in turn (a fixed order, so the result stays a deterministic function of G): the reference
         # with its quasi-Newton step, the reference alone (the predicted start can land where the damped
         # Newton stalls: seen once on a short-chain FAST scan), then the relaxed linear fit
@@ -171,21 +177,33 @@ class HistogramNuisances:
             if predictor is not None:
                 tries.append((start, predictor))
             tries.append((start, _NO_PREDICTOR))
-        tries.append((None, _NO_PREDICTOR))  # None: the relaxed linear start
+        tries.append((self.to_z(self._start(g)), _NO_PREDICTOR))  # the relaxed linear start
+        # the relaxed fit can put (A, ρ, f) on their edges when G is far from the data: then a plain start
+        tries.append((self.to_z(self._inside(self._start(None))), _NO_PREDICTOR))
         for first, pred in tries:
-            eta = self._start(g) if first is None else np.array(first, dtype=float)
-            val, eta, logdet, ok = _kernels.laplace_newton(self.d, g, self.nf, self.nb, eta, self.free,
-                                                           self.LOWER, self.UPPER, pred)
+            z = np.array(first, dtype=float)
+            val, z, eta, logdet, ok = self._solve(g, z, pred)
             if not ok:
                 continue
-            self.eta = eta
+            self.z, self.eta = z, eta
             k = int(self.free.sum())
             return val + self.const + 0.5 * k * math.log(2 * math.pi) - 0.5 * logdet
         return -math.inf
 
+    def conditional_draw(self, g, rng) -> np.ndarray:
+        """Nuisances drawn from their Laplace conditional at ``g``: Gaussian in z, so always inside the prior."""
+        if not math.isfinite(self.marginal(g)):
+            raise ValueError(f"run {self.run.label!r}: no conditional nuisance optimum at a retained posterior draw")
+        idx = np.flatnonzero(self.free)
+        chol = np.linalg.cholesky(-self.hessian(g, self.z))
+        z = self.z.copy()
+        z[idx] += np.linalg.solve(chol.T, rng.standard_normal(idx.size))
+        eta = np.where(self.free, from_unbounded(z, LO, HI, LOGK), self.fixed)
+        return eta
+
     def _profiled(self, g, eta):
         """Shapes s_F, s_B at ``eta`` and the profiled N0 = Σn / Σs."""
-        sf, sb, _ = self._shapes(g, eta)
+        sf, sb = self.shapes(g, eta)
         return sf, sb, self.n_total / (sf.sum() + sb.sum())
 
     def pointwise(self, g, eta=None):
@@ -196,13 +214,13 @@ class HistogramNuisances:
                                self.nb * np.log(mb) - mb - gammaln(self.nb + 1)])
 
     def replicate(self, g, rng):
+        """Poisson replica of the forward then backward counts at the conditional nuisances."""
         sf, sb, n0 = self._profiled(g, self.eta)
         return np.concatenate([rng.poisson(n0 * sf), rng.poisson(n0 * sb)]).astype(float)
 
     def asymmetry(self, g):
-        """A·P(t) = A (G + f(1 − G)) at the current nuisances, for plots (backgrounds left out)."""
-        a, f = self.eta[0], self.eta[2]
-        return a * (g + f * (1.0 - g))
+        """A·P(t) at the current nuisances, for plots (backgrounds left out)."""
+        return self.eta[0] * polarisation(g, self.eta[2])
 
     def observed_asymmetry(self, g):
         """(F − αB)/(F + αB) after subtracting the fitted flat backgrounds, and its first-order error.
@@ -250,6 +268,21 @@ class AsymmetryNuisances:
         k = x.shape[1]
         return self.const - 0.5 * float(self.w @ r**2) + 0.5 * k * math.log(2 * math.pi) - 0.5 * float(
             np.linalg.slogdet(h)[1])
+
+    def conditional_draw(self, g, rng, tries: int = 1000) -> np.ndarray:
+        """(a1, a2) drawn from their exact conditional: the Gaussian truncated to the declared prior bounds."""
+        if not math.isfinite(self.marginal(g)):
+            raise ValueError(f"run {self.run.label!r}: no conditional optimum")
+        x = np.stack([g, np.ones_like(g)], axis=1) if self.holder else g[:, None]
+        chol = np.linalg.cholesky((x.T * self.w) @ x)
+        lo, hi = np.array([A0.bounds[0], BASE.bounds[0]]), np.array([A0.bounds[1], BASE.bounds[1]])
+        for _ in range(tries):
+            eta = self.eta.copy()
+            eta[: x.shape[1]] += np.linalg.solve(chol.T, rng.standard_normal(x.shape[1]))
+            if np.all((eta >= lo) & (eta <= hi)):
+                return eta
+        raise ValueError(f"run {self.run.label!r}: the asymmetry amplitude and baseline lie outside their declared "
+                         f"bounds a0 {A0.bounds}, base {BASE.bounds}")
 
     def pointwise(self, g, eta=None):
         a1, a2 = self.eta if eta is None else eta

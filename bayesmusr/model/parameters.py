@@ -276,14 +276,15 @@ BGF = FitParameter("bgf", "1", 0.0, (0.0, 0.1), "flat forward background per bin
 BGB = FitParameter("bgb", "1", 0.0, (0.0, 0.1), "flat backward background per bin, in units of N0", "uniform",
                    (0.0, _INF))
 
+BASE = FitParameter("base", "1", 0.0, (-0.5, 0.5),
+                    "constant asymmetry baseline (holder fraction and α mismatch of an exported asymmetry)")
+
 #: Per-run nuisance parameters: (declaration, run kinds it exists for, option that switches it on or None).
 RUN_PARAMETERS: tuple[tuple[FitParameter, tuple[str, ...], str | None], ...] = (
     (A0, ("histograms", "asymmetry"), None),
     (ALPHA, ("histograms",), None),
     (FBG, ("histograms",), "holder_fraction"),
-    (FitParameter("base", "1", 0.0, (-0.5, 0.5),
-                  "constant asymmetry baseline (holder fraction and α mismatch of an exported asymmetry)"),
-     ("asymmetry",), None),
+    (BASE, ("asymmetry",), None),
     (FitParameter("lam", "μs⁻¹", 0.0, (0.0, 5.0), "extra exponential relaxation λ, P → (1−f) G e^{−λt} + f",
                   "uniform", (0.0, _INF)), ("histograms", "asymmetry"), "extra_relaxation"),
     (BGF, ("histograms",), "count_background"),
@@ -355,15 +356,17 @@ def is_physical_edge(name: str, value: float) -> bool:
 def to_unbounded(x, lo, hi, log):
     """z = logit of the position of x inside [lo, hi] (on log x where ``log``); arrays broadcast."""
     x, lo, hi = (np.asarray(v, dtype=float) for v in (x, lo, hi))
-    s = np.where(log, (np.log(x) - np.log(lo)) / (np.log(hi) - np.log(lo)), (x - lo) / (hi - lo))
-    return np.log(s) - np.log1p(-s)
+    with np.errstate(divide="ignore", invalid="ignore"):  # np.where evaluates both branches
+        s = np.where(log, (np.log(x) - np.log(lo)) / (np.log(hi) - np.log(lo)), (x - lo) / (hi - lo))
+        return np.log(s) - np.log1p(-s)
 
 
 def from_unbounded(z, lo, hi, log):
-    """Inverse of :func:`to_unbounded`: always strictly inside (lo, hi)."""
+    """Inverse of :func:`to_unbounded`: always inside [lo, hi] (strictly, up to rounding)."""
     z, lo, hi = (np.asarray(v, dtype=float) for v in (z, lo, hi))
     s = 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic function, without overflow
-    return np.where(log, np.exp(np.log(lo) + s * (np.log(hi) - np.log(lo))), lo + s * (hi - lo))
+    with np.errstate(divide="ignore", invalid="ignore"):  # np.where evaluates both branches
+        return np.where(log, np.exp(np.log(lo) + s * (np.log(hi) - np.log(lo))), lo + s * (hi - lo))
 
 
 def markdown_table(rows) -> str:

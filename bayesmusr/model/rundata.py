@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pathlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -46,6 +47,8 @@ class RunData:
     backward: np.ndarray | None = None
     asymmetry: np.ndarray | None = None
     error: np.ndarray | None = None
+    #: how the run was read and reduced (file, grouping, t0, good bins, window, …): the result's specification
+    meta: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         self.t = np.asarray(self.t, dtype=float)
@@ -131,7 +134,9 @@ class RunData:
         if not isinstance(run, MuonRun):
 
             run = read_run(run)
+        field_source = "user" if b_lf is not None else ""
         if b_lf is None:
+            field_source = "geometry ZF" if run.geometry == "ZF" else run.attrs.get("field_source") or "file"
             geom = run.geometry
             if geom == "ZF":
                 b_lf = 0.0
@@ -145,17 +150,32 @@ class RunData:
             rn = run.attrs.get("run_number", -1)
             geom = run.geometry or "run"
             label = f"{geom}{'' if geom == 'ZF' else f' {b_lf:g} mT'}" + (f" #{rn}" if rn not in (-1, None) else "")
+        meta = _run_meta(run, field_source, {"groups": groups, "dead_time": dead_time, "period": period,
+                                             "bunch": bunch, "t_min": t_min, "t_max": t_max})
         if run.kind == "asymmetry":
             ds = run.asymmetry()
             t = ds["time"].values
             sel = _time_window(t, t_min, t_max, run.source)
             return cls("asymmetry", t[sel], float(b_lf), label, asymmetry=ds["asymmetry"].values[sel],
-                       error=ds["asymmetry_error"].values[sel])
+                       error=ds["asymmetry_error"].values[sel], meta=meta)
         g = run.grouped(groups, dead_time=dead_time, period=period, bunch=bunch)
+        meta["reduction"] = {k: g.attrs[k] for k in ("t0_us", "first_good_time_us", "last_good_time_us",
+                                                     "dead_time_corrected", "period", "forward_detectors",
+                                                     "backward_detectors", "bin_width_us") if k in g.attrs}
         t = g["time"].values
         sel = _time_window(t, t_min, t_max, run.source)
         return cls("histograms", t[sel], float(b_lf), label, width=np.full(int(sel.sum()), g.attrs["bin_width_us"]),
-                   forward=g["forward"].values[sel], backward=g["backward"].values[sel])
+                   forward=g["forward"].values[sel], backward=g["backward"].values[sel], meta=meta)
+
+
+def _run_meta(run: MuonRun, field_source: str, reader: dict) -> dict:
+    """The part of a run's specification that comes from its file and reader settings."""
+    a = run.attrs
+    src = a.get("source_file") or ""
+    return {"source_file": str(pathlib.Path(src).resolve()) if src and pathlib.Path(src).is_file() else "",
+            "format": a.get("format", ""), "temperature_K": a.get("temperature_K", math.nan),
+            "temperature_source": a.get("temperature_source", ""), "field_source": field_source,
+            "run_number": a.get("run_number", -1), "reader": reader}
 
 
 def _time_window(t, t_min, t_max, source):

@@ -61,7 +61,6 @@ from bayesmusr.model.forward import polarisation, relaxation
 from bayesmusr.model.nuisances import AsymmetryNuisances, HistogramNuisances, make_nuisances
 from bayesmusr.model.parameters import HOLDER_PARAMETER, KT_SCAN_PARAMETERS, PHYSICS_PARAMETERS, POOL_PARAMETER, SCAN_PARAMETERS, canonical_model, parse_prior, pooled_delta_parameter
 from bayesmusr.model.rundata import RunData, ea_support_note
-from bayesmusr.model.parameters import PHYSICS_PARAMETERS, canonical_model
 import itertools
 
 def holder_option(value) -> bool | str:
@@ -240,9 +239,7 @@ class ScanProblem(_ProblemBase):
         declared = list(SCAN_PARAMETERS)
         if pooled_delta:
             declared.append(POOL_PARAMETER)
-            declared += [FitParameter(f"dlog_delta_{j}", "1", 0.0, (-1.0, 1.0),
-                                      f"log Δ_T − log Δ at T = {t:g} K", "uniform")
-                         for j, t in enumerate(self.temperatures)]
+            declared += [pooled_delta_parameter(j, t) for j, t in enumerate(self.temperatures)]
         self.shared_holder = holder_fraction == "shared"
         if self.shared_holder:
             declared.append(HOLDER_PARAMETER)
@@ -352,10 +349,8 @@ class ScanProblem(_ProblemBase):
                 for blk, score, g, g0 in zip(blocks, scores, g_list, g0_list):
                     if not math.isfinite(blk.marginal(g)):
                         raise ValueError("no conditional nuisance optimum at a retained posterior draw")
-                    if hasattr(score, "ref"):
-                        score.ref = np.array(blk.eta, dtype=float)
-                        score.ref[2] = f
-                        score.predictor = None
+                    if hasattr(score, "set_reference"):
+                        score.set_reference(np.concatenate([blk.eta[:2], [f], blk.eta[3:]]))
                     if math.isfinite(score.marginal(g0)):
                         pw.append(score.pointwise(g0))
                     else:  # f has no optimum of its own when G ≈ 1 (it cannot change the expectation

@@ -15,7 +15,7 @@ import numpy as np
 from bayesmusr.model import likelihood as lk
 from bayesmusr.model.parameters import PHYSICS_PARAMETERS, canonical_model
 from bayesmusr.model.rundata import RunData
-from bayesmusr.model.forward import relaxation
+from bayesmusr.model.forward import bin_decay, histogram_shapes, polarisation, relaxation
 from bayesmusr.io.run import MuonRun, make_histogram_dataset
 import h5py
 
@@ -53,10 +53,8 @@ def expected_counts(model: str, physics: Mapping[str, float], b_lf: float, t: np
     """
     model = canonical_model(model)
     g = relaxation(model, t, b_lf, _theta(model, physics), table)
-    pol = (1.0 - fbg) * g * np.exp(-lam * t) + fbg
-    rd = RunData("histograms", t, b_lf, width=np.full(t.size, bin_width), forward=np.zeros(t.size) + 1,
-                 backward=np.zeros(t.size) + 1)
-    mf, mb = lk.histogram_shapes(rd.decay(), a0 * pol, alpha, bgf, bgb)
+    pol = polarisation(g, fbg, lam, t)
+    mf, mb = histogram_shapes(bin_decay(t, np.full(t.size, bin_width)), a0 * pol, alpha, bgf, bgb)
     n0 = n_events / (mf.sum() + mb.sum())
     return n0 * mf, n0 * mb, n0
 

@@ -433,69 +433,115 @@ solve_small = njit(cache=True)(_solve_small)
 cholesky_small = njit(cache=True)(_cholesky_small)
 
 
-def _laplace_newton(d, g, nf, nb, eta0, free, lower, upper, predictor):
-    """Damped-Newton conditional optimum of the histogram nuisances (HistogramNuisances).
+def _terms_unbounded(d, g, nf, nb, z, free, eta_fixed, lo, hi, logk, want_derivatives):
+    """``histogram_nuisance_terms`` in unbounded coordinates z, with the prior's Jacobian.
 
-    Levenberg-Marquardt damped Newton on the free entries of η = (A, ρ, f, β_F, β_B)
-    from ``eta0``, steps leaving the box [lower, upper] rejected.  Stops when the
-    undamped Newton step would gain less than 1e-9 (gᵀ A⁻¹ g < 1e-9, A = −Hessian).
-    Returns (ℓ at the optimum, η, log det A, converged).
+    Each free nuisance is x = lo + (hi − lo) s (or log x = log lo + log(hi/lo) s where ``logk``)
+    with s = 1/(1 + e^{−z}); fixed ones are taken from ``eta_fixed``.  For a uniform (or
+    log-uniform) prior on [lo, hi] the prior density in z is s(1 − s), so the returned value
+    ℓ(x(z)) + Σ log s(1 − s) integrates over z to the marginal likelihood under that prior,
+    and its maximum is always interior.  Returns (value, gradient, Hessian in z, η).
+    """
+    eta = eta_fixed.copy()
+    x1 = np.zeros(5)
+    x2 = np.zeros(5)
+    jac = 0.0
+    for j in range(5):
+        if not free[j]:
+            continue
+        s = 0.5 * (1.0 + math.tanh(0.5 * z[j]))
+        w = s * (1.0 - s)
+        if logk[j]:
+            span = math.log(hi[j] / lo[j])
+            eta[j] = math.exp(math.log(lo[j]) + s * span)
+            x1[j] = eta[j] * span * w
+            x2[j] = x1[j] * (span * w + 1.0 - 2.0 * s)
+        else:
+            span = hi[j] - lo[j]
+            eta[j] = lo[j] + s * span
+            x1[j] = span * w
+            x2[j] = x1[j] * (1.0 - 2.0 * s)
+        jac += math.log(w) if w > 0.0 else -np.inf
+    val, gx, hx = histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives)
+    val += jac
+    gz = np.zeros(5)
+    hz = np.zeros((5, 5))
+    if not want_derivatives:
+        return val, gz, hz, eta
+    for j in range(5):
+        if free[j]:
+            s = 0.5 * (1.0 + math.tanh(0.5 * z[j]))
+            gz[j] = gx[j] * x1[j] + 1.0 - 2.0 * s
+            if want_derivatives == 1:
+                for k in range(5):
+                    if free[k]:
+                        hz[j, k] = hx[j, k] * x1[j] * x1[k]
+                hz[j, j] += gx[j] * x2[j] - 2.0 * s * (1.0 - s)
+    return val, gz, hz, eta
 
-    ``predictor`` (5 × 5, zero rows and columns for fixed entries; or 0 × 0 for
-    none) is a fixed A⁻¹ from the reference point: the iterations then start from
-    η₀ + predictor · ∇ℓ(η₀), a quasi-Newton step that needs only the gradient pass
-    (``histogram_nuisance_terms`` mode 2, no logarithms).  Near the reference it
-    lands within the quadratic basin, so the damped Newton needs fewer full passes
-    (measured ~3.8 → ~2.25 per solve).  A predicted start outside the box is not
-    taken; one with a shape ≤ 0 fails like any other start (the caller then retries
-    without the predictor).  The start is a fixed smooth function of G, so the
-    result stays deterministic.
+
+terms_unbounded = njit(cache=True)(_terms_unbounded)
+
+#: |z| beyond which a nuisance is at its prior edge to double precision (s(1 − s) < 4e-18)
+Z_MAX = 40.0
+
+
+def _laplace_newton(d, g, nf, nb, z0, free, eta_fixed, lo, hi, logk, predictor):
+    """Damped-Newton conditional optimum of the histogram nuisances (HistogramNuisances), in z.
+
+    Levenberg-Marquardt damped Newton on the free entries of z (the unbounded coordinates of
+    η = (A, ρ, f, β_F, β_B) inside their prior bounds, see ``terms_unbounded``) from ``z0``.
+    Stops when the undamped Newton step would gain less than 1e-9 (gᵀ A⁻¹ g < 1e-9,
+    A = −Hessian).  Returns (value at the optimum, z, η, log det A, converged).
+
+    ``predictor`` (5 × 5, zero rows and columns for fixed entries; or 0 × 0 for none) is a
+    fixed A⁻¹ from the reference point: the iterations then start from z₀ + predictor · ∇(z₀),
+    a quasi-Newton step that needs only the gradient pass (mode 2, no logarithms).  Near the
+    reference it lands within the quadratic basin, so the damped Newton needs fewer full passes.
+    The start is a fixed smooth function of G, so the result stays deterministic.
     """
     idx = np.nonzero(free)[0]
     k = idx.shape[0]
-    eta = eta0.copy()
-    for j in range(5):
-        if eta[j] < lower[j] or eta[j] > upper[j]:
-            return -np.inf, eta, 0.0, False
+    z = z0.copy()
     if predictor.shape[0] == 5:
-        shapes_ok, g0, _ = histogram_nuisance_terms(d, g, nf, nb, eta, 2)  # ℓ slot: 0, or −inf
+        shapes_ok, g0, _, _ = terms_unbounded(d, g, nf, nb, z, free, eta_fixed, lo, hi, logk, 2)
         if math.isfinite(shapes_ok):
-            trial = eta.copy()
+            trial = z.copy()
             inside = True
             for i in range(5):
                 for j in range(5):
                     trial[i] += predictor[i, j] * g0[j]
-                if trial[i] < lower[i] or trial[i] > upper[i]:
+                if abs(trial[i]) > Z_MAX:
                     inside = False
             if inside:
-                eta = trial
-    # one pass per point gives ℓ, gradient and Hessian together: a trial step is judged by its ℓ
-    # and, if accepted, its derivatives are those of the next iteration (no separate value pass)
-    val, grad, hess = histogram_nuisance_terms(d, g, nf, nb, eta, True)
+                z = trial
+    # one pass per point gives the value, gradient and Hessian together: a trial step is judged by its
+    # value and, if accepted, its derivatives are those of the next iteration (no separate value pass)
+    val, grad, hess, eta = terms_unbounded(d, g, nf, nb, z, free, eta_fixed, lo, hi, logk, 1)
     if not math.isfinite(val):
-        return -np.inf, eta, 0.0, False
+        return -np.inf, z, eta, 0.0, False
     mu = 0.0
     a = np.zeros((k, k))
     gr = np.zeros(k)
     damped = np.zeros((k, k))
-    for _ in range(60):
+    for _ in range(80):
         for i in range(k):
             gr[i] = grad[idx[i]]
             for j in range(k):
                 a[i, j] = -hess[idx[i], idx[j]]
         low, logdet, pd = cholesky_small(a, k)
         if pd:
-            # z = L⁻¹ g; converged when |z|² = gᵀ A⁻¹ g < 1e-9
-            z = np.zeros(k)
-            zz = 0.0
+            # w = L⁻¹ g; converged when |w|² = gᵀ A⁻¹ g < 1e-9
+            w = np.zeros(k)
+            ww = 0.0
             for i in range(k):
                 acc = gr[i]
                 for m in range(i):
-                    acc -= low[i, m] * z[m]
-                z[i] = acc / low[i, i]
-                zz += z[i] * z[i]
-            if zz < 1e-9:
-                return val, eta, logdet, True
+                    acc -= low[i, m] * w[m]
+                w[i] = acc / low[i, i]
+                ww += w[i] * w[i]
+            if ww < 1e-9:
+                return val, z, eta, logdet, True
         while True:
             for i in range(k):
                 for j in range(k):
@@ -511,27 +557,28 @@ def _laplace_newton(d, g, nf, nb, eta0, free, lower, upper, predictor):
                 break
             mu = max(10.0 * mu, 1e-6)  # not an ascent direction: damp more
             if mu > 1e30:
-                return -np.inf, eta, 0.0, False
-        trial = eta.copy()
+                return -np.inf, z, eta, 0.0, False
+        trial = z.copy()
         inside = True
         for i in range(k):
             trial[idx[i]] += step[i]
-            if trial[idx[i]] < lower[idx[i]] or trial[idx[i]] > upper[idx[i]]:
+            if abs(trial[idx[i]]) > Z_MAX:
                 inside = False
         new = -np.inf
         if inside:
-            new, new_grad, new_hess = histogram_nuisance_terms(d, g, nf, nb, trial, True)
+            new, new_grad, new_hess, new_eta = terms_unbounded(d, g, nf, nb, trial, free, eta_fixed, lo, hi, logk, 1)
         if new > val - 1e-6:  # within rounding: ℓ is a difference of ~1e7-sized sums
-            eta = trial
+            z = trial
             val = new
             grad = new_grad
             hess = new_hess
+            eta = new_eta
             mu = 0.0 if mu <= 1e-6 else mu / 10.0
         elif mu > 1e10:
             break
         else:
             mu = max(10.0 * mu, 1e-6)
-    return -np.inf, eta, 0.0, False
+    return -np.inf, z, eta, 0.0, False
 
 
 laplace_newton = njit(cache=True)(_laplace_newton)

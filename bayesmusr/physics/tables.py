@@ -58,7 +58,6 @@ import xarray as xr
 from bayesmusr.physics.ea import check_ea_args, fast_ion_limit, fast_muon_limit, muon_renewal
 from bayesmusr.physics.kt import KEREN_ABOVE, OMEGA_PER_MT, dynamic_kt
 from bayesmusr.physics.ea import ea_direct
-from bayesmusr.physics.kt import OMEGA_PER_MT
 
 TABLE_VERSION = "2.0"
 NU_SCALE = 1e-3  # ν_i/Δ below which the ν_i axis is linear
@@ -87,9 +86,29 @@ Q_TOP_REFINE = (0.25, 0.5, 0.75, 1.5, 2.5, 3.5)
 REF_Q_POWER = 20
 REF_NU = 5.0
 
-#: the shipped table is package data (found through importlib.resources, so an installed wheel has it)
+#: the shipped table is package data (found through importlib.resources, so an installed wheel has it:
+#: pyproject.toml [tool.setuptools.package-data]); in a source checkout or an editable install this is
+#: bayesmusr/physics/data/ of the repository, in an installed wheel a folder of site-packages
 TABLE_DIR = pathlib.Path(str(importlib.resources.files("bayesmusr.physics") / "data"))
 DEFAULT_TABLE = TABLE_DIR / "ea_g0_v2.nc"
+
+
+def _default_output(grid: str) -> pathlib.Path:
+    """Where `build_table` writes without an explicit output: the package data folder, if writable.
+
+    In a source checkout or an editable install that is the repository's
+    bayesmusr/physics/data/ (a rebuild replaces the shipped table, as before).
+    An installed package's folder in site-packages is usually read-only, and
+    writing there would silently change the installation: then ask for an
+    output file instead.
+    """
+    path = DEFAULT_TABLE if grid == "standard" else TABLE_DIR / f"ea_g0_{grid}.nc"
+    if not os.access(path.parent, os.W_OK):
+        raise ValueError(
+            f"the package data folder {path.parent} is not writable (an installed bayesmusr); give the table "
+            f"file to write, e.g. `bayesmusr tables build --output {path.name}`, "
+            f"and use it with table=... / --table")
+    return path
 
 
 def grid_axes(grid: str = "standard"):
@@ -179,7 +198,10 @@ def build_table(output=None, grid: str = "standard", workers: int | None = None,
     Parameters
     ----------
     output : path, optional
-        Table file (default ``tables/ea_g0_v2.nc`` for the standard grid).
+        Table file.  Default: the package data file `DEFAULT_TABLE`
+        (``bayesmusr/physics/data/ea_g0_v2.nc``; ``ea_g0_<grid>.nc`` there for
+        other grids) when that folder is writable (source checkout, editable
+        install); for a read-only installed package it must be given.
     grid : str
         Grid name from `GRIDS`.
     workers : int, optional
@@ -193,9 +215,8 @@ def build_table(output=None, grid: str = "standard", workers: int | None = None,
     """
 
 
-    output = pathlib.Path(output) if output else (DEFAULT_TABLE if grid == "standard" else
-                                                   TABLE_DIR / f"ea_g0_{grid}.nc")
-    nu, q, segments, x = _grid_parts(grid)
+    nu, q, segments, x = _grid_parts(grid)  # first: an unknown grid name is the error to report
+    output = pathlib.Path(output) if output else _default_output(grid)
     build_dir = output.with_suffix(".build")
     # one task per (ω segment, ν_i slice); cache <table>.build/omega_<k>/slice_###.npz
     tasks = []

@@ -68,7 +68,7 @@ from bayesmusr.inference.compare import prior_edge_notes
 from bayesmusr._version import __version__
 from bayesmusr.model.parameters import RUN_PARAMETERS
 from bayesmusr.model.parameters import PHYSICS_PARAMETERS, canonical_model
-from bayesmusr.model.forward import relaxation
+from bayesmusr.model.forward import bin_decay, histogram_shapes, polarisation, relaxation
 from bayesmusr.model import likelihood as lk
 
 __all__ = ["Result", "RunInfo", "RunBands", "load_result", "collect_results", "run_bands", "run_figure",
@@ -618,7 +618,7 @@ class _RunModel:
             return rng.normal(mu, run.error)
         f = self._nuisance(draw, "fbg")
         p = (1.0 - f) * p + f
-        mf, mb = lk.histogram_shapes(self.decay, a0 * p, self._nuisance(draw, "alpha"), self._nuisance(draw, "bgf"),
+        mf, mb = histogram_shapes(self.decay, a0 * p, self._nuisance(draw, "alpha"), self._nuisance(draw, "bgf"),
                                      self._nuisance(draw, "bgb"))
         n0 = draw.get(f"n0_{run.index}", math.nan)
         if not math.isfinite(n0):

@@ -10,6 +10,9 @@ import numpy as np
 from bayesmusr.inference import compare
 from bayesmusr.physics.constants import K_B_EV
 from bayesmusr.physics.kt import dynamic_kt
+from bayesmusr.inference.conventional import two_state_delta
+from bayesmusr.workflows.scan import (ESS_GOAL, NU_KT_RIDGE_BOUND_FRACTION, NU_KT_RIDGE_RATIO, RHAT_GOAL,
+                                      _posterior_array, diagnostics, support_warning)
 
 __all__ = ["make_figures", "write_report"]
 

@@ -1,0 +1,225 @@
+"""The fit specification: how a result was made, stored as JSON inside the result.
+
+Every result file carries ``posterior.attrs["bayesmusr_spec"]``, a JSON document that is
+enough to make the result again (``bayesmusr rerun RESULT.nc``):
+
+``spec_version``, ``kind`` (``"temperature"`` or ``"scan"``), ``bayesmusr_version``, ``created``,
+``command`` (the command line, if any);
+``runs``: per run its ``label``, ``kind``, ``field_mT`` with ``field_source``, ``temperature_K``
+with ``temperature_source``, ``source`` (``path``, ``sha256``, ``format``; None for runs built in
+memory) and ``reader`` (grouping, t0, good bins, periods, dead time, background as the run object
+reports them, plus ``bunch``, ``t_min``, ``t_max`` of the fit window);
+``model``: ``name``, ``priors`` (name → prior dict, fixed values included), ``options``,
+``nuisances`` (``"laplace"`` or ``"sampled"``), ``table``;
+``sampler``: the settings and ``seed``; ``temperature``: ``value_K`` and ``source``;
+``job``: for scans, the resolved analysis configuration.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import math
+import pathlib
+import sys
+from collections.abc import Mapping
+
+from bayesmusr._version import __version__
+
+__all__ = ["SPEC_ATTR", "SPEC_VERSION", "new_spec", "file_record", "read_spec", "attach_spec", "format_spec",
+           "relocate"]
+
+SPEC_ATTR = "bayesmusr_spec"
+SPEC_VERSION = 1
+
+
+def file_record(path, fmt: str = "") -> dict:
+    """``{"path", "sha256", "format"}`` of a source file (absolute path, checksum of its bytes).
+
+    Parameters
+    ----------
+    path : str or path
+        The file.
+    fmt : str
+        Its format as the reader named it.
+
+    Returns
+    -------
+    dict
+    """
+    p = pathlib.Path(path).resolve()
+    digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+    return {"path": str(p), "sha256": digest, "format": fmt}
+
+
+def new_spec(kind: str, *, runs: list, model: Mapping, sampler: Mapping, temperature: Mapping | None = None,
+             job: Mapping | None = None, command: str | None = None) -> dict:
+    """A specification document (see the module docstring for the fields).
+
+    Parameters
+    ----------
+    kind : {"temperature", "scan"}
+        What was fitted.
+    runs : list of dict
+        Per-run records.
+    model, sampler : mapping
+        Model and sampler sections.
+    temperature : mapping, optional
+        ``{"value_K", "source"}``.
+    job : mapping, optional
+        Resolved scan configuration.
+    command : str, optional
+        The command line (default: this process's, when run as ``bayesmusr``).
+
+    Returns
+    -------
+    dict
+    """
+    if command is None and pathlib.Path(sys.argv[0]).name in ("bayesmusr", "__main__.py"):
+        command = " ".join(["bayesmusr", *sys.argv[1:]])
+    return _clean({"spec_version": SPEC_VERSION, "kind": kind, "bayesmusr_version": __version__,
+                   "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                   "command": command, "runs": list(runs), "model": dict(model), "sampler": dict(sampler),
+                   "temperature": dict(temperature or {}), "job": dict(job or {})})
+
+
+def _clean(v):
+    """JSON-ready copy: numpy scalars to Python, non-finite floats to None, tuples to lists."""
+    if isinstance(v, Mapping):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if hasattr(v, "tolist"):
+        return _clean(v.tolist())
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, pathlib.PurePath):
+        return str(v)
+    return v
+
+
+def attach_spec(idata, spec: Mapping) -> None:
+    """Store ``spec`` as JSON in ``idata.posterior.attrs`` (in place).
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        The result.
+    spec : mapping
+        The specification.
+    """
+    idata.posterior.attrs[SPEC_ATTR] = json.dumps(_clean(spec), ensure_ascii=False)
+
+
+def read_spec(idata) -> dict | None:
+    """The specification stored in a result, or None for results made before it existed.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        The result.
+
+    Returns
+    -------
+    dict or None
+    """
+    text = idata.posterior.attrs.get(SPEC_ATTR)
+    return json.loads(text) if text else None
+
+
+def relocate(spec: Mapping, data_dir) -> dict:
+    """A copy of ``spec`` whose run files are looked up by name in ``data_dir`` (checksums still checked).
+
+    Parameters
+    ----------
+    spec : mapping
+        A specification.
+    data_dir : str or path
+        Folder holding the run files.
+
+    Returns
+    -------
+    dict
+    """
+    out = json.loads(json.dumps(spec))
+    for run in out.get("runs", []):
+        if run.get("source"):
+            run["source"]["path"] = str(pathlib.Path(data_dir).resolve() / pathlib.Path(run["source"]["path"]).name)
+    return out
+
+
+def check_sources(spec: Mapping) -> list[str]:
+    """The run files of ``spec``, each checked to exist with its recorded checksum (ValueError if not).
+
+    Parameters
+    ----------
+    spec : mapping
+        A specification.
+
+    Returns
+    -------
+    list of str
+        Paths in run order.
+    """
+    paths = []
+    for run in spec.get("runs", []):
+        src = run.get("source")
+        if not src:
+            raise ValueError(f"run {run.get('label')!r} was not read from a file: it cannot be refitted from the "
+                             "specification alone")
+        p = pathlib.Path(src["path"])
+        if not p.is_file():
+            raise ValueError(f"run {run.get('label')!r}: source file {p} not found (give --data-dir with the folder "
+                             "that holds it)")
+        digest = hashlib.sha256(p.read_bytes()).hexdigest()
+        if src.get("sha256") and digest != src["sha256"]:
+            raise ValueError(f"{p}: sha256 {digest[:12]}… differs from the recorded {src['sha256'][:12]}…: "
+                             "not the file this result was fitted to")
+        paths.append(str(p))
+    return paths
+
+
+def format_spec(spec: Mapping) -> str:
+    """The specification as readable text (``bayesmusr info RESULT.nc``).
+
+    Parameters
+    ----------
+    spec : mapping
+        A specification.
+
+    Returns
+    -------
+    str
+    """
+    m, s, t = spec.get("model", {}), spec.get("sampler", {}), spec.get("temperature", {})
+    lines = [f"{spec.get('kind')} result, bayesmusr {spec.get('bayesmusr_version')}, {spec.get('created')}",
+             f"  command: {spec.get('command') or '(Python API)'}",
+             f"  model: {m.get('name')}   nuisances: {m.get('nuisances')}   options: "
+             + ", ".join(f"{k}={v}" for k, v in (m.get("options") or {}).items())]
+    if t:
+        lines.append(f"  temperature: {t.get('value_K')} K ({t.get('source')})")
+    lines.append("  priors:")
+    lines += [f"    {k:<14} {_prior_text(v)}" for k, v in (m.get("priors") or {}).items()]
+    lines.append("  runs:")
+    for r in spec.get("runs", []):
+        src = r.get("source") or {}
+        lines.append(f"    {r.get('label')}: {r.get('kind')}, B = {r.get('field_mT')} mT ({r.get('field_source')}), "
+                     f"T = {r.get('temperature_K')} K ({r.get('temperature_source')})")
+        if src:
+            lines.append(f"      file {src.get('path')} [{src.get('format')}] sha256 {str(src.get('sha256'))[:16]}…")
+        reader = r.get("reader") or {}
+        if reader:
+            lines.append("      " + ", ".join(f"{k}={v}" for k, v in reader.items()))
+    lines.append("  sampler: " + ", ".join(f"{k}={v}" for k, v in s.items()))
+    return "\n".join(lines)
+
+
+def _prior_text(d) -> str:
+    if not isinstance(d, Mapping):
+        return str(d)
+    kind = d.get("kind")
+    if kind == "fixed":
+        return f"fixed = {d.get('value')}"
+    if kind == "normal":
+        return f"normal(mu={d.get('mu')}, sigma={d.get('sigma')}) on [{d.get('lo')}, {d.get('hi')}]"
+    return f"{kind}[{d.get('lo')}, {d.get('hi')}]"
