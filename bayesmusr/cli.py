@@ -1,25 +1,29 @@
-"""Command-line interface: ``bayesmusr <command> ...``.
+"""Command-line interface: ``bayesmusr <command> ...`` (also ``python -m bayesmusr``).
 
-Each sub-command is a thin shell around a library call; the work lives in the
-library modules (data flows readers -> data -> models -> sampling -> reports).
-Imports are done inside the handlers so ``bayesmusr --help`` stays fast.
+Each sub-command is a thin shell around a library call; the work lives in the layers
+below (physics → io → model → inference → workflows → report), whose declarations
+(parameters, priors, sampler defaults) also make the help texts.
 """
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 
 from bayesmusr._version import __version__
 from bayesmusr.demo import run_demo
-from bayesmusr.job import run_analysis
+from bayesmusr.job import run_analysis, run_analysis_from_spec
 from bayesmusr.physics import tables
 from bayesmusr.io.collection import format_info_lines
 from bayesmusr.report.plots import plot_run_file
 from bayesmusr.inference.compare import compare_results, format_comparison
 from bayesmusr.report.html import write_report
-from bayesmusr.inference.compare import prior_edge_notes, save, summary
+from bayesmusr.inference.compare import load, prior_edge_notes, save, summary
 from bayesmusr.workflows.temperature import fit_temperature
 from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS
+from bayesmusr.workflows import spec as spec_module
+from bayesmusr.workflows.spec import format_spec, is_result_file, read_spec, relocate
+from bayesmusr.workflows.temperature import refit
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -54,9 +58,29 @@ def _cmd_tables(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-
-    for line in format_info_lines(args.files):
+    results = [f for f in args.files if is_result_file(f)]
+    for f in results:
+        spec = read_spec(load(f))
+        print(f"{f}:\n" + (format_spec(spec) if spec else "  (a result made before specifications were stored)"))
+    runs = [f for f in args.files if f not in results]
+    for line in format_info_lines(runs) if runs else []:
         print(line)
+    return 0
+
+
+def _cmd_rerun(args: argparse.Namespace) -> int:
+    spec = read_spec(load(args.result))
+    if spec is None:
+        raise ValueError(f"{args.result}: no fit specification stored (made before bayesmusr stored them)")
+    if args.data_dir:
+        spec = relocate(spec, args.data_dir)
+    out = args.out or str(pathlib.Path(args.result).with_name(pathlib.Path(args.result).stem + "_rerun.nc"))
+    if spec["kind"] == "scan":
+        run_analysis_from_spec(spec, out_dir=out, progress=not args.quiet)
+        print(f"scan refitted into {out}")
+        return 0
+    refit(spec, out=out, progress=not args.quiet)
+    print(f"refitted: {out}")
     return 0
 
 
@@ -164,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("files", nargs="+")
     i.set_defaults(func=_cmd_info)
 
+    i.help = "run files: one line each (format, run, sample, T, field, counts); result files: their specification"
+    rr = sub.add_parser("rerun", help="fit again from the specification stored in a result (same files, settings, seed)")
+    rr.add_argument("result", help="result netCDF written by fit-temperature (or a scan's ea_scan.nc)")
+    rr.add_argument("--out", default=None, help="new result file (default: <result>_rerun.nc; for a scan, a folder)")
+    rr.add_argument("--data-dir", default=None, help="folder holding the run files, if they moved")
+    rr.add_argument("--quiet", action="store_true", help="no progress bar")
+    rr.set_defaults(func=_cmd_rerun)
+
     pl = sub.add_parser("plot", help="write a PNG of a run's asymmetry")
     pl.add_argument("file")
     pl.add_argument("-o", "--output", default=None, help="PNG path (default: next to the run file name)")
@@ -183,9 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=_cmd_report)
 
 
-    plist = "; ".join(f"{m}: " + ", ".join(f"{p.name} [{p.unit}] {p.prior}{list(p.bounds)}" for p in ps)
+    plist = "; ".join(f"{m}: " + ", ".join(f"{p.name} [{p.unit}] {p.default_prior().short()}" for p in ps)
                       for m, ps in PHYSICS_PARAMETERS.items())
-    rlist = ", ".join(f"{p.name} {p.prior}{list(p.bounds)}" for p, _, _ in RUN_PARAMETERS)
+    rlist = ", ".join(f"{p.name} {p.default_prior().short()}" for p, _, _ in RUN_PARAMETERS)
     ft = sub.add_parser(
         "fit-temperature",
         help="Bayesian fit of the ZF/LF runs of one temperature (KT or EA), result as netCDF",
@@ -212,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="laplace: sample only the physics, per-run nuisances integrated out (fast); sampled: "
                          "sample every nuisance (needed for --extra-relaxation, --share and nuisance priors); "
                          "auto (default): laplace unless one of those is asked for")
-    ft.add_argument("--temperature", type=float, default=None, help="sample temperature in K (recorded only)")
+    ft.add_argument("--temperature", type=float, default=None, help="sample temperature in K (default: from the files, recorded with its source)")
     ft.add_argument("--workers", type=int, default=None,
                     help="processes evaluating the posterior during sampling (default 1)")
     ft.add_argument("--seed", type=int, default=0, help="random seed")
@@ -226,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    spec_module.COMMAND = ["bayesmusr", *(sys.argv[1:] if argv is None else argv)]  # recorded in every result
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, KeyboardInterrupt) as exc:
@@ -234,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         print(f"bayesmusr {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        spec_module.COMMAND = None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,7 @@ from scipy.optimize import minimize
 from bayesmusr.physics import _kernels, tables
 from bayesmusr.inference.conventional import arrhenius
 from bayesmusr.model.rundata import RunData
-from bayesmusr.model.nuisances import AsymmetryNuisances, HistogramNuisances
+from bayesmusr.model.nuisances import HI, LO, LOGK, AsymmetryNuisances, HistogramNuisances
 from bayesmusr.model.scan import KTTemperatureProblem, ScanPointData, ScanProblem
 from bayesmusr.model.simulate import simulate_spectrum
 
@@ -47,6 +47,7 @@ def test_kernel_derivatives_match_finite_differences_and_python_path():
 
 
 def test_nuisance_optimum_matches_brute_force_maximisation():
+    """The Newton optimum in z (logit inside the prior bounds) is the maximum a brute-force search finds."""
     rng = np.random.default_rng(2)
     run = _kt_run(rng)
     from bayesmusr import dynamic_kt
@@ -54,14 +55,14 @@ def test_nuisance_optimum_matches_brute_force_maximisation():
     g = dynamic_kt(run.t, 0.3, 0.2, 0.0)
     nu = HistogramNuisances(run)
     nu.marginal(g)
-    res = minimize(lambda e: -nu.loglike(g, e), nu._start(g) * (1 + 0.01), method="Nelder-Mead",
+    res = minimize(lambda z: -nu.log_density(g, z), nu.z + 0.05, method="Nelder-Mead",
                    options={"maxiter": 40000, "maxfev": 40000, "xatol": 1e-11, "fatol": 1e-9})
-    assert nu.loglike(g, nu.eta) >= -res.fun - 1e-6
-    # the truth within 4 SD (from the Laplace curvature) of the conditional optimum
-    _, hess = nu._derivatives(g, nu.eta)
-    sd = np.sqrt(np.diag(np.linalg.inv(-hess)))
-    truth = np.array([0.21, 1 / 1.08, 0.08, 0.002, 0.002])  # ρ = 1/α
-    assert np.all(np.abs(nu.eta - truth) < 4 * sd), (nu.eta, truth, sd)
+    assert nu.log_density(g, nu.z) >= -res.fun - 1e-6
+    assert np.all((nu.eta >= LO) & (nu.eta <= HI))
+    # the truth within 4 SD (from the Laplace curvature in z) of the conditional optimum
+    sd = np.sqrt(np.diag(np.linalg.inv(-nu.hessian(g, nu.z))))
+    truth = nu.to_z(np.array([0.21, 1 / 1.08, 0.08, 0.002, 0.002]))  # ρ = 1/α
+    assert np.all(np.abs(nu.z - truth) < 4 * sd), (nu.eta, truth, sd)
 
 
 def test_laplace_step_is_deterministic_and_agrees_with_damped_solve():
@@ -79,14 +80,36 @@ def test_laplace_step_is_deterministic_and_agrees_with_damped_solve():
     full = nu._marginal_full(g)  # from the relaxed linear start
     assert abs(a - full) < 1e-6
     # the compiled Newton loop and its plain-python original take the same steps
-    args = (nu.d, g, nu.nf, nu.nb, nu.ref, nu.free, nu.LOWER, nu.UPPER, nu.predictor)
+    args = (nu.d, g, nu.nf, nu.nb, nu.ref, nu.free, nu.fixed, LO, HI, LOGK, nu.predictor)
     fast, slow = _kernels.laplace_newton(*args), _kernels.laplace_newton.py_func(*args)
-    assert fast[3] and slow[3]
+    assert fast[4] and slow[4]
     assert fast[0] == pytest.approx(slow[0], rel=1e-13) and np.allclose(fast[1], slow[1], rtol=1e-10, atol=1e-13)
-    assert fast[2] == pytest.approx(slow[2], rel=1e-9)
+    assert fast[3] == pytest.approx(slow[3], rel=1e-9)
     # the quasi-Newton predicted start changes the path, not the optimum
     plain = _kernels.laplace_newton(*args[:-1], np.zeros((0, 0)))
-    assert plain[3] and abs(plain[0] - fast[0]) < 1e-8 and abs(plain[2] - fast[2]) < 1e-6
+    assert plain[4] and abs(plain[0] - fast[0]) < 1e-8 and abs(plain[3] - fast[3]) < 1e-6
+
+
+def test_unbounded_terms_match_finite_differences_and_the_prior_jacobian():
+    """Gradient and Hessian in z against central differences; the value is ℓ(η(z)) + Σ log s(1 − s)."""
+    rng = np.random.default_rng(11)
+    run = _kt_run(rng)
+    from bayesmusr import dynamic_kt
+
+    g = dynamic_kt(run.t, 0.3, 0.2, 0.0)
+    nu = HistogramNuisances(run)
+    z = nu.to_z(np.array([0.2, 0.95, 0.1, 0.003, 0.002]))
+    val, grad, hess, eta = _kernels.terms_unbounded(nu.d, g, nu.nf, nu.nb, z, nu.free, nu.fixed, LO, HI, LOGK, 1)
+    s = 1 / (1 + np.exp(-z))
+    plain = _kernels.histogram_nuisance_terms(nu.d, g, nu.nf, nu.nb, eta, 0)[0]
+    assert val == pytest.approx(plain + np.sum(np.log(s * (1 - s))), rel=1e-12)
+    for k in range(5):
+        e = np.zeros(5)
+        e[k] = 1e-5
+        hi = _kernels.terms_unbounded(nu.d, g, nu.nf, nu.nb, z + e, nu.free, nu.fixed, LO, HI, LOGK, 1)
+        lo = _kernels.terms_unbounded(nu.d, g, nu.nf, nu.nb, z - e, nu.free, nu.fixed, LO, HI, LOGK, 1)
+        assert (hi[0] - lo[0]) / 2e-5 == pytest.approx(grad[k], rel=1e-4, abs=1e-4)
+        assert np.allclose((hi[1] - lo[1]) / 2e-5, hess[:, k], rtol=1e-4, atol=1e-3)
 
 
 def test_gaussian_asymmetry_marginal_is_exact():
@@ -211,28 +234,29 @@ def test_laplace_marginal_agrees_with_importance_sampled_integral():
     for delta, rate in ((0.3, 0.2), (0.31, 0.25)):
         g = dynamic_kt(run.t, delta, rate, 0.0)
         laplace = nu._marginal_full(g)
-        eta = nu.eta.copy()
-        _, hess = nu._derivatives(g, eta)
-        prec = -hess[np.ix_(nu.free, nu.free)] / 1.44  # proposal 1.2× wider than the Laplace Gaussian
+        z = nu.z.copy()
+        free = nu.free
+        prec = -nu.hessian(g, z) / 1.44  # proposal 1.2× wider than the Laplace Gaussian
         cov = np.linalg.inv(prec)
-        k = int(nu.free.sum())
-        draws = rng.multivariate_normal(eta[nu.free], cov, size=40000)
-        logq = (-0.5 * np.einsum("ij,jk,ik->i", draws - eta[nu.free], prec, draws - eta[nu.free])
+        k = int(free.sum())
+        draws = rng.multivariate_normal(z[free], cov, size=40000)
+        logq = (-0.5 * np.einsum("ij,jk,ik->i", draws - z[free], prec, draws - z[free])
                 - 0.5 * k * math.log(2 * math.pi) + 0.5 * np.linalg.slogdet(prec)[1])
         ll = np.empty(len(draws))
         for i, d in enumerate(draws):
-            full = eta.copy()
-            full[nu.free] = d
-            ll[i] = nu.loglike(g, full)
+            full = z.copy()
+            full[free] = d
+            ll[i] = nu.log_density(g, full)
         logw = ll - logq
         m = logw.max()
         log_z = m + math.log(np.mean(np.exp(logw - m)))
         # Monte Carlo standard error of log Z from the spread of the weights
         w = np.exp(logw - m)
         se = float(np.std(w) / np.mean(w) / math.sqrt(len(w)))
-        # measured: −3578.879 vs −3578.888 ± 0.013 and −3578.164 vs −3578.162 ± 0.023 (Laplace vs MC);
-        # a wrong constant or determinant would be O(1) off
-        assert se < 0.03
+        # measured (z = logit inside the prior bounds, prior Jacobian included): −3576.333 vs −3576.415 ± 0.025
+        # and −3575.700 vs −3575.758 ± 0.035 (Laplace vs MC; the skew of the z-density of f near its lower
+        # edge costs ~0.07, nearly the same at both points); a wrong constant or determinant would be O(1) off
+        assert se < 0.05
         assert abs(laplace - log_z) < 0.01 + 4 * se, (laplace, log_z, se)
 
 

@@ -7,7 +7,6 @@ posterior-predictive replicas and the observed data of the result.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

@@ -1,7 +1,7 @@
 """Every ArviZ call of bayesmusr: InferenceData, netCDF, summaries, LOO/WAIC comparison.
 
 Kept in one module so that a move to the ArviZ 1.x (DataTree) API touches one
-file (DESIGN §6).
+file.
 
 Reading a comparison
 --------------------
@@ -110,7 +110,20 @@ def _attr(v):
 
 
 def save(idata, path: str | os.PathLike) -> pathlib.Path:
-    """Write InferenceData as netCDF (all groups); returns the path."""
+    """Write InferenceData as netCDF (all groups), creating the folder if needed.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        A result.
+    path : str or os.PathLike
+        The netCDF file to write.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     path = pathlib.Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +132,24 @@ def save(idata, path: str | os.PathLike) -> pathlib.Path:
 
 
 def load(path: str | os.PathLike):
-    """Read a result written by :func:`save` (raises FileNotFoundError / ValueError)."""
+    """Read a result written by :func:`save`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A bayesmusr result (ArviZ netCDF with a ``log_likelihood`` group).
+
+    Returns
+    -------
+    arviz.InferenceData
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        The file is not a readable bayesmusr result.
+    """
     az = _az()
     path = pathlib.Path(path)
     if not path.exists():
@@ -138,6 +168,20 @@ def summary(idata, var_names: Sequence[str] | None = None, hdi_prob: float = 0.9
 
     ArviZ rounds to two decimals by default, which printed E_μ = 0.0186 ± 0.0020 eV as
     0.02 ± 0.00 and an R-hat of 1.0049 as 1.01; callers format the numbers themselves.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        A result.
+    var_names : sequence of str, optional
+        Variables to summarise (default: every posterior variable).
+    hdi_prob : float
+        Probability mass of the highest-density interval (0–1).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per variable, in the variable's own unit (see the result's ``units`` attribute).
     """
     az = _az()
     return az.summary(idata, var_names=list(var_names) if var_names else None, hdi_prob=hdi_prob,
@@ -145,12 +189,34 @@ def summary(idata, var_names: Sequence[str] | None = None, hdi_prob: float = 0.9
 
 
 def priors_of(idata) -> dict:
-    """The priors a result was sampled with (its ``priors`` attribute), by parameter name."""
+    """The priors a result was sampled with (its ``priors`` attribute), by parameter name.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        A result.
+
+    Returns
+    -------
+    dict of str to Prior
+        As :func:`priors_from_attrs`.
+    """
     return priors_from_attrs(idata.posterior.attrs)
 
 
 def priors_from_attrs(attrs) -> dict:
-    """Priors by name from a result's attributes (``priors``: "name: uniform[a, b]; ...")."""
+    """Priors by name from a result's attributes (``priors``: "name: uniform[a, b]; ...").
+
+    Parameters
+    ----------
+    attrs : mapping
+        Attributes of a result's posterior group.
+
+    Returns
+    -------
+    dict of str to Prior
+        Priors in the parameters' physical units; descriptions this version cannot read are left out.
+    """
 
     text = str(attrs.get("priors", ""))
     out = {}
@@ -179,6 +245,15 @@ def prior_edge_notes(idata, priors: Mapping | None = None, near: float = 0.02, m
         A result.
     priors : mapping name → Prior, optional
         Default: read from the result (:func:`priors_of`).
+    near : float
+        Width of the band at each bound, as a fraction of the prior range.
+    mass : float
+        Posterior fraction in that band above which the bound is reported.
+
+    Returns
+    -------
+    list of str
+        One sentence per bound the posterior piles against.
     """
 
     priors = priors_of(idata) if priors is None else priors
@@ -213,7 +288,18 @@ def _label(idata, fallback: str) -> str:
 
 
 def pareto_k_counts(loo) -> dict[str, int]:
-    """Bins per Pareto-k̂ class: good (≤ 0.5), ok (0.5–0.7), bad (0.7–1), very bad (> 1)."""
+    """Bins per Pareto-k̂ class: good (≤ 0.5), ok (0.5–0.7), bad (0.7–1), very bad (> 1).
+
+    Parameters
+    ----------
+    loo : arviz.ELPDData
+        An ``az.loo(..., pointwise=True)`` result.
+
+    Returns
+    -------
+    dict of str to int
+        ``good``, ``ok``, ``bad``, ``very_bad`` and ``n`` (all bins).
+    """
     k = np.asarray(loo.pareto_k)
     return {"good": int(np.sum(k <= 0.5)), "ok": int(np.sum((k > 0.5) & (k <= 0.7))),
             "bad": int(np.sum((k > 0.7) & (k <= 1.0))), "very_bad": int(np.sum(k > 1.0)), "n": int(k.size)}
@@ -234,7 +320,7 @@ def compare_results(results: Mapping[str, object] | Sequence, names: Sequence[st
     dict
         ``loo``: the ``az.compare`` table (pandas DataFrame, ic = loo);
         ``waic``: the same with WAIC; ``pareto_k``: counts per model;
-        ``verdict``: plain-language reading (str).
+        ``verdict``: plain-language reading (str); ``results``: the InferenceData by name.
     """
     az = _az()
     if isinstance(results, Mapping):
@@ -271,7 +357,22 @@ def compare_results(results: Mapping[str, object] | Sequence, names: Sequence[st
 
 
 def verdict(table, pareto: Mapping[str, Mapping[str, int]], waic_table=None) -> str:
-    """Plain-language reading of an ``az.compare`` table and the Pareto-k̂ counts."""
+    """Plain-language reading of an ``az.compare`` table and the Pareto-k̂ counts.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``az.compare`` table with ic = loo (best model first).
+    pareto : mapping
+        :func:`pareto_k_counts` per model.
+    waic_table : pandas.DataFrame, optional
+        The same comparison with WAIC, as a cross-check.
+
+    Returns
+    -------
+    str
+        One line per comparison, per model's Pareto k̂, and the WAIC agreement.
+    """
     best = table.index[0]
     lines = []
     for name in table.index[1:]:
@@ -311,7 +412,19 @@ def verdict(table, pareto: Mapping[str, Mapping[str, int]], waic_table=None) -> 
 
 
 def format_comparison(res: Mapping) -> str:
-    """Text table of a :func:`compare_results` output, with Pareto-k̂ counts and the verdict."""
+    """Text table of a :func:`compare_results` output, with Pareto-k̂ counts and the verdict.
+
+    Parameters
+    ----------
+    res : mapping
+        The output of :func:`compare_results`.
+
+    Returns
+    -------
+    str
+        elpd_loo, p_loo, elpd_diff, dse, their ratio, elpd_waic, bins with k̂ > 0.7 and the
+        stacking weight per model (elpd in log-density units), then the verdict.
+    """
     t, tw = res["loo"], res["waic"]
     lines = [f"{'model':<16} {'rank':>4} {'elpd_loo':>12} {'p_loo':>8} {'elpd_diff':>10} {'dse':>8} "
              f"{'diff/dse':>8} {'elpd_waic':>12} {'k>0.7':>6} {'weight':>7}"]

@@ -4,7 +4,7 @@ Definition
 ----------
 1. Global KT fit per temperature: the ZF and LF spectra share (Δ_KT, ν_KT)
    (and the amplitude), only the field differs — musrfit-style χ²
-   minimisation of the dynamic Gaussian KT (`functions.dynamic_kt`).
+   minimisation of the dynamic Gaussian KT (:func:`bayesmusr.physics.kt.dynamic_kt`).
 2. Arrhenius fit of ν_KT below T* (the temperature of the ν_KT maximum):
    ln ν_KT = ln ν_0 − E/(k_B T), weighted linear least squares.
 3. The two-state model of Kadono Eq. 4 (Cox et al. 2006) for Δ_KT(T):
@@ -34,18 +34,52 @@ from bayesmusr.physics.constants import K_B_EV
 from bayesmusr.physics.constants import arrhenius as physics_arrhenius
 from bayesmusr.physics.kt import dynamic_kt
 
-#: Kadono's simulation parameters (DESIGN §5): rates in s⁻¹, energies in eV, Δ in μs⁻¹
+#: Kadono's simulation parameters (his Fig. 1–3, docs/paper.md): rates in s⁻¹, energies in eV, Δ in μs⁻¹
 KADONO = {"nu_i0_per_s": 5e12, "e_i_eV": 0.35, "nu_mu0_per_s": 2e6, "e_mu_eV": 0.02, "delta": 0.3, "q": 0.8,
           "b_lf_mT": 1.0}
 
 
 def arrhenius(temperature, nu0_per_s, energy_eV):
-    """Arrhenius rate in μs⁻¹ from a prefactor in s⁻¹ (the law itself: :func:`bayesmusr.physics.arrhenius`)."""
+    """Arrhenius rate in μs⁻¹ from a prefactor in s⁻¹ (the law itself: :func:`bayesmusr.physics.arrhenius`).
+
+    Parameters
+    ----------
+    temperature : float or ndarray
+        Temperature in K.
+    nu0_per_s : float or ndarray
+        Prefactor ν₀ in s⁻¹.
+    energy_eV : float or ndarray
+        Activation energy in eV.
+
+    Returns
+    -------
+    float or ndarray
+        ν(T) = ν₀ exp(−E/k_B T) in μs⁻¹.
+    """
     return physics_arrhenius(temperature, np.log10(nu0_per_s), energy_eV)
 
 
 def two_state_delta(temperature, delta, q, n_states, e_delta_eV):
-    """Kadono Eq. 4: Δ_KT(T) = Δ √[Q/(1 + N e^{−E_Δ/k_BT}) + 1 − Q]."""
+    """Kadono Eq. 4: Δ_KT(T) = Δ √[Q/(1 + N e^{−E_Δ/k_BT}) + 1 − Q].
+
+    Parameters
+    ----------
+    temperature : float or ndarray
+        Temperature in K.
+    delta : float
+        Low-temperature width Δ in μs⁻¹.
+    q : float
+        Fraction Q of Δ² that disappears at high temperature.
+    n_states : float
+        Ratio N of the numbers of states (dimensionless).
+    e_delta_eV : float
+        Energy E_Δ in eV.
+
+    Returns
+    -------
+    ndarray
+        Δ_KT(T) in μs⁻¹.
+    """
     temperature = np.asarray(temperature, dtype=float)
     x = n_states * np.exp(-e_delta_eV / (K_B_EV * temperature))
     return delta * np.sqrt(q / (1.0 + x) + 1.0 - q)
@@ -65,6 +99,7 @@ class KTFit:
 
     @property
     def reduced_chi2(self) -> float:
+        """χ² per degree of freedom."""
         return self.chi2 / max(self.ndof, 1)
 
 
@@ -144,6 +179,8 @@ def _delta_start(t, y):
 
 @dataclass
 class ArrheniusFit:
+    """Result of :func:`fit_arrhenius`: ν₀ in s⁻¹, E and its 1σ error in eV, the temperatures (K) fitted."""
+
     nu0_per_s: float
     energy_eV: float
     energy_err_eV: float
@@ -151,7 +188,22 @@ class ArrheniusFit:
 
 
 def fit_arrhenius(temperature, nu, nu_err=None):
-    """Weighted linear fit of ln ν = ln ν₀ − E/(k_B T); ν in μs⁻¹, ν₀ returned in s⁻¹."""
+    """Weighted linear fit of ln ν = ln ν₀ − E/(k_B T); ν in μs⁻¹, ν₀ returned in s⁻¹.
+
+    Parameters
+    ----------
+    temperature : array_like
+        Temperatures in K (at least two).
+    nu : array_like
+        Rates in μs⁻¹ (> 0).
+    nu_err : array_like, optional
+        Their 1σ errors in μs⁻¹ (weights (ν/σ)² on ln ν); without them the errors
+        are scaled by the residual variance.
+
+    Returns
+    -------
+    ArrheniusFit
+    """
     temperature = np.asarray(temperature, dtype=float)
     nu = np.asarray(nu, dtype=float)
     if temperature.size < 2:
@@ -173,6 +225,8 @@ def fit_arrhenius(temperature, nu, nu_err=None):
 
 @dataclass
 class TwoStateFit:
+    """Result of :func:`fit_two_state`: Δ (μs⁻¹), Q, N, E_Δ (eV) and 1σ errors (of q, ln N, E_Δ)."""
+
     delta: float
     q: float
     n_states: float
@@ -181,7 +235,23 @@ class TwoStateFit:
 
 
 def fit_two_state(temperature, delta_kt, delta_err=None, fix_delta=None):
-    """Fit Kadono Eq. 4 to Δ_KT(T): returns Δ, Q, N, E_Δ (with 1σ errors from the Jacobian)."""
+    """Fit Kadono Eq. 4 to Δ_KT(T): returns Δ, Q, N, E_Δ (with 1σ errors from the Jacobian).
+
+    Parameters
+    ----------
+    temperature : array_like
+        Temperatures in K.
+    delta_kt : array_like
+        Δ_KT(T) in μs⁻¹.
+    delta_err : array_like, optional
+        Their 1σ errors in μs⁻¹ (default: unweighted, errors scaled by the residual variance).
+    fix_delta : float, optional
+        Hold Δ at this value (μs⁻¹) instead of fitting it.
+
+    Returns
+    -------
+    TwoStateFit
+    """
     temperature = np.asarray(temperature, dtype=float)
     y = np.asarray(delta_kt, dtype=float)
     e = np.ones_like(y) if delta_err is None else np.asarray(delta_err, dtype=float)

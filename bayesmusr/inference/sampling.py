@@ -431,7 +431,7 @@ def _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t
 
 
 def sample(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None, out: str | pathlib.Path | None = None,
-           **settings):
+           attrs: Mapping[str, Any] | None = None, **settings):
     """Sample a problem's posterior and return ArviZ InferenceData.
 
     Parameters
@@ -444,6 +444,8 @@ def sample(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None,
         emcee HDF5 backend file; an existing one is resumed.
     out : path, optional
         Write the InferenceData as netCDF here.
+    attrs : mapping, optional
+        More posterior attributes (e.g. the fit specification), stored with the sampler's own.
     **settings
         Any key of :data:`SAMPLER_DEFAULTS`.
 
@@ -455,47 +457,18 @@ def sample(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None,
         ``observed_data`` and ``sample_stats`` (``lp``; attributes: τ per
         parameter, converged, steps, burn-in, thinning, acceptance, timing, MAP).
     """
-
     res = run_chain(problem, seed=seed, backend=backend, **settings)
     s = res["settings"]
-    chain, logp, tau = res["chain"], res["log_prob"], res["tau"]
+    logp, tau = res["log_prob"], res["tau"]
     n_steps, nw = logp.shape
     tmax = float(np.max(tau)) if np.all(np.isfinite(tau)) else n_steps / 10
     burn = min(int(math.ceil(2 * tmax)), n_steps // 2)
-    avail = n_steps - burn
-    thin = max(1, int(math.ceil(nw * avail / s["max_draws"])))
-    keep = chain[burn::thin]  # (draws, walkers, ndim)
-    lp_keep = logp[burn::thin]
-    nd = keep.shape[0]
-    rng = np.random.default_rng([seed, 1])
-    n_pred = max(1, min(nd, int(math.ceil(s["n_predictive"] / nw))))
-    pred_every = max(1, nd // n_pred)
-    posterior: dict[str, np.ndarray] = {}
-    pointwise = None
-    predictive: dict[str, list] = {}
-    for d in range(nd):
-        for w in range(nw):
-            vals, pw, rep = problem.posterior_extras(keep[d, w], rng, predictive=(d % pred_every == 0 and
-                                                                                    d // pred_every < n_pred))
-            for k, v in vals.items():
-                posterior.setdefault(k, np.empty((nw, nd)))[w, d] = v
-            if pointwise is None:
-                pointwise = np.empty((nw, nd, pw.size))
-            pointwise[w, d] = pw
-            if rep is not None:
-                for k, v in rep.items():
-                    predictive.setdefault(k, []).append((w, v))
-    pp = {}
-    for k, items in predictive.items():
-        arr = np.empty((nw, n_pred, items[0][1].size))
-        counters = np.zeros(nw, int)
-        for w, v in items:
-            arr[w, counters[w]] = v
-            counters[w] += 1
-        pp[k] = arr
+    thin = max(1, int(math.ceil(nw * (n_steps - burn) / s["max_draws"])))
+    keep = res["chain"][burn::thin]  # (draws, walkers, ndim)
+    posterior, pointwise, pp = _retained_outputs(problem, keep, np.random.default_rng([seed, 1]), s["n_predictive"])
     observed, obs_dims, obs_coords = problem.observed_data()
     tau_eff = tau if np.all(np.isfinite(tau)) else np.full_like(tau, np.nan)
-    attrs = {
+    all_attrs = {
         **problem.describe(),
         "sampler": "emcee EnsembleSampler, moves DEMove 0.8 + DESnookerMove 0.2",
         "nwalkers": nw, "n_steps": n_steps, "burn_in": burn, "thin": thin,
@@ -509,10 +482,46 @@ def sample(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None,
         "map_names": list(problem.names),
         "map_sampling_coordinates": [] if res["y_map"] is None else np.asarray(res["y_map"]).tolist(),
         "map_log_posterior": res["log_post_map"],
+        **(attrs or {}),
     }
-    stats = {"lp": np.ascontiguousarray(lp_keep.T)}
-    idata = compare.make_inference_data(posterior, pointwise, pp, observed, obs_dims, obs_coords, stats, attrs,
+    stats = {"lp": np.ascontiguousarray(res["log_prob"][burn::thin].T)}
+    idata = compare.make_inference_data(posterior, pointwise, pp, observed, obs_dims, obs_coords, stats, all_attrs,
                                         pp_dims=problem.predictive_dims())
     if out is not None:
         compare.save(idata, out)
     return idata
+
+
+def _retained_outputs(problem, keep, rng, n_predictive):
+    """Posterior values, pointwise log-likelihoods and predictive replicas of the retained draws.
+
+    ``keep`` is (draws, walkers, ndim); replicas are made for about ``n_predictive`` draws,
+    evenly spread.  Returns (posterior dict of (walker, draw) arrays, pointwise (walker, draw, obs),
+    predictive dict of (walker, replica, n) arrays).
+    """
+    nd, nw = keep.shape[:2]
+    n_pred = max(1, min(nd, int(math.ceil(n_predictive / nw))))
+    pred_every = max(1, nd // n_pred)
+    posterior: dict[str, np.ndarray] = {}
+    pointwise = None
+    predictive: dict[str, list] = {}
+    for d in range(nd):
+        for w in range(nw):
+            want = d % pred_every == 0 and d // pred_every < n_pred
+            vals, pw, rep = problem.posterior_extras(keep[d, w], rng, predictive=want)
+            for k, v in vals.items():
+                posterior.setdefault(k, np.empty((nw, nd)))[w, d] = v
+            if pointwise is None:
+                pointwise = np.empty((nw, nd, pw.size))
+            pointwise[w, d] = pw
+            for k, v in (rep or {}).items():
+                predictive.setdefault(k, []).append((w, v))
+    pp = {}
+    for k, items in predictive.items():
+        arr = np.empty((nw, n_pred, items[0][1].size))
+        counters = np.zeros(nw, int)
+        for w, v in items:
+            arr[w, counters[w]] = v
+            counters[w] += 1
+        pp[k] = arr
+    return posterior, pointwise, pp

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import dataclasses
 import glob as _glob
-import math
 import os
 import pathlib
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,6 @@ def format_info_lines(files: Iterable[str | os.PathLike]) -> list[str]:
     RunFormatError
         A file cannot be read (the message names it).
     """
-
     return [read_run(f).info_line() for f in files]
 
 
@@ -115,6 +113,15 @@ class RunCollection:
             ``{"EMU00020882.nxs": {"t0": 0.24}, 20883: {"temperature_K": 288}}``.
         **common
             Overrides applied to every run (per-run ones win).
+
+        Returns
+        -------
+        RunCollection
+
+        Raises
+        ------
+        FileNotFoundError
+            A glob pattern matches no file.
         """
         if isinstance(files, (str, os.PathLike)):
             pattern = str(files)
@@ -142,17 +149,24 @@ class RunCollection:
     def from_toml(cls, path: str | os.PathLike) -> "RunCollection":
         """Read a scan described in a TOML file.
 
-        Layout::
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The TOML file; run files are relative to its folder.  Layout::
 
-            [defaults]                 # optional, applied to every run
-            groups = { forward = [1, 2], backward = [3, 4] }
+                [defaults]                 # optional, applied to every run
+                groups = { forward = [1, 2], backward = [3, 4] }
 
-            [[run]]
-            file = "EMU00020882.nxs"   # relative to the TOML file's folder
-            temperature_K = 300.0      # any override of MuonRun.with_overrides
+                [[run]]
+                file = "EMU00020882.nxs"   # relative to the TOML file's folder
+                temperature_K = 300.0      # any override of MuonRun.with_overrides
 
-            [[run]]
-            glob = "more/EMU*.nxs"     # or a pattern
+                [[run]]
+                glob = "more/EMU*.nxs"     # or a pattern
+
+        Returns
+        -------
+        RunCollection
 
         Raises
         ------
@@ -193,6 +207,11 @@ class RunCollection:
         Runs are taken in ascending temperature; a run joins the current point if
         it lies within ``tolerance_K`` of the point's first run, else it starts a
         new point.
+
+        Parameters
+        ----------
+        tolerance_K : float
+            Largest temperature difference (K) from the point's first run.
 
         Returns
         -------

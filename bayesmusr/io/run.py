@@ -1,4 +1,4 @@
-"""The run object and its reduction: :class:`MuonRun`, :class:`RunCollection`.
+"""The run object and its reduction: :class:`MuonRun` and :func:`estimate_alpha`.
 
 A :class:`MuonRun` wraps one ``xarray.Dataset`` in one of two layouts.
 
@@ -23,23 +23,21 @@ Metadata live in ``attrs``: ``format``, ``facility``, ``instrument``,
 ("ZF", "LF", "TF" or "") with ``geometry_source``, ``source_file``. Unknown
 numbers are NaN, unknown strings empty.
 
-Units (DESIGN.md §2): time μs, field mT, temperature K, dead time μs.
+Units: time μs, field mT, temperature K, dead time μs.
 
 Reduction follows Mantid/musrfit conventions (docs/data-formats.md):
 dead time N_true = N / (1 − N τ / (Δt F)) with Δt the bin width and F the good
 frames (Mantid ``ApplyDeadTimeCorr``); asymmetry A = (F − αB)/(F + αB) with
 first-order Poisson error propagation; α from a transverse-field run as
-ΣF/ΣB over the good range (Mantid ``AlphaCalc``).
+ΣF/ΣB over the good range (Mantid ``AlphaCalc``).  This α is Mantid's and the
+fits' (:mod:`bayesmusr.model.parameters`); musrfit's alpha is its inverse, 1/α.
 """
 from __future__ import annotations
 
-import dataclasses
-import glob as _glob
 import math
 import os
 import pathlib
-import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -47,14 +45,8 @@ import xarray as xr
 
 from bayesmusr.io.errors import RunFormatError
 
-__all__ = [
-    "MuonRun",
-    "RunCollection",
-    "ScanPoint",
-    "estimate_alpha",
-    "format_info_lines",
-    "INSTRUMENT_DEFAULT_GROUPS",
-]
+__all__ = ["MuonRun", "estimate_alpha", "make_histogram_dataset", "make_asymmetry_dataset",
+           "INSTRUMENT_DEFAULT_GROUPS"]
 
 #: Global attribute that marks bayesmusr's own netCDF run files.
 RUN_FORMAT_ATTR = "bayesmusr_run_format"
@@ -76,13 +68,24 @@ _STR_ATTRS = (
     "temperature_source", "field_source", "geometry", "geometry_source", "source_file",
     "t0_source", "grouping_source", "notes",
 )
-_NUM_ATTRS = ("run_number", "temperature_K", "temperature_std_K", "field_mT")
 
 
-def _default_attrs() -> dict[str, Any]:
-    attrs: dict[str, Any] = {k: "" for k in _STR_ATTRS}
-    attrs.update({"run_number": -1, "temperature_K": math.nan, "temperature_std_K": math.nan, "field_mT": math.nan})
-    return attrs
+def _full_attrs(attrs: Mapping[str, Any] | None, kind: str, bin_width_us: float) -> dict[str, Any]:
+    """Every metadata key (empty string / NaN / −1 where unknown), then ``attrs`` (None values skipped)."""
+    out: dict[str, Any] = {k: "" for k in _STR_ATTRS}
+    out.update({"run_number": -1, "temperature_K": math.nan, "temperature_std_K": math.nan, "field_mT": math.nan})
+    out.update({k: v for k, v in (attrs or {}).items() if v is not None})
+    out["kind"] = kind
+    out["bin_width_us"] = float(bin_width_us)
+    return out
+
+
+def _per_detector(value, n_det: int, dtype, fill) -> np.ndarray:
+    """One value per detector: ``fill`` when None, a scalar broadcast, or the array as given."""
+    if value is None:
+        return np.full(n_det, fill, dtype=dtype)
+    arr = np.asarray(value, dtype=dtype)
+    return np.full(n_det, arr, dtype=dtype) if arr.ndim == 0 else arr
 
 
 def make_histogram_dataset(
@@ -133,60 +136,54 @@ def make_histogram_dataset(
     xarray.Dataset
     """
     c = np.asarray(counts)
-    if c.ndim == 2:
-        c = c[np.newaxis]
+    c = c[np.newaxis] if c.ndim == 2 else c
     n_per, n_det, n_bin = c.shape
     det = np.arange(1, n_det + 1) if detector_numbers is None else np.asarray(detector_numbers, dtype=np.int64)
-
-    def per_det(value, dtype, fill):
-        if value is None:
-            return np.full(n_det, fill, dtype=dtype)
-        arr = np.asarray(value, dtype=dtype)
-        return np.full(n_det, arr, dtype=dtype) if arr.ndim == 0 else arr
-
     data_vars = {
         "counts": (("period", "detector", "bin"), c),
-        "t0": ("detector", per_det(t0_us, np.float64, np.nan), {"units": "microsecond"}),
-        "first_good_bin": ("detector", per_det(first_good_bin, np.int64, 0)),
-        "last_good_bin": ("detector", per_det(last_good_bin, np.int64, n_bin)),
-        "dead_time": ("detector", per_det(dead_time_us, np.float64, np.nan), {"units": "microsecond"}),
-        "grouping": ("detector", per_det(grouping, np.int64, 0)),
+        "t0": ("detector", _per_detector(t0_us, n_det, np.float64, np.nan), {"units": "microsecond"}),
+        "first_good_bin": ("detector", _per_detector(first_good_bin, n_det, np.int64, 0)),
+        "last_good_bin": ("detector", _per_detector(last_good_bin, n_det, np.int64, n_bin)),
+        "dead_time": ("detector", _per_detector(dead_time_us, n_det, np.float64, np.nan), {"units": "microsecond"}),
+        "grouping": ("detector", _per_detector(grouping, n_det, np.int64, 0)),
         "good_frames": ("period", np.full(n_per, np.nan) if good_frames is None else np.asarray(good_frames, np.float64)),
     }
     if t0_bin is not None:
-        data_vars["t0_bin"] = ("detector", per_det(t0_bin, np.float64, np.nan))
+        data_vars["t0_bin"] = ("detector", _per_detector(t0_bin, n_det, np.float64, np.nan))
     if detector_names is not None:
         data_vars["detector_name"] = ("detector", np.asarray([str(s) for s in detector_names], dtype=object))
-    full_attrs = _default_attrs()
-    if attrs:
-        full_attrs.update({k: v for k, v in attrs.items() if v is not None})
-    full_attrs["kind"] = "histograms"
-    full_attrs["bin_width_us"] = float(bin_width_us)
-    return xr.Dataset(
-        data_vars,
-        coords={"period": np.arange(1, n_per + 1), "detector": det, "bin": np.arange(n_bin)},
-        attrs=full_attrs,
-    )
+    coords = {"period": np.arange(1, n_per + 1), "detector": det, "bin": np.arange(n_bin)}
+    return xr.Dataset(data_vars, coords=coords, attrs=_full_attrs(attrs, "histograms", bin_width_us))
 
 
 def make_asymmetry_dataset(
     time_us: np.ndarray, asymmetry: np.ndarray, error: np.ndarray, attrs: Mapping[str, Any] | None = None
 ) -> xr.Dataset:
-    """Build the asymmetry-run ``Dataset`` (time in μs after t0, asymmetry, error)."""
+    """Build the asymmetry-run ``Dataset`` (layout in the module docstring).
+
+    Parameters
+    ----------
+    time_us : array_like
+        Times in μs after t0.
+    asymmetry, error : array_like
+        Asymmetry and its standard error (dimensionless), one per time.
+    attrs : mapping, optional
+        Metadata (see module docstring).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``attrs["bin_width_us"]`` is the median time step in μs (NaN for one point).
+    """
     time_us = np.asarray(time_us, dtype=np.float64)
-    full_attrs = _default_attrs()
-    if attrs:
-        full_attrs.update({k: v for k, v in attrs.items() if v is not None})
-    full_attrs["kind"] = "asymmetry"
     steps = np.diff(time_us)
-    full_attrs["bin_width_us"] = float(np.median(steps)) if steps.size else math.nan
     return xr.Dataset(
         {
             "asymmetry": ("time", np.asarray(asymmetry, dtype=np.float64)),
             "asymmetry_error": ("time", np.asarray(error, dtype=np.float64)),
         },
         coords={"time": ("time", time_us, {"units": "microsecond"})},
-        attrs=full_attrs,
+        attrs=_full_attrs(attrs, "asymmetry", float(np.median(steps)) if steps.size else math.nan),
     )
 
 
@@ -217,6 +214,30 @@ def _parse_groups(groups: Any, detectors: np.ndarray, source: str) -> tuple[np.n
     return fwd, bwd
 
 
+
+def _detector_index(detectors: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+    """Positions of detector ``numbers`` in the run's ``detectors`` coordinate."""
+    if np.all(np.diff(detectors) > 0):
+        return np.searchsorted(detectors, numbers)
+    return np.array([np.flatnonzero(detectors == d)[0] for d in numbers])
+
+
+def _shifted_sum(arr: np.ndarray, idx: np.ndarray, shifts: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Sum over detectors ``idx`` of arr[i, lo + shift_i : hi + shift_i] (histograms aligned on one t0)."""
+    return np.sum([arr[i, lo + shifts[i]: hi + shifts[i]] for i in idx], axis=0)
+
+
+def _pack_bins(cols: dict[str, np.ndarray], bunch: int) -> dict[str, np.ndarray]:
+    """Pack ``bunch`` consecutive bins: counts and variances summed, ``time`` averaged, the tail dropped."""
+    n = (cols["forward"].size // bunch) * bunch
+    if n == 0:
+        raise ValueError(f"bunch={bunch} is longer than the {cols['forward'].size} bins available")
+    out = {k: v[:n].reshape(-1, bunch).sum(axis=1) for k, v in cols.items() if k not in ("time", "first_bin")}
+    out["first_bin"] = cols["first_bin"][:n:bunch]
+    out["time"] = cols["time"][:n].reshape(-1, bunch).mean(axis=1)
+    return out
+
+
 class MuonRun:
     """One μSR run: counts (or an exported asymmetry) plus metadata.
 
@@ -224,7 +245,7 @@ class MuonRun:
     ----------
     dataset : xarray.Dataset
         A dataset in one of the two layouts of the module docstring (readers build
-        it; users normally call :func:`bayesmusr.readers.read_run`).
+        it; users normally call :func:`bayesmusr.io.readers.read_run`).
 
     Attributes
     ----------
@@ -512,9 +533,10 @@ class MuonRun:
             ``forward``, ``backward``: counts per bin (float; integers unless dead
             time was corrected); ``forward_variance``, ``backward_variance``:
             Poisson variances propagated through the dead-time factor
-            (N_true²/N); coordinate ``time``: bin centres in μs after t0. Attrs:
+            (N_true²/N); ``first_bin``: index of each (first packed) raw bin;
+            coordinate ``time``: bin centres in μs after t0. Attrs:
             ``bin_width_us`` (after packing), ``t0_us``, ``first_good_time_us``,
-            ``last_good_time_us``, ``dead_time_corrected`` (0/1), ``period``,
+            ``last_good_time_us`` (μs after t0), ``dead_time_corrected`` (0/1), ``period``,
             ``good_frames``, ``forward_detectors``, ``backward_detectors``, and
             the run metadata (temperature, field, geometry, run number, source).
 
@@ -528,88 +550,68 @@ class MuonRun:
             raise ValueError(f"{self.source}: an asymmetry-only run has no histograms to group")
         if bunch < 1:
             raise ValueError("bunch must be >= 1")
-        ds = self.ds
+        ds, bw = self.ds, self.bin_width_us
         det = ds["detector"].values
         fwd, bwd = self.default_groups() if groups is None else _parse_groups(groups, det, self.source)
-        counts, frames, period_label = self._select_period(period)
-        bw = self.bin_width_us
-        n_bin = counts.shape[1]
-        dt = ds["dead_time"].values
-        idx_f = np.searchsorted(det, fwd) if np.all(np.diff(det) > 0) else np.array([np.flatnonzero(det == d)[0] for d in fwd])
-        idx_b = np.searchsorted(det, bwd) if np.all(np.diff(det) > 0) else np.array([np.flatnonzero(det == d)[0] for d in bwd])
+        idx_f, idx_b = _detector_index(det, fwd), _detector_index(det, bwd)
         used = np.concatenate([idx_f, idx_b])
-        can_dt = bool(np.all(np.isfinite(dt[used])) and np.isfinite(frames) and float(frames) > 0)
-        if dead_time is True and not can_dt:
-            raise RunFormatError(self.source, "dead_time", "dead-time correction asked for, but the file gives no dead times or good frames")
-        do_dt = can_dt if dead_time is None else bool(dead_time)
-        raw = counts
-        corr = raw
-        if do_dt:
-            tau = dt[:, None]
-            denom = 1.0 - raw * tau / (bw * float(frames))
-            if np.any(denom[used] <= 0):
-                raise RunFormatError(self.source, "dead_time", "dead-time correction diverges (1 − Nτ/(ΔtF) <= 0)")
-            corr = raw / denom
-        var = np.where(raw > 0, corr**2 / np.where(raw > 0, raw, 1.0), 0.0)
-
-        t0 = ds["t0"].values
-        ref = idx_f[0]
-        shifts = np.rint((t0 - t0[ref]) / bw).astype(np.int64)
-        s_used = shifts[used]
-        lo = max(0, -int(s_used.min()))
-        hi = n_bin - max(0, int(s_used.max()))
-        if hi <= lo:
-            raise RunFormatError(self.source, "t0", "detector t0 values are too far apart to group")
-
-        def gsum(arr, idx):
-            return np.sum([arr[i, lo + shifts[i]: hi + shifts[i]] for i in idx], axis=0)
-
-        F, B = gsum(corr, idx_f), gsum(corr, idx_b)
-        vF, vB = gsum(var, idx_f), gsum(var, idx_b)
+        counts, frames, period_label = self._select_period(period)
+        corr, var, corrected = self._dead_time_corrected(counts, frames, used, dead_time)
+        shifts, lo, hi = self._t0_shifts(idx_f[0], used, counts.shape[1])
+        t0 = float(ds["t0"].values[idx_f[0]])
         bins = np.arange(lo, hi)
+        cols = {"forward": _shifted_sum(corr, idx_f, shifts, lo, hi), "backward": _shifted_sum(corr, idx_b, shifts, lo, hi),
+                "forward_variance": _shifted_sum(var, idx_f, shifts, lo, hi),
+                "backward_variance": _shifted_sum(var, idx_b, shifts, lo, hi),
+                "first_bin": bins, "time": (bins + 0.5) * bw - t0}
         fg = int(np.max(ds["first_good_bin"].values[used] - shifts[used]))
         lg = int(np.min(ds["last_good_bin"].values[used] - shifts[used]))
-        centre = (bins + 0.5) * bw - t0[ref]
         if good_only:
-            keep = (bins >= fg) & (bins < lg) & (centre > 0)
+            keep = (bins >= fg) & (bins < lg) & (cols["time"] > 0)
             if not np.any(keep):
                 raise RunFormatError(self.source, "first_good_bin/last_good_bin", "no good bins left after t0")
-            F, B, vF, vB, bins, centre = F[keep], B[keep], vF[keep], vB[keep], bins[keep], centre[keep]
+            cols = {k: v[keep] for k, v in cols.items()}
         if bunch > 1:
-            n = (F.size // bunch) * bunch
-            if n == 0:
-                raise ValueError(f"bunch={bunch} is longer than the {F.size} bins available")
+            cols = _pack_bins(cols, bunch)
+        attrs = {"bin_width_us": bw * bunch, "t0_us": t0, "first_good_time_us": float((fg + 0.5) * bw - t0),
+                 "last_good_time_us": float((lg - 0.5) * bw - t0), "dead_time_corrected": int(corrected),
+                 "period": period_label, "good_frames": float(frames),
+                 "forward_detectors": np.asarray(fwd, dtype=np.int64),
+                 "backward_detectors": np.asarray(bwd, dtype=np.int64),
+                 **{k: ds.attrs.get(k) for k in ("run_number", "temperature_K", "field_mT", "geometry", "source_file",
+                                                 "instrument")}}
+        time = cols.pop("time")
+        return xr.Dataset({k: ("time", v.astype(np.float64) if k in ("forward", "backward") else v)
+                           for k, v in cols.items()},
+                          coords={"time": ("time", time, {"units": "microsecond", "long_name": "time after t0"})},
+                          attrs=attrs)
 
-            def pack(a, op=np.sum):
-                return op(a[:n].reshape(-1, bunch), axis=1)
+    def _dead_time_corrected(self, counts, frames, used, dead_time):
+        """(counts corrected for dead time, their variances N_true²/N, whether corrected); see :meth:`grouped`."""
+        dt = self.ds["dead_time"].values
+        can = bool(np.all(np.isfinite(dt[used])) and np.isfinite(frames) and float(frames) > 0)
+        if dead_time is True and not can:
+            raise RunFormatError(self.source, "dead_time",
+                                 "dead-time correction asked for, but the file gives no dead times or good frames")
+        corrected = can if dead_time is None else bool(dead_time)
+        corr = counts
+        if corrected:
+            denom = 1.0 - counts * dt[:, None] / (self.bin_width_us * float(frames))
+            if np.any(denom[used] <= 0):
+                raise RunFormatError(self.source, "dead_time", "dead-time correction diverges (1 − Nτ/(ΔtF) <= 0)")
+            corr = counts / denom
+        var = np.where(counts > 0, corr**2 / np.where(counts > 0, counts, 1.0), 0.0)
+        return corr, var, corrected
 
-            F, B, vF, vB = pack(F), pack(B), pack(vF), pack(vB)
-            centre = pack(centre, np.mean)
-            bins = bins[:n:bunch]
-        a = self.ds.attrs
-        out = xr.Dataset(
-            {
-                "forward": ("time", F.astype(np.float64)),
-                "backward": ("time", B.astype(np.float64)),
-                "forward_variance": ("time", vF),
-                "backward_variance": ("time", vB),
-                "first_bin": ("time", bins),
-            },
-            coords={"time": ("time", centre, {"units": "microsecond", "long_name": "time after t0"})},
-            attrs={
-                "bin_width_us": bw * bunch,
-                "t0_us": float(t0[ref]),
-                "first_good_time_us": float((fg + 0.5) * bw - t0[ref]),
-                "last_good_time_us": float((lg - 0.5) * bw - t0[ref]),
-                "dead_time_corrected": int(do_dt),
-                "period": period_label,
-                "good_frames": float(frames),
-                "forward_detectors": np.asarray(fwd, dtype=np.int64),
-                "backward_detectors": np.asarray(bwd, dtype=np.int64),
-                **{k: a.get(k) for k in ("run_number", "temperature_K", "field_mT", "geometry", "source_file", "instrument")},
-            },
-        )
-        return out
+    def _t0_shifts(self, ref: int, used: np.ndarray, n_bin: int):
+        """Whole-bin shift of every detector onto detector ``ref``'s t0, and the bin range [lo, hi) all cover."""
+        t0 = self.ds["t0"].values
+        shifts = np.rint((t0 - t0[ref]) / self.bin_width_us).astype(np.int64)
+        lo = max(0, -int(shifts[used].min()))
+        hi = n_bin - max(0, int(shifts[used].max()))
+        if hi <= lo:
+            raise RunFormatError(self.source, "t0", "detector t0 values are too far apart to group")
+        return shifts, lo, hi
 
     def background(
         self,
@@ -667,8 +669,9 @@ class MuonRun:
         groups, dead_time, period, bunch
             As in :meth:`grouped`.
         alpha : float, optional
-            Relative efficiency of the backward group; default ``attrs['alpha']``
-            if set (e.g. by an override), else 1.
+            Detector balance α of A = (F − αB)/(F + αB), dimensionless (Mantid's α and the
+            fits'; musrfit's alpha is 1/α); default ``attrs['alpha']`` if set (e.g. by an
+            override), else 1.
         background : None, "pre_t0" or (b_forward, b_backward)
             Counts per (unpacked) bin subtracted from each group before forming A:
             nothing (default), the pre-t0 mean (:meth:`background`) or constants.
@@ -721,6 +724,16 @@ class MuonRun:
 
         t0 stays the same in μs; the good-bin range is converted to the new bins
         (first rounded up, last rounded down).
+
+        Parameters
+        ----------
+        factor : int
+            Raw bins per new bin (≥ 1).
+
+        Returns
+        -------
+        MuonRun
+            A new run with bins ``factor`` times wider (``bin_width_us`` in μs).
         """
         if self.kind != "histograms":
             raise ValueError("rebin applies to histogram runs")
@@ -745,7 +758,17 @@ class MuonRun:
     def to_netcdf(self, path: str | os.PathLike) -> pathlib.Path:
         """Write the run to bayesmusr's netCDF-4 run format (lossless).
 
-        :func:`bayesmusr.readers.read_run` recognises these files by content.
+        :func:`bayesmusr.io.readers.read_run` recognises these files by content.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            File to write (overwritten).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
         """
         path = pathlib.Path(path)
         ds = self.ds.copy()
@@ -758,7 +781,22 @@ class MuonRun:
 
     @classmethod
     def from_netcdf(cls, path: str | os.PathLike) -> "MuonRun":
-        """Read a run written by :meth:`to_netcdf`."""
+        """Read a run written by :meth:`to_netcdf`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A bayesmusr netCDF run file.
+
+        Returns
+        -------
+        MuonRun
+
+        Raises
+        ------
+        RunFormatError
+            The file cannot be read or is not a bayesmusr run.
+        """
         try:
             with xr.open_dataset(path, engine="netcdf4") as f:
                 ds = f.load()
@@ -776,7 +814,13 @@ class MuonRun:
 
     # ------------------------------------------------------------------ info
     def info_line(self) -> str:
-        """One line: format, run, instrument, sample, T, field and geometry, sizes, counts."""
+        """One line: format, run, instrument, sample, T, field and geometry, sizes, counts.
+
+        Returns
+        -------
+        str
+            The ``bayesmusr info`` line of the run (T in K, B in mT, bin width in ns).
+        """
         a = self.ds.attrs
         T = a.get("temperature_K", math.nan)
         t_txt = f"T={T:.2f} K ({a.get('temperature_source') or '?'})" if np.isfinite(T) else "T=? K"
@@ -809,8 +853,9 @@ def estimate_alpha(
     """α = ΣF/ΣB over the good range of a transverse-field calibration run.
 
     In a TF run the precessing asymmetry averages to zero over many periods, so
-    the ratio of the integrated group counts is the relative efficiency α
-    (Mantid ``AlphaCalc``).
+    the ratio of the integrated group counts is the detector balance α of
+    A = (F − αB)/(F + αB) (Mantid ``AlphaCalc``; the α of the fits, whose backward
+    counts are d(1 − A P)/α).  musrfit's alpha is 1/α.
 
     Parameters
     ----------
@@ -827,6 +872,7 @@ def estimate_alpha(
     Returns
     -------
     float
+        α, dimensionless.
     """
     g = run.grouped(groups, dead_time=dead_time, period=period)
     F, B, t = g["forward"].values, g["backward"].values, g["time"].values

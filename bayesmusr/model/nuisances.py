@@ -17,7 +17,7 @@ import math
 import numpy as np
 from scipy.special import gammaln
 
-from bayesmusr.model.forward import bin_decay, histogram_shapes, polarisation
+from bayesmusr.model.forward import histogram_shapes, polarisation
 from bayesmusr.model.parameters import A0, ALPHA, BASE, BGB, BGF, FBG, from_unbounded, to_unbounded
 from bayesmusr.model.rundata import RunData
 from bayesmusr.physics import _kernels
@@ -123,6 +123,11 @@ class HistogramNuisances:
 
     def _solve(self, g, z, predictor):
         return _kernels.laplace_newton(self.d, g, self.nf, self.nb, z, self.free, self.fixed, LO, HI, LOGK, predictor)
+
+    def log_density(self, g, z) -> float:
+        """ℓ(η(z)) + log prior density in z (the integrand of :meth:`marginal`), constants included."""
+        return _kernels.terms_unbounded(self.d, g, self.nf, self.nb, np.asarray(z, dtype=float), self.free,
+                                        self.fixed, LO, HI, LOGK, 0)[0] + self.const
 
     def hessian(self, g, z):
         """Hessian of ℓ + log prior in z over the free nuisances at ``z``."""

@@ -291,8 +291,8 @@ RUN_PARAMETERS: tuple[tuple[FitParameter, tuple[str, ...], str | None], ...] = (
     (BGB, ("histograms",), "count_background"),
 )
 #: Drawn after sampling from its conditional posterior (histogram runs); never sampled by emcee.
-N0_PARAMETER = FitParameter("n0", "counts/bin", 1.0, (1e-300, _INF),
-                            "forward counts per bin at t = 0 (drawn from its conditional posterior)", "loguniform",
+N0_PARAMETER = FitParameter("n0", "counts/bin", 1.0, (1e-300, 1e300),
+                            "forward counts per bin at t = 0 (prior 1/N0; drawn from its conditional posterior)", "loguniform",
                             (0.0, _INF))
 
 #: Global parameters of the Arrhenius EA scan model.

@@ -53,11 +53,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import gammaln
 
-from bayesmusr.physics import _kernels
 from bayesmusr.physics.constants import arrhenius
-from bayesmusr.model.forward import polarisation, relaxation
+from bayesmusr.model.forward import relaxation
 from bayesmusr.model.nuisances import AsymmetryNuisances, HistogramNuisances, make_nuisances
 from bayesmusr.model.parameters import HOLDER_PARAMETER, KT_SCAN_PARAMETERS, PHYSICS_PARAMETERS, POOL_PARAMETER, SCAN_PARAMETERS, canonical_model, parse_prior, pooled_delta_parameter
 from bayesmusr.model.rundata import RunData, ea_support_note
@@ -104,7 +102,7 @@ class _ProblemBase:
         unknown = set(priors) - {p.name for p in declared}
         if unknown:
             raise ValueError(f"unknown prior name(s) {sorted(unknown)}; expected some of {[p.name for p in declared]}")
-        self.priors = [parse_prior(priors[p.name], p.name) if p.name in priors else p.default_prior() for p in declared]
+        self.priors = [parse_prior(priors[p.name], p.name, p) if p.name in priors else p.default_prior() for p in declared]
         self.declared = list(declared)
         self.free = [pr.kind != "fixed" for pr in self.priors]
         self.names = [p.name for p, f in zip(declared, self.free) if f]

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from bayesmusr.model import likelihood as lk
 from bayesmusr.model.parameters import PHYSICS_PARAMETERS, canonical_model
 from bayesmusr.model.rundata import RunData
 from bayesmusr.model.forward import bin_decay, histogram_shapes, polarisation, relaxation

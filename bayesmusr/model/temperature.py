@@ -71,16 +71,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from bayesmusr.model import likelihood as lk
-from bayesmusr.model.parameters import MODELS, N0_PARAMETER, PHYSICS_PARAMETERS, RUN_PARAMETERS, FitParameter, Prior, canonical_model, parse_prior
-from bayesmusr.model.rundata import RunData, ea_delta_support, ea_support_note
-from bayesmusr.model.forward import bin_decay, histogram_shapes, polarisation, relaxation
+from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS, Prior, canonical_model, parse_prior
+from bayesmusr.model.rundata import RunData, ea_support_note
+from bayesmusr.model.forward import histogram_shapes, polarisation, relaxation
 import itertools
 
 __all__ = ["TemperatureProblem"]
@@ -146,7 +145,7 @@ class TemperatureProblem:
         entries: list[_Entry] = []
         used = set()
         for p in PHYSICS_PARAMETERS[self.model]:
-            pr = parse_prior(priors[p.name], p.name) if p.name in priors else p.default_prior()
+            pr = parse_prior(priors[p.name], p.name, p) if p.name in priors else p.default_prior()
             used.add(p.name)
             entries.append(_Entry(p.name, pr, p.unit, p.description, -1))
         known_run = {p.name for p, _, _ in RUN_PARAMETERS}
@@ -166,7 +165,7 @@ class TemperatureProblem:
                         pr = Prior("fixed", value=p.default) if option is not None and not self.options[option] \
                             else p.default_prior()
                         if p.name in priors:
-                            pr = parse_prior(priors[p.name], p.name)
+                            pr = parse_prior(priors[p.name], p.name, p)
                             used.add(p.name)
                         entries.append(_Entry(p.name, pr, p.unit, p.description + " (shared by all runs)", -2))
                     self._slots[i][p.name] = [e.name for e in entries].index(p.name)
@@ -178,7 +177,7 @@ class TemperatureProblem:
                     pr = p.default_prior()
                 for key in (p.name, full):
                     if key in priors:
-                        pr = parse_prior(priors[key], key)
+                        pr = parse_prior(priors[key], key, p)
                         used.add(key)
                 entries.append(_Entry(full, pr, p.unit, p.description, i))
         unknown = set(priors) - used

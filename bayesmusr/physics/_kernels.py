@@ -2,7 +2,7 @@
 
 Everything here is plain numpy/python, written so it reads as the mathematics,
 and compiled with numba for speed.  The uncompiled originals stay reachable as
-``<name>.py_func`` and a test checks both paths agree (STYLE: numba is an
+``<name>.py_func`` and a test checks both paths agree (numba is an
 accelerator, not the definition).
 
 The renewal equation solved here is the strong-collision equation
@@ -10,8 +10,8 @@ The renewal equation solved here is the strong-collision equation
     G(t) = e^{-ν t} f(t) + ν ∫_0^t e^{-ν τ} f(τ) G(t - τ) dτ ,
 
 for real or complex ``f`` sampled on a uniform grid t_n = n h.  It is the
-dynamic Kubo-Toyabe equation when f is the static KT function (DESIGN §3.2),
-and each of the two scalar EA renewals when f is an EA kernel (DESIGN §3.5).
+dynamic Kubo-Toyabe equation when f is the static KT function (``physics/kt.py``),
+and each of the two scalar EA renewals when f is an EA kernel (``physics/ea.py``).
 
 Discretisation: product trapezoid.  On each interval the smooth product
 φ(τ) = f(τ) G(t-τ) is interpolated linearly and multiplied by the factor
@@ -491,7 +491,7 @@ def _laplace_newton(d, g, nf, nb, z0, free, eta_fixed, lo, hi, logk, predictor):
 
     Levenberg-Marquardt damped Newton on the free entries of z (the unbounded coordinates of
     η = (A, ρ, f, β_F, β_B) inside their prior bounds, see ``terms_unbounded``) from ``z0``.
-    Stops when the undamped Newton step would gain less than 1e-9 (gᵀ A⁻¹ g < 1e-9,
+    Stops when the undamped Newton step would gain less than 1e-12 (gᵀ A⁻¹ g < 1e-12,
     A = −Hessian).  Returns (value at the optimum, z, η, log det A, converged).
 
     ``predictor`` (5 × 5, zero rows and columns for fixed entries; or 0 × 0 for none) is a
@@ -531,7 +531,7 @@ def _laplace_newton(d, g, nf, nb, z0, free, eta_fixed, lo, hi, logk, predictor):
                 a[i, j] = -hess[idx[i], idx[j]]
         low, logdet, pd = cholesky_small(a, k)
         if pd:
-            # w = L⁻¹ g; converged when |w|² = gᵀ A⁻¹ g < 1e-9
+            # w = L⁻¹ g; converged when |w|² = gᵀ A⁻¹ g < 1e-12
             w = np.zeros(k)
             ww = 0.0
             for i in range(k):
@@ -540,7 +540,7 @@ def _laplace_newton(d, g, nf, nb, z0, free, eta_fixed, lo, hi, logk, predictor):
                     acc -= low[i, m] * w[m]
                 w[i] = acc / low[i, i]
                 ww += w[i] * w[i]
-            if ww < 1e-9:
+            if ww < 1e-12:
                 return val, z, eta, logdet, True
         while True:
             for i in range(k):

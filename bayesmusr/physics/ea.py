@@ -7,7 +7,7 @@ Local field B = B_s + B_q + B_LF ẑ, B_s ~ N(0, (1−Q)Δ² I₃), B_q ~ N(0, Q
 ν_μ) redraws both.  The field autocorrelation is
 C(t) = [(1−Q) + Q e^{−ν_i t}] e^{−ν_μ t}.
 
-Deterministic construction (DESIGN §3.5), in units Δ = 1 (x = Δt,
+Deterministic construction (docs/ea-tables.md, "How G^EA is computed"), in units Δ = 1 (x = Δt,
 v = ν/Δ, w = ω_L/Δ):
 
 1. Muon jumps are a scalar renewal of g₀ = G^EA(ν_μ = 0): every field is
@@ -27,7 +27,7 @@ v = ν/Δ, w = ω_L/Δ):
 
 Each renewal uses the product-trapezoid solver of `_kernels.renewal`
 with Richardson extrapolation (h, h/2); per radial node the step is the
-largest h = dx/m with v h ≤ 0.25 and r h ≤ 1.
+largest h = dx/m with v h ≤ MAX_VH = 0.5 and r h ≤ MAX_RH = 2.
 
 Exact limits (used directly, and tested): Q = 0 or v = 0 → static KT (w);
 Q = 1 → dynamic KT(v); v → ∞ → static KT of width √(1−Q).
@@ -39,11 +39,9 @@ import math
 import numpy as np
 
 from bayesmusr.physics import _kernels
-from bayesmusr.physics.kt import _dynamic_kt_scaled, _static_kt_scaled
-from bayesmusr.physics.kt import _phi2
-from bayesmusr.physics.kt import keren
-from bayesmusr.physics.kt import _check_scalar, _check_times
-from bayesmusr.physics.kt import KEREN_ABOVE, OMEGA_PER_MT
+from bayesmusr.physics.constants import OMEGA_PER_MT
+from bayesmusr.physics.kt import (KEREN_ABOVE, _check_scalar, _check_times, _dynamic_kt_scaled, _phi2,
+                                  _static_kt_scaled, keren)
 
 #: default number of Gauss-Legendre radial nodes (convergence: tests/test_ea.py)
 N_RADIAL = 96
@@ -65,6 +63,20 @@ def radial_nodes(q: float, w: float, x_max: float) -> int:
     artefact at Δt ≈ 20, 112 nodes 1.9e-7, 128 nodes 6e-14 (against 256 nodes
     and the event-driven Monte Carlo).  Below ω_L/Δ = 3 the rule never asks for
     more than 96 nodes, so those results are unchanged bit for bit.
+
+    Parameters
+    ----------
+    q : float
+        Edwards-Anderson fraction Q, 0 ≤ q < 1.
+    w : float
+        ω_L/Δ ≥ 0 (dimensionless).
+    x_max : float
+        Largest Δt needed (dimensionless).
+
+    Returns
+    -------
+    int
+        Number of Gauss-Legendre nodes (``N_RADIAL`` or more, a multiple of 8).
     """
     sigma = math.sqrt(1.0 - q)
     lo = max(0.0, w - _RADIAL_HALF_WIDTH * sigma)
@@ -86,6 +98,12 @@ def radial_quadrature(q: float, w: float, n_r: int = N_RADIAL):
         ω_L/Δ ≥ 0.
     n_r : int
         Number of Gauss-Legendre nodes.
+
+    Returns
+    -------
+    r, weight, cos2 : ndarray
+        Nodes r = |b| (units of Δ), quadrature weights (χ₃ density × Gauss-Legendre weight,
+        summing to ≈ 1) and E[cos²β | r] at each node.
     """
     sigma = math.sqrt(1.0 - q)
     lo = max(0.0, w - _RADIAL_HALF_WIDTH * sigma)
@@ -113,7 +131,24 @@ def radial_quadrature(q: float, w: float, n_r: int = N_RADIAL):
 
 
 def kernels(tau: np.ndarray, r: float, q: float):
-    """EA kernels k_∥(τ; r) (real) and k_c(τ; r) (complex) for width s = √q."""
+    """EA kernels k_∥(τ; r) (real) and k_c(τ; r) (complex) for width s = √q (module docstring, step 3).
+
+    Parameters
+    ----------
+    tau : ndarray
+        Times Δτ (dimensionless).
+    r : float
+        Magnitude of the static field b, units of Δ.
+    q : float
+        Edwards-Anderson fraction Q.
+
+    Returns
+    -------
+    k_par : ndarray
+        k_∥(τ), real.
+    k_c : ndarray
+        k_c(τ), complex.
+    """
     s2 = q
     if s2 == 0.0:
         return np.ones_like(tau), np.exp(1j * r * tau)
@@ -156,7 +191,22 @@ def ea_static_scaled(dx: float, n_out: int, v: float, q: float, w: float, n_r: i
     """g₀(x) = G^EA(x; ν_i/Δ = v, Q = q, ω_L/Δ = w, ν_μ = 0) on x_k = k dx, k = 0..n_out−1.
 
     Exact limits are returned directly: q = 0 or v = 0 → static KT; q = 1 → dynamic KT.
-    ``n_r`` radial nodes (default `radial_nodes` for this x range).
+
+    Parameters
+    ----------
+    dx : float
+        Grid step in Δt (dimensionless).
+    n_out : int
+        Number of grid points.
+    v, q, w : float
+        ν_i/Δ, Q and ω_L/Δ.
+    n_r : int, optional
+        Radial nodes (default `radial_nodes` for this x range).
+
+    Returns
+    -------
+    ndarray
+        g₀ at x_k, shape (n_out,).
     """
     x = np.arange(n_out) * dx
     if q == 0.0 or v == 0.0:
@@ -177,7 +227,7 @@ def muon_renewal(g0: np.ndarray, v_mu: float, dx: float, w: float = 0.0) -> np.n
     """Apply muon jumps (rate v_mu = ν_μ/Δ) to g₀ on a uniform grid of step dx.
 
     Muon jumps redraw every field from an axially symmetric distribution, so
-    G = renewal of g₀ at rate ν_μ (DESIGN §3.5 step 1).  Richardson on steps
+    G = renewal of g₀ at rate ν_μ (module docstring, step 1).  Richardson on steps
     (h, 2h) with 2h ν_μ ≤ 0.5.  When ν_μ dx > 0.25, g₀ is first refined to
     step dx/m by six-point Lagrange interpolation.  The Richardson correction,
     smooth and small, is carried to odd nodes by cubic interpolation.
@@ -187,6 +237,22 @@ def muon_renewal(g0: np.ndarray, v_mu: float, dx: float, w: float = 0.0) -> np.n
     ω_L dx ≳ 0.3 rad; with fast muon jumps (ν_μ dx > 0.05) that error adds up over
     many renewals (measured 6.3e-5 at ω_L/Δ = 16.3, ν_μ/Δ = 4, dx = 0.04, and 1.3e-4
     at 16.8 and 5.3), so there g₀ is refined to ω_L h ≤ 0.45 first (3.7e-6 at the first point).
+
+    Parameters
+    ----------
+    g0 : ndarray
+        g₀ = G^EA(ν_μ = 0) on x_k = k dx.
+    v_mu : float
+        ν_μ/Δ.
+    dx : float
+        Grid step in Δt (dimensionless).
+    w : float, optional
+        ω_L/Δ.
+
+    Returns
+    -------
+    ndarray
+        G^EA at ν_μ on the same grid.
     """
     if v_mu == 0.0:
         return g0.copy()
@@ -230,8 +296,19 @@ def fast_ion_limit(x: np.ndarray, v: float, q: float, w: float) -> np.ndarray:
     ω_L/Δ = 0, 3, 10, 20), falling as ~1/v².  (The zero-field Abragam factor
     used before in every field was off by 2.2e-4 at ω_L/Δ = 3 and 9e-3 at
     ω_L/Δ = 20, v = 100: the field slows the relaxation by ≈ v²/(v² + w²).)
-    """
 
+    Parameters
+    ----------
+    x : ndarray
+        Times Δt (dimensionless).
+    v, q, w : float
+        ν_i/Δ, Q and ω_L/Δ.
+
+    Returns
+    -------
+    ndarray
+        g₀(x) in the fast-ion limit.
+    """
     sigma = math.sqrt(1.0 - q)
     if sigma > 0.0:
         static = _static_kt_scaled(sigma * x, w / sigma)
@@ -247,16 +324,47 @@ def fast_muon_limit(t, delta, nu_i, nu_mu, q, b_lf):
     Γt = 2Δ²∫(t−τ)C(τ)cos ωτ dτ splits into (1−Q)·Γ_K(ν_μ) + Q·Γ_K(ν_i+ν_μ).
     Used above ν_μ/Δ = 1000, where the same form reproduces the dynamic KT
     to ≤ 4e-8 (the Q = 0 and Q = 1 cases).
-    """
 
+    Parameters
+    ----------
+    t : ndarray
+        Times in μs.
+    delta, nu_i, nu_mu : float
+        Δ, ν_i, ν_μ in μs⁻¹.
+    q : float
+        Q.
+    b_lf : float
+        Longitudinal field in mT.
+
+    Returns
+    -------
+    ndarray
+        G^EA(t).
+    """
     g1 = keren(t, delta, nu_mu, b_lf)
     g2 = keren(t, delta, nu_i + nu_mu, b_lf)
     return g1 ** (1.0 - q) * g2**q
 
 
 def check_ea_args(t, delta, nu_i, nu_mu, q, b_lf):
-    """Validate the arguments shared by `ea_direct` and `bayesmusr.ea` (ValueError naming the argument)."""
+    """Validate the arguments shared by `ea_direct` and `bayesmusr.ea` (ValueError naming the argument).
 
+    Parameters
+    ----------
+    t : array_like
+        Times in μs (finite, ≥ 0).
+    delta, nu_i, nu_mu : float
+        Δ, ν_i, ν_μ in μs⁻¹ (finite, ≥ 0).
+    q : float
+        Q in [0, 1].
+    b_lf : float
+        Longitudinal field in mT (finite, ≥ 0).
+
+    Returns
+    -------
+    tuple
+        ``(t as a float ndarray, delta, nu_i, nu_mu, q, b_lf)`` as floats.
+    """
     return (_check_times(t), _check_scalar(delta, "delta"), _check_scalar(nu_i, "nu_i"),
             _check_scalar(nu_mu, "nu_mu"), _check_q(q), _check_scalar(b_lf, "b_lf"))
 
@@ -291,8 +399,12 @@ def ea_direct(t, delta, nu_i, nu_mu, q, b_lf=0.0, dx: float = 0.02, n_r: int | N
         Grid step in units of 1/Δ (Richardson-extrapolated).
     n_r : int, optional
         Radial Gauss-Legendre nodes (default: `radial_nodes` for the time range).
-    """
 
+    Returns
+    -------
+    ndarray
+        G_z^EA(t), same shape as ``t``.
+    """
     t, delta, nu_i, nu_mu, q, b_lf = check_ea_args(t, delta, nu_i, nu_mu, q, b_lf)
     if delta == 0.0 or t.size == 0:
         return np.ones_like(t)

@@ -1,6 +1,6 @@
 """Public relaxation functions: the Gaussian Kubo-Toyabe family.
 
-Units (DESIGN §2): t in μs, Δ and ν in μs⁻¹ (= MHz, as in musrfit), the
+Units (as everywhere, docs/concepts.md): t in μs, Δ and ν in μs⁻¹ (= MHz, as in musrfit), the
 longitudinal field ``b_lf`` in mT, converted with ω_L = γ_μ B,
 γ_μ/2π = 135.5388 MHz/T (ω_L = 0.851616 μs⁻¹ per mT).
 
@@ -17,7 +17,7 @@ dynamic_kt
     Strong-collision dynamic KT: G = g e^{−νt} + ν ∫ g(τ) e^{−ντ} G(t−τ) dτ,
     g the static function, solved as a Volterra equation by product
     integration (exact e^{−ντ} weights) with Richardson extrapolation
-    (`bayesmusr._kernels.renewal`); above ν/Δ = 1000 Keren's form, which
+    (`bayesmusr.physics._kernels.renewal`); above ν/Δ = 1000 Keren's form, which
     agrees with the Volterra solution to ≤ 3.5e-8 there.  Accuracy |error| ≤ 1e-5 for
     Δt ∈ [0, 30], ν/Δ ∈ [0, 1000], ω_L/Δ ∈ [0, 100] (tests/test_kt.py,
     step-halving convergence and an independent Monte Carlo).
@@ -142,7 +142,6 @@ def _dynamic_kt_scaled(x: np.ndarray, w: float, v: float, step: float | None = N
     h = _kt_step(w, v) if step is None else step
     xmax = float(x.max())
     n = int(math.ceil(xmax / h)) + 3  # margin for the cubic stencil
-    grid_h = np.arange(n + 1) * h
     grid_h2 = np.arange(2 * n + 1) * (0.5 * h)
     g_h2 = _static_kt_scaled(grid_h2, w)
     coarse = _kernels.renewal(g_h2[::2].copy(), v, h)
@@ -154,8 +153,8 @@ def _dynamic_kt_scaled(x: np.ndarray, w: float, v: float, step: float | None = N
 def dynamic_kt(t, delta, nu, b_lf=0.0):
     """Strong-collision dynamic Gaussian Kubo-Toyabe polarisation (ZF/LF).
 
-    Solves the Volterra equation of DESIGN §3.2 exactly up to a controlled
-    discretisation error (≤ 1e-5 in the documented domain).
+    Solves the strong-collision Volterra equation (module docstring) exactly up to a
+    controlled discretisation error (≤ 1e-5 in the documented domain).
 
     Parameters
     ----------
@@ -217,6 +216,11 @@ def keren(t, delta, nu, b_lf=0.0):
         Δ and ν in μs⁻¹.
     b_lf : float, optional
         Longitudinal field in mT.
+
+    Returns
+    -------
+    ndarray
+        G_z(t), same shape as ``t``.
     """
     delta = _check_scalar(delta, "delta")
     nu = _check_scalar(nu, "nu")

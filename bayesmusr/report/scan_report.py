@@ -1,179 +1,229 @@
-"""Figures and the Markdown report of a temperature-scan job (``bayesmusr fit``)."""
+"""Figures and the Markdown report of a temperature-scan job (``bayesmusr fit``).
+
+Owns :func:`make_figures` (one function per PNG: :func:`rates_figure`, :func:`delta_figure`,
+:func:`evidence_figure`, :func:`spectra_figure`, and the corner plot of
+:func:`bayesmusr.report.figures.corner_plot`) and :func:`write_report` (``report.md``).  Rates
+come from :meth:`bayesmusr.model.scan.ScanProblem.rates` / :func:`bayesmusr.physics.arrhenius`,
+curves from :mod:`bayesmusr.model.forward` and the problem's nuisance blocks.
+
+Units: rates and Δ in μs⁻¹, T in K, t in μs, energies in eV.
+"""
 from __future__ import annotations
 
-import json
 import math
 import pathlib
 
 import numpy as np
 
 from bayesmusr.inference import compare
-from bayesmusr.physics.constants import K_B_EV
-from bayesmusr.physics.kt import dynamic_kt
 from bayesmusr.inference.conventional import two_state_delta
+from bayesmusr.model.forward import polarisation, relaxation
+from bayesmusr.physics.constants import arrhenius
+from bayesmusr.report.figures import corner_plot, pyplot
 from bayesmusr.workflows.scan import (ESS_GOAL, NU_KT_RIDGE_BOUND_FRACTION, NU_KT_RIDGE_RATIO, RHAT_GOAL,
                                       _posterior_array, diagnostics, support_warning)
 
-__all__ = ["make_figures", "write_report"]
+__all__ = ["make_figures", "write_report", "rates_figure", "delta_figure", "evidence_figure", "spectra_figure"]
 
 
-def _band(samples, axis=0):
-    return np.percentile(samples, [2.5, 50, 97.5], axis=axis)
-
-
-def make_figures(out, problem, ea_idata, kt_results, conv, cmp, truth) -> dict:
-    """PNG figures of the two readings and the evidence; returns {name: path}."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    temps = problem.temperatures
-    figs = {}
-    tt = np.linspace(temps.min() * 0.95, temps.max() * 1.05, 200)
+def _values(problem, ea_idata, n: int | None = 400, seed: int = 0) -> dict:
+    """Every declared parameter of the EA scan: ``n`` posterior draws (all if None), fixed ones repeated."""
     post = ea_idata.posterior
-    draws = {n: np.asarray(post[n]).ravel() for n in post.data_vars}
-    sel = np.random.default_rng(0).choice(draws["e_i"].size if "e_i" in draws else 1,
-                                          size=min(400, draws[next(iter(draws))].size), replace=False)
+    size = int(post.sizes["chain"] * post.sizes["draw"])
+    sel = np.sort(np.random.default_rng(seed).choice(size, size=min(n, size), replace=False)) if n else slice(None)
+    m = size if n is None else min(n, size)
+    return {p.name: np.asarray(post[p.name]).ravel()[sel] if p.name in post else np.full(m, pr.value)
+            for p, pr in zip(problem.declared, problem.priors)}
 
-    def param(name):
-        if name in draws:
-            return draws[name][sel]
-        k = [p.name for p in problem.declared].index(name)
-        return np.full(sel.size, problem.priors[k].value)
 
-    li0, ei, lm0, em = param("log10_nu_i0"), param("e_i"), param("log10_nu_mu0"), param("e_mu")
-    nu_i = 10 ** (li0[:, None] - 6) * np.exp(-ei[:, None] / (K_B_EV * tt[None, :]))
-    nu_mu = 10 ** (lm0[:, None] - 6) * np.exp(-em[:, None] / (K_B_EV * tt[None, :]))
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+def rates_figure(problem, values: dict, conv: dict, truth: dict):
+    """ν_i(T), ν_μ(T) of the EA scan (95 % bands) against 1000/T, with ν_KT of the KT reading.
+
+    Parameters
+    ----------
+    problem : ScanProblem
+    values : dict
+        Parameter name → posterior draws (:func:`_values`).
+    conv : dict
+        The conventional reading (``nu_kt``, ``nu_kt_sd`` in μs⁻¹, ``t_star_K``).
+    truth : dict
+        True Arrhenius parameters of a simulation (may be empty).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    temps = problem.temperatures
+    tt = np.linspace(temps.min() * 0.95, temps.max() * 1.05, 200)
+    nu_i, nu_mu = problem.rates([values[p.name][:, None] for p in problem.declared], tt)
+    fig, ax = pyplot().subplots(figsize=(6.5, 4.5))
     for arr, color, label in ((nu_i, "C0", "ν_i (EA scan, 95 % band)"), (nu_mu, "C1", "ν_μ (EA scan, 95 % band)")):
-        lo, med, hi = _band(arr)
+        lo, med, hi = np.percentile(arr, [2.5, 50, 97.5], axis=0)
         ax.fill_between(1000 / tt, lo, hi, color=color, alpha=0.3)
         ax.plot(1000 / tt, med, color=color, label=label)
     ax.errorbar(1000 / temps, conv["nu_kt"], yerr=conv["nu_kt_sd"], fmt="ks", ms=4, label="ν_KT (KT per T)")
-    if {"log10_nu_i0", "e_i"} <= set(truth):
-        ax.plot(1000 / tt, 10 ** (truth["log10_nu_i0"] - 6) * np.exp(-truth["e_i"] / (K_B_EV * tt)), "C0--",
-                lw=1, label="ν_i truth")
-    if {"log10_nu_mu0", "e_mu"} <= set(truth):
-        ax.plot(1000 / tt, 10 ** (truth["log10_nu_mu0"] - 6) * np.exp(-truth["e_mu"] / (K_B_EV * tt)), "C1--",
-                lw=1, label="ν_μ truth")
+    for pre, e, color, name in (("log10_nu_i0", "e_i", "C0", "ν_i"), ("log10_nu_mu0", "e_mu", "C1", "ν_μ")):
+        if {pre, e} <= set(truth):
+            ax.plot(1000 / tt, arrhenius(tt, truth[pre], truth[e]), f"{color}--", lw=1, label=f"{name} truth")
     ax.axvline(1000 / conv["t_star_K"], color="grey", lw=0.8, ls=":")
-    ax.set_yscale("log")
-    ax.set_ylim(1e-3, 1e3)
-    ax.set_xlabel("1000 / T (K⁻¹)")
-    ax.set_ylabel("rate (μs⁻¹)")
+    ax.set(yscale="log", ylim=(1e-3, 1e3), xlabel="1000 / T (K⁻¹)", ylabel="rate (μs⁻¹)",
+           title="Jump rates: EA scan model vs the KT reading")
     ax.legend(fontsize=8)
-    ax.set_title("Jump rates: EA scan model vs the KT reading")
-    fig.tight_layout()
-    figs["rates"] = out / "rates.png"
-    fig.savefig(figs["rates"], dpi=120)
-    plt.close(fig)
+    return fig
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+
+def delta_figure(problem, values: dict, conv: dict):
+    """Δ_KT(T) of the KT reading (with its Eq. 4 fit) against Δ and √(1−Q)Δ of the EA scan.
+
+    Parameters
+    ----------
+    problem : ScanProblem
+    values : dict
+        Parameter name → posterior draws (Δ in μs⁻¹, Q).
+    conv : dict
+        The conventional reading (``delta_kt``, ``delta_kt_sd`` in μs⁻¹, ``eq4``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    temps = problem.temperatures
+    fig, ax = pyplot().subplots(figsize=(6.5, 4.5))
     ax.errorbar(temps, conv["delta_kt"], yerr=conv["delta_kt_sd"], fmt="ks", ms=4, label="Δ_KT (KT per T)")
-    if "delta" in conv.get("eq4", {}):
-        e4 = conv["eq4"]
+    if "delta" in (e4 := conv.get("eq4", {})):
+        tt = np.linspace(temps.min() * 0.95, temps.max() * 1.05, 200)
         ax.plot(tt, two_state_delta(tt, e4["delta"], e4["q"], e4["n_states"], e4["e_delta_eV"]), "k--", lw=1,
                 label=f"Eq. 4 fit: E_Δ = {e4['e_delta_eV']:.2f} eV, Q = {e4['q']:.2f}")
-    d, q = param("delta"), param("q")
+    d, q = values["delta"], values["q"]
     for arr, color, label in ((d, "C2", "Δ (EA scan)"), (np.sqrt(1 - q) * d, "C3", "√(1−Q)Δ (EA scan)")):
         lo, med, hi = np.percentile(arr, [2.5, 50, 97.5])
         ax.axhspan(lo, hi, color=color, alpha=0.25)
         ax.axhline(med, color=color, label=label)
-    ax.set_xlabel("T (K)")
-    ax.set_ylabel("Δ (μs⁻¹)")
+    ax.set(xlabel="T (K)", ylabel="Δ (μs⁻¹)", title="Linewidth: the Δ_KT drop towards √(1−Q)Δ")
     ax.legend(fontsize=8)
-    ax.set_title("Linewidth: the Δ_KT drop towards √(1−Q)Δ")
-    fig.tight_layout()
-    figs["delta"] = out / "delta_kt.png"
-    fig.savefig(figs["delta"], dpi=120)
-    plt.close(fig)
+    return fig
 
-    # evidence per temperature: pointwise elpd difference summed per T
-    loo_ea = cmp["results"]["EA_scan"]
-    loo_kt = cmp["results"]["KT_per_T"]
+
+def evidence_figure(temps: np.ndarray, cmp: dict):
+    """Pointwise elpd_loo(EA) − elpd_loo(KT) summed per temperature.
+
+    Parameters
+    ----------
+    temps : ndarray
+        Temperatures of the scan in K.
+    cmp : dict
+        :func:`bayesmusr.inference.compare.compare_results` of ``EA_scan`` and ``KT_per_T``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import arviz as az
 
-    pe = np.asarray(az.loo(loo_ea, pointwise=True).loo_i)
-    pk = np.asarray(az.loo(loo_kt, pointwise=True).loo_i)
-    obs_t = np.asarray(loo_ea.observed_data["obs_temperature"])
-    diff = np.array([np.sum((pe - pk)[obs_t == t]) for t in temps])
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    ax.bar(temps, diff, width=0.6 * np.min(np.diff(temps)) if temps.size > 1 else 5, color="C0")
+    ea, kt = cmp["results"]["EA_scan"], cmp["results"]["KT_per_T"]
+    diff_i = np.asarray(az.loo(ea, pointwise=True).loo_i) - np.asarray(az.loo(kt, pointwise=True).loo_i)
+    obs_t = np.asarray(ea.observed_data["obs_temperature"])
+    fig, ax = pyplot().subplots(figsize=(6.5, 3.8))
+    ax.bar(temps, [np.sum(diff_i[obs_t == t]) for t in temps], color="C0",
+           width=0.6 * np.min(np.diff(temps)) if temps.size > 1 else 5)
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_xlabel("T (K)")
-    ax.set_ylabel("elpd_loo(EA) − elpd_loo(KT)")
-    ax.set_title("Where the data prefer EA (positive) or KT (negative)")
-    fig.tight_layout()
-    figs["evidence"] = out / "evidence_per_temperature.png"
-    fig.savefig(figs["evidence"], dpi=120)
-    plt.close(fig)
+    ax.set(xlabel="T (K)", ylabel="elpd_loo(EA) − elpd_loo(KT)",
+           title="Where the data prefer EA (positive) or KT (negative)")
+    return fig
 
-    # spectra with both readings at three temperatures (low, T*, high)
-    js = sorted({0, int(np.argmin(np.abs(temps - conv["t_star_K"]))), len(temps) - 1})
-    fig, axes = plt.subplots(1, len(js), figsize=(4.2 * len(js), 3.8), sharey=True)
+
+def _spectra_panel(ax, problem, j: int, x_med: list, kt_med: tuple) -> tuple[float, float]:
+    """Runs of temperature ``j``: data, EA curve and KT curve (both at the EA nuisances); returns the curves' range."""
+    pt, f = problem.points[j], problem.holder(x_med)
+    nu_i, nu_mu = problem.rates(x_med)
+    theta = (problem.deltas(x_med)[j], nu_i[j], nu_mu[j], x_med[5])
+    curves = []
+    for k, (r, blk) in enumerate(zip(pt.runs, problem.blocks[j])):
+        g = polarisation(relaxation("ea", r.t, r.b_lf, theta, table=problem.table), f or 0.0)
+        blk.marginal(g)  # nuisances at the EA median; the KT curve is drawn with the same ones
+        asym, err = blk.observed_asymmetry(g)
+        keep = np.isfinite(asym) & (err < 0.05)  # after the background subtraction the last bins say nothing
+        ax.errorbar(r.t[keep], asym[keep], yerr=err[keep], fmt=".", ms=2, color=f"C{k % 10}", alpha=0.4,
+                    label=r.label)
+        curves.append(blk.asymmetry(g))
+        ax.plot(r.t, curves[-1], color=f"C{k % 10}", lw=1.5)
+        gk = polarisation(relaxation("dynamic_kt", r.t, r.b_lf, kt_med), f or 0.0)  # P(t) as the EA curve's
+        ax.plot(r.t, blk.asymmetry(gk), color="k", lw=0.8, ls="--")
+    ax.set_title(f"T = {pt.temperature:g} K (solid EA, dashed KT, both at the EA nuisances)", fontsize=9)
+    ax.set_xlabel("t (μs)")
+    ax.legend(fontsize=7)
+    return min(float(np.min(c)) for c in curves), max(float(np.max(c)) for c in curves)
+
+
+def spectra_figure(problem, median: dict, kt_results, t_star: float):
+    """Spectra with both readings at the lowest temperature, T* and the highest.
+
+    Parameters
+    ----------
+    problem : ScanProblem
+    median : dict
+        Posterior median of every declared EA scan parameter.
+    kt_results : sequence of arviz.InferenceData
+        Per-temperature KT fits, in the order of ``problem.points``.
+    t_star : float
+        T* of the KT reading in K.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    temps = problem.temperatures
+    js = sorted({0, int(np.argmin(np.abs(temps - t_star))), len(temps) - 1})
+    fig, axes = pyplot().subplots(1, len(js), figsize=(4.2 * len(js), 3.8), sharey=True)
     axes = np.atleast_1d(axes)
-    x_med = [float(np.median(draws[n])) if n in draws else problem.priors[k].value
-             for k, n in enumerate(p.name for p in problem.declared)]
-    gs_ea = problem._polarisations(x_med)
-    f_shared = problem.holder(x_med)
-    lims = []  # model range per panel: the y axis (shared) follows the curves, not the noisy late bins
-    for ax, j in zip(axes, js):
-        pt = problem.points[j]
-        kt_med = (float(np.median(_posterior_array(kt_results[j], "delta"))),
-                  float(np.median(_posterior_array(kt_results[j], "nu"))))
-        curves = []
-        for k, (r, blk, g) in enumerate(zip(pt.runs, problem.blocks[j], gs_ea[j])):
-            color = f"C{k % 10}"
-            blk.marginal(g)  # nuisances at the EA median; the KT curve is drawn with the same ones
-            asym, err = blk.observed_asymmetry(g)
-            # after the background subtraction the last bins hold a few counts: their points say nothing
-            keep = np.isfinite(asym) & (err < 0.05)
-            ax.errorbar(r.t[keep], asym[keep], yerr=err[keep], fmt=".", ms=2, color=color, alpha=0.4,
-                        label=f"{r.label}")
-            curves.append(blk.asymmetry(g))
-            ax.plot(r.t, curves[-1], color=color, lw=1.5)
-            gk = dynamic_kt(r.t, kt_med[0], kt_med[1], r.b_lf)
-            gk = gk if f_shared is None else (1.0 - f_shared) * gk + f_shared  # as the EA curve's P(t)
-            ax.plot(r.t, blk.asymmetry(gk), color="k", lw=0.8, ls="--")
-        lims.append((min(float(np.min(c)) for c in curves), max(float(np.max(c)) for c in curves)))
-        ax.set_title(f"T = {pt.temperature:g} K (solid EA, dashed KT)", fontsize=9)
-        ax.set_xlabel("t (μs)")
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("asymmetry")
-    lo, hi = min(a for a, _ in lims), max(b for _, b in lims)
+    x_med = [median[p.name] for p in problem.declared]
+    lims = [_spectra_panel(ax, problem, j, x_med, tuple(float(np.median(_posterior_array(kt_results[j], n)))
+                                                         for n in ("delta", "nu"))) for ax, j in zip(axes, js)]
+    lo, hi = min(a for a, _ in lims), max(b for _, b in lims)  # the shared y axis follows the curves
     pad = 0.15 * max(hi - lo, 0.02)
     axes[0].set_ylim(lo - 2 * pad, hi + pad)
-    fig.tight_layout()
-    figs["spectra"] = out / "spectra.png"
-    fig.savefig(figs["spectra"], dpi=110)
-    plt.close(fig)
+    axes[0].set_ylabel("asymmetry")
+    return fig
 
-    # pair plot of the global parameters
-    names = [n for n in problem.names if n in draws][:6]
-    k = len(names)
-    fig, axes = plt.subplots(k, k, figsize=(1.9 * k, 1.9 * k))
-    for i in range(k):
-        for jj in range(k):
-            ax = axes[i, jj]
-            if jj > i:
-                ax.axis("off")
-                continue
-            if i == jj:
-                ax.hist(draws[names[i]], bins=30, color="C0")
-            else:
-                ax.plot(draws[names[jj]], draws[names[i]], ",", color="C0", alpha=0.5)
-            if names[i] in truth and i == jj:
-                ax.axvline(truth[names[i]], color="C3", lw=1)
-            if i == k - 1:
-                ax.set_xlabel(names[jj], fontsize=8)
-            if jj == 0 and i > 0:
-                ax.set_ylabel(names[i], fontsize=8)
-            ax.tick_params(labelsize=6)
-    fig.tight_layout()
-    figs["corner"] = out / "corner.png"
-    fig.savefig(figs["corner"], dpi=100)
-    plt.close(fig)
+
+def make_figures(out, problem, ea_idata, kt_results, conv, cmp, truth) -> dict:
+    """PNG figures of the two readings and the evidence.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        Folder to write to.
+    problem : ScanProblem
+    ea_idata : arviz.InferenceData
+        The EA scan result.
+    kt_results : sequence of arviz.InferenceData
+        Per-temperature KT fits.
+    conv : dict
+        :func:`bayesmusr.workflows.scan.conventional_reading`.
+    cmp : dict
+        :func:`bayesmusr.inference.compare.compare_results` of ``EA_scan`` and ``KT_per_T``.
+    truth : dict
+        True parameters of a simulated scan (may be empty).
+
+    Returns
+    -------
+    dict
+        Figure name → PNG path.
+    """
+    values, every = _values(problem, ea_idata), _values(problem, ea_idata, None)
+    median = {n: float(np.median(v)) for n, v in every.items()}
+    made = {"rates": ("rates.png", 120, rates_figure(problem, values, conv, truth)),
+            "delta": ("delta_kt.png", 120, delta_figure(problem, values, conv)),
+            "evidence": ("evidence_per_temperature.png", 120, evidence_figure(problem.temperatures, cmp)),
+            "spectra": ("spectra.png", 110, spectra_figure(problem, median, kt_results, conv["t_star_K"])),
+            "corner": ("corner.png", 100, corner_plot({n: every[n] for n in problem.names[:6]},
+                                                      "EA scan: posterior of the global parameters", truth))}
+    figs = {}
+    for key, (name, dpi, fig) in made.items():
+        fig.tight_layout()
+        figs[key] = out / name
+        fig.savefig(figs[key], dpi=dpi)
+        pyplot().close(fig)
     return figs
 
 
@@ -198,22 +248,16 @@ def _diagnostics_line(diag) -> str:
             f"min bulk ESS {diag['ess_bulk'][low]:.0f} ({low}; goal > {ESS_GOAL}) — {verdict}.")
 
 
-def write_report(out, cfg, problem, ea_idata, kt_results, conv, cmp, comparison_text, figures, truth, timings):
-    """Markdown report of the scan analysis."""
-
-    summ = compare.summary(ea_idata, var_names=[n for n in problem.names], hdi_prob=0.95)
-    attrs = ea_idata.posterior.attrs
-    lines = ["# bayesmusr temperature-scan analysis", "",
-             f"Temperatures: {', '.join(f'{t:g}' for t in problem.temperatures)} K; "
-             f"runs: {sum(len(p.runs) for p in problem.points)} "
-             f"(fields {sorted({r.b_lf for p in problem.points for r in p.runs})} mT).", "",
-             _likelihood_line(problem), "",
-             "## 1. EA scan model (Arrhenius ion and muon jumps, shared Δ and Q)", "",
+def _ea_lines(problem, ea_idata, conv, truth) -> list[str]:
+    """Section 1: the EA scan's parameter table, sampler, warnings and the derived rates per temperature."""
+    summ = compare.summary(ea_idata, var_names=list(problem.names), hdi_prob=0.95)
+    hdi = [c for c in summ.columns if c.startswith("hdi")]
+    attrs, post = ea_idata.posterior.attrs, ea_idata.posterior
+    lines = ["## 1. EA scan model (Arrhenius ion and muon jumps, shared Δ and Q)", "",
              "| parameter | mean | sd | 95 % HDI | R-hat | ESS bulk | ESS tail |" + (" truth |" if truth else ""),
              "|---|---|---|---|---|---|---|" + ("---|" if truth else "")]
     for name in problem.names:
         r = summ.loc[name]
-        hdi = [c for c in summ.columns if c.startswith("hdi")]
         tv = f" {truth[name]:g} |" if name in truth else (" – |" if truth else "")
         lines.append(f"| {name} | {r['mean']:.4g} | {r['sd']:.3g} | [{r[hdi[0]]:.4g}, {r[hdi[1]]:.4g}] | "
                      f"{r['r_hat']:.4f} | {r['ess_bulk']:.0f} | {r['ess_tail']:.0f} |" + tv)
@@ -228,22 +272,24 @@ def write_report(out, cfg, problem, ea_idata, kt_results, conv, cmp, comparison_
               "the shared holder fraction) dimensionless.",
               "", "Derived jump rates per temperature (posterior median [95 % interval], μs⁻¹):", "",
               "| T (K) | ν_i | ν_μ | ν_KT (KT reading) | Δ_KT |", "|---|---|---|---|---|"]
-    post = ea_idata.posterior
     for j, t in enumerate(problem.temperatures):
-        ni = np.asarray(post[f"nu_i_T{j}"]).ravel()
-        nm = np.asarray(post[f"nu_mu_T{j}"]).ravel()
-        bi, bm_ = np.percentile(ni, [2.5, 50, 97.5]), np.percentile(nm, [2.5, 50, 97.5])
-        lines.append(f"| {t:g} | {bi[1]:.3g} [{bi[0]:.3g}, {bi[2]:.3g}] | {bm_[1]:.3g} [{bm_[0]:.3g}, {bm_[2]:.3g}] | "
+        bi, bm = (np.percentile(np.asarray(post[f"{n}_T{j}"]).ravel(), [2.5, 50, 97.5]) for n in ("nu_i", "nu_mu"))
+        lines.append(f"| {t:g} | {bi[1]:.3g} [{bi[0]:.3g}, {bi[2]:.3g}] | {bm[1]:.3g} [{bm[0]:.3g}, {bm[2]:.3g}] | "
                      f"{conv['nu_kt'][j]:.3g} ± {conv['nu_kt_sd'][j]:.2g} | {conv['delta_kt'][j]:.4f} ± "
                      f"{conv['delta_kt_sd'][j]:.2g} |")
-    lines += ["", "## 2. The conventional KT reading", "",
-              f"T* (maximum of ν_KT) = {conv['t_star_K']:g} K."
-              + (" This is the edge of the scan: ν_KT has no maximum inside it, so T* and the Arrhenius "
-                 "fit below it only bound the conventional reading." if conv.get("t_star_at_scan_edge") else "")
-              + (f" Left out of T*, the Arrhenius fit and Eq. 4: {', '.join(f'{t:g}' for t in conv['undetermined_K'])}"
-                 " K, where the KT posterior only fixes Δ²/ν (ν_KT's 84th/16th percentile ratio ≥ "
-                 f"{NU_KT_RIDGE_RATIO:g}, or its 97.5th percentile ≥ {NU_KT_RIDGE_BOUND_FRACTION:g} × the prior's "
-                 "upper bound: motional narrowing, or a static spectrum)." if conv.get("undetermined_K") else "")]
+    return lines
+
+
+def _kt_lines(conv) -> list[str]:
+    """Section 2: T*, what was left out of it, the Arrhenius fit below it and Eq. 4."""
+    lines = ["", "## 2. The conventional KT reading", "",
+             f"T* (maximum of ν_KT) = {conv['t_star_K']:g} K."
+             + (" This is the edge of the scan: ν_KT has no maximum inside it, so T* and the Arrhenius "
+                "fit below it only bound the conventional reading." if conv.get("t_star_at_scan_edge") else "")
+             + (f" Left out of T*, the Arrhenius fit and Eq. 4: {', '.join(f'{t:g}' for t in conv['undetermined_K'])}"
+                " K, where the KT posterior only fixes Δ²/ν (ν_KT's 84th/16th percentile ratio ≥ "
+                f"{NU_KT_RIDGE_RATIO:g}, or its 97.5th percentile ≥ {NU_KT_RIDGE_BOUND_FRACTION:g} × the prior's "
+                "upper bound: motional narrowing, or a static spectrum)." if conv.get("undetermined_K") else "")]
     if "arrhenius_below_t_star" in conv:
         a = conv["arrhenius_below_t_star"]
         lines.append(f"Arrhenius fit of ν_KT below T*: E = {a['energy_eV']:.3f} ± {a['energy_err_eV']:.3f} eV, "
@@ -253,8 +299,38 @@ def write_report(out, cfg, problem, ea_idata, kt_results, conv, cmp, comparison_
         e4 = conv["eq4"]
         lines.append(f"Kadono Eq. 4 fit of Δ_KT(T): E_Δ = {e4['e_delta_eV']:.3f} eV, Q = {e4['q']:.3f}, "
                      f"N = {e4['n_states']:.3g}, Δ = {e4['delta']:.4f} μs⁻¹.")
-    lines += ["", "## 3. Which reading do the data support? (LOO over all bins)", "", "```", comparison_text, "```",
-              ""]
+    return lines
+
+
+def write_report(out, cfg, problem, ea_idata, kt_results, conv, cmp, comparison_text, figures, truth, timings):
+    """Markdown report of the scan analysis (``report.md`` in ``out``).
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        Folder of the job.
+    cfg : dict
+        The analysis configuration (unused; kept for the caller's signature).
+    problem : ScanProblem
+    ea_idata : arviz.InferenceData
+    kt_results : sequence of arviz.InferenceData
+    conv, cmp : dict
+        Conventional reading and LOO comparison.
+    comparison_text : str
+        The formatted comparison.
+    figures : dict
+        :func:`make_figures`.
+    truth : dict
+        True parameters of a simulated scan (may be empty).
+    timings : dict
+        ``ea_scan_s``, ``kt_s``, ``total_s`` in seconds.
+    """
+    lines = ["# bayesmusr temperature-scan analysis", "",
+             f"Temperatures: {', '.join(f'{t:g}' for t in problem.temperatures)} K; "
+             f"runs: {sum(len(p.runs) for p in problem.points)} "
+             f"(fields {sorted({r.b_lf for p in problem.points for r in p.runs})} mT).", "",
+             _likelihood_line(problem), "", *_ea_lines(problem, ea_idata, conv, truth), *_kt_lines(conv),
+             "", "## 3. Which reading do the data support? (LOO over all bins)", "", "```", comparison_text, "```", ""]
     for key, title in (("rates", "Jump rates"), ("delta", "Linewidth"), ("evidence", "Evidence per temperature"),
                        ("spectra", "Spectra with both readings"), ("corner", "Posterior of the global parameters")):
         if key in figures:

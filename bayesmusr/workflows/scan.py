@@ -47,18 +47,21 @@ Configuration (TOML)::
 """
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import json
-import math
+import multiprocessing as mp
 import os
 import pathlib
 import time
 import tomllib
-from typing import Any
 
 import numpy as np
 
-from bayesmusr.inference.conventional import fit_arrhenius, fit_two_state, two_state_delta
-from bayesmusr.physics.kt import K_B_EV, dynamic_kt
+from bayesmusr.model.scan import ScanProblem, holder_option
+from bayesmusr.workflows.spec import new_spec, spec_attrs
+from bayesmusr.workflows.temperature import run_record
+from bayesmusr.inference.conventional import fit_arrhenius, fit_two_state
 from bayesmusr.io.collection import RunCollection
 from bayesmusr.model.rundata import RunData
 from bayesmusr.model.scan import ScanPointData
@@ -143,7 +146,8 @@ def fingerprint(problem, seed: int, settings: dict) -> str:
     return h.hexdigest()
 
 
-def _sample_or_load(problem, out: pathlib.Path, backend: pathlib.Path, seed: int, settings: dict):
+def _sample_or_load(problem, out: pathlib.Path, backend: pathlib.Path, seed: int, settings: dict,
+                    attrs: dict | None = None):
     """Reuse a finished result or resume its backend — only if both come from this very configuration and data."""
 
     stamp = backend.with_name(backend.name + ".fingerprint")
@@ -159,7 +163,7 @@ def _sample_or_load(problem, out: pathlib.Path, backend: pathlib.Path, seed: int
     if out.exists():
         print(f"  reusing {out}")
         return compare.load(out)
-    return sample(problem, seed=seed, backend=backend, out=out, **settings)
+    return sample(problem, seed=seed, backend=backend, out=out, attrs=attrs, **settings)
 
 
 #: goals for every global parameter of the EA scan (issue 6): split R-hat and bulk ESS
@@ -180,7 +184,7 @@ def diagnostics(idata, names) -> dict:
 
 
 def _sample_to_diagnostics(problem, out: pathlib.Path, backend: pathlib.Path, seed: int, settings: dict,
-                           rounds: int = 3):
+                           rounds: int = 3, attrs: dict | None = None):
     """Sample (or reuse) and, while R-hat ≥ 1.01 or bulk ESS ≤ 400 on a global parameter, extend the chain.
 
     The τ-based stop of the sampler can come early when τ is under-estimated
@@ -189,7 +193,7 @@ def _sample_to_diagnostics(problem, out: pathlib.Path, backend: pathlib.Path, se
     HDF5 chain with min_steps raised by half.
     """
 
-    idata = _sample_or_load(problem, out, backend, seed, settings)
+    idata = _sample_or_load(problem, out, backend, seed, settings, attrs)
     for _ in range(rounds):
         diag = diagnostics(idata, problem.names)
         steps = int(idata.posterior.attrs.get("n_steps", 0))
@@ -201,7 +205,7 @@ def _sample_to_diagnostics(problem, out: pathlib.Path, backend: pathlib.Path, se
               f"extending the chain beyond {steps} steps")
         out.unlink()
         idata = _sample_or_load(problem, out, backend, seed,
-                                {**settings, "min_steps": min(max_steps, int(1.5 * steps))})
+                                {**settings, "min_steps": min(max_steps, int(1.5 * steps))}, attrs)
     return idata
 
 
@@ -230,7 +234,7 @@ def _kt_reading(points, priors, holder_fraction, count_background, out, seed, kt
     return paths, time.perf_counter() - t0
 
 
-def combine_kt(kt_results, problem, path):
+def combine_kt(kt_results, problem, path, attrs: dict | None = None):
     """One InferenceData for the KT reading of the whole scan (independent temperatures).
 
     The per-temperature posteriors are independent, so pairing their draws by
@@ -251,7 +255,8 @@ def combine_kt(kt_results, problem, path):
     desc = problem.describe()  # the same runs as the EA scan: labels, fields and temperatures per run
     attrs = {"bayesmusr_result": "scan", "model": "kt_per_temperature",
              "temperatures_K": [float(t) for t in problem.temperatures],
-             **{k: desc[k] for k in ("run_labels", "run_fields_mT", "run_temperatures_K", "options")}}
+             **{k: desc[k] for k in ("run_labels", "run_fields_mT", "run_temperatures_K", "options")},
+             **(attrs or {})}
     idata = compare.make_inference_data(post, pointwise, {}, observed, dims, coords,
                                         {"lp": np.zeros((nw, nd))}, attrs, pp_dims={})
     compare.save(idata, path)
@@ -328,3 +333,108 @@ def support_warning(problem, idata) -> str:
                 f"Δ·t ≤ {tab.x_max:g}): the result is truncated by the table, not by the data. Shorten t_max, "
                 "leave out the high-field runs, or see docs/ea-tables.md.")
     return ""
+
+
+@dataclasses.dataclass
+class ScanJob:
+    """Everything the scan job computed, for the report layer."""
+
+    problem: ScanProblem
+    ea_idata: object
+    kt_results: list
+    kt_idata: object
+    comparison: dict
+    comparison_text: str
+    conventional: dict
+    timings: dict
+    spec: dict
+
+
+def fit_scan(cfg: dict, base: pathlib.Path, out: pathlib.Path, progress: bool = True) -> ScanJob:
+    """Both readings of a scan (EA Arrhenius model, per-temperature KT), compared, written into ``out``.
+
+    Parameters
+    ----------
+    cfg : dict
+        The analysis configuration (module docstring).
+    base : path
+        Folder its relative paths refer to.
+    out : path
+        Output folder (results, backends; an interrupted job resumes there).
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    ScanJob
+    """
+    t_start = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    points = load_scan(cfg, base)
+    temps = np.array([p.temperature for p in points])
+    print(f"scan: {len(points)} temperatures {temps.min():g}–{temps.max():g} K, "
+          f"{sum(len(p.runs) for p in points)} runs")
+
+    model = cfg.get("model", {})
+    sampler = dict(cfg.get("sampler", {}))
+    seed = int(sampler.pop("seed", 1))
+    sampler.setdefault("progress", progress)
+    try:
+        holder = holder_option(model.get("holder_fraction", DEFAULT_HOLDER_FRACTION))
+    except ValueError as exc:
+        raise ValueError(f"[model] {exc}") from None
+    problem = ScanProblem(points, cfg.get("priors"), pooled_delta=bool(model.get("pooled_delta", False)),
+                          holder_fraction=holder,
+                          count_background=bool(model.get("count_background", True)), table=model.get("table"))
+    print("EA scan model: sampling " + ", ".join(problem.names))
+    spec = scan_spec(cfg, base, points, problem, {**sampler, "seed": seed})
+    kt_cfg = cfg.get("kt", {})
+    kt_sampler = dict(kt_cfg.get("sampler", {}))
+    # the KT reading fits each temperature on its own, as the literature did: a shared f becomes one per run
+    kt_args = (points, kt_cfg.get("priors"), holder is not False,
+               bool(model.get("count_background", True)), out, seed, kt_sampler)
+    (out / "kt").mkdir(exist_ok=True)
+    # The two readings are independent: on a multi-core machine the per-temperature KT fits
+    # run in a second process while this one samples the EA scan model (each sampler is
+    # single-threaded), which nearly halves the wall time of the job.
+    parallel = bool(kt_cfg.get("parallel", True)) and (os.cpu_count() or 1) >= 2
+    t0 = time.perf_counter()
+    if parallel:
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+            kt_future = pool.submit(_kt_reading, *kt_args, False)
+            ea_idata = _sample_to_diagnostics(problem, out / RESULT_EA, out / "ea_scan.h5", seed, sampler,
+                                              attrs=spec_attrs(spec))
+            t_ea = time.perf_counter() - t0
+            kt_paths, t_kt = kt_future.result()
+    else:
+        ea_idata = _sample_to_diagnostics(problem, out / RESULT_EA, out / "ea_scan.h5", seed, sampler,
+                                              attrs=spec_attrs(spec))
+        t_ea = time.perf_counter() - t0
+        kt_paths, t_kt = _kt_reading(*kt_args, progress)
+    kt_results = [compare.load(path) for path in kt_paths]
+    if warning := support_warning(problem, ea_idata):
+        print("WARNING: " + warning)
+    for note in compare.prior_edge_notes(ea_idata):
+        print("NOTE: " + note)
+    kt_idata = combine_kt(kt_results, problem, out / RESULT_KT, attrs=spec_attrs(spec))
+
+    cmp = compare.compare_results({"EA_scan": ea_idata, "KT_per_T": kt_idata})
+    comparison_text = compare.format_comparison(cmp)
+    (out / "comparison.txt").write_text(comparison_text + "\n", encoding="utf-8")
+    print(comparison_text)
+
+    conv = conventional_reading(temps, kt_results)
+    (out / "conventional.json").write_text(json.dumps(conv, indent=1), encoding="utf-8")
+    timings = {"ea_scan_s": t_ea, "kt_s": t_kt, "total_s": time.perf_counter() - t_start}
+    return ScanJob(problem, ea_idata, kt_results, kt_idata, cmp, comparison_text, conv, timings, spec)
+
+
+def scan_spec(cfg: dict, base: pathlib.Path, points, problem, sampler: dict) -> dict:
+    """The specification of a scan job: the configuration, every run with its file and reduction, priors."""
+    runs = [run_record(r) for p in points for r in p.runs]
+    model = {"name": "ea_arrhenius_scan", "priors": {q.name: pr.as_dict() for q, pr in zip(problem.declared,
+                                                                                            problem.priors)},
+             "options": problem.options, "nuisances": "laplace", "table": cfg.get("model", {}).get("table")}
+    temps = {"values_K": problem.temperatures.tolist(), "source": "runs grouped by their own temperatures"}
+    return new_spec("scan", runs=runs, model=model, sampler=sampler, temperature=temps,
+                    job={"config": cfg, "base": str(pathlib.Path(base).resolve())})

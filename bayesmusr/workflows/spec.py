@@ -21,16 +21,39 @@ import hashlib
 import json
 import math
 import pathlib
-import sys
+import shlex
 from collections.abc import Mapping
+
+import h5py
 
 from bayesmusr._version import __version__
 
-__all__ = ["SPEC_ATTR", "SPEC_VERSION", "new_spec", "file_record", "read_spec", "attach_spec", "format_spec",
+__all__ = ["SPEC_ATTR", "SPEC_VERSION", "new_spec", "file_record", "is_result_file", "check_sources", "spec_attrs", "read_spec", "attach_spec", "format_spec",
            "relocate"]
 
 SPEC_ATTR = "bayesmusr_spec"
 SPEC_VERSION = 1
+#: the command line being run, set by :func:`bayesmusr.cli.main` (None: the Python API)
+COMMAND: list[str] | None = None
+
+
+def is_result_file(path) -> bool:
+    """True if ``path`` is a bayesmusr result (netCDF/HDF5 with a ``posterior`` group), not a run file.
+
+    Parameters
+    ----------
+    path : str or path
+        Any file.
+
+    Returns
+    -------
+    bool
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            return "posterior" in f
+    except (OSError, ValueError):
+        return False
 
 
 def file_record(path, fmt: str = "") -> dict:
@@ -75,8 +98,8 @@ def new_spec(kind: str, *, runs: list, model: Mapping, sampler: Mapping, tempera
     -------
     dict
     """
-    if command is None and pathlib.Path(sys.argv[0]).name in ("bayesmusr", "__main__.py"):
-        command = " ".join(["bayesmusr", *sys.argv[1:]])
+    if command is None and COMMAND is not None:
+        command = shlex.join(COMMAND)
     return _clean({"spec_version": SPEC_VERSION, "kind": kind, "bayesmusr_version": __version__,
                    "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                    "command": command, "runs": list(runs), "model": dict(model), "sampler": dict(sampler),
@@ -98,6 +121,21 @@ def _clean(v):
     return v
 
 
+def spec_attrs(spec: Mapping) -> dict:
+    """``{SPEC_ATTR: JSON text}``: the attribute that carries ``spec`` in a result.
+
+    Parameters
+    ----------
+    spec : mapping
+        The specification.
+
+    Returns
+    -------
+    dict
+    """
+    return {SPEC_ATTR: json.dumps(_clean(spec), ensure_ascii=False)}
+
+
 def attach_spec(idata, spec: Mapping) -> None:
     """Store ``spec`` as JSON in ``idata.posterior.attrs`` (in place).
 
@@ -108,7 +146,7 @@ def attach_spec(idata, spec: Mapping) -> None:
     spec : mapping
         The specification.
     """
-    idata.posterior.attrs[SPEC_ATTR] = json.dumps(_clean(spec), ensure_ascii=False)
+    idata.posterior.attrs.update(spec_attrs(spec))
 
 
 def read_spec(idata) -> dict | None:

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from bayesmusr.inference.adapters import MarginalAdapter, TemperatureAdapter
-from bayesmusr.inference.compare import save
 from bayesmusr.inference.sampling import sample
 from bayesmusr.io.run import MuonRun
 from bayesmusr.model.parameters import declared, parse_prior
@@ -18,7 +17,7 @@ from bayesmusr.model.scan import ScanPointData, TemperaturePointProblem
 from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS, canonical_model
 from bayesmusr.model.rundata import RunData, ea_support_note
 from bayesmusr.model.temperature import TemperatureProblem
-from bayesmusr.workflows.spec import attach_spec, check_sources, file_record, new_spec
+from bayesmusr.workflows.spec import check_sources, file_record, new_spec, spec_attrs
 
 __all__ = ["fit_temperature", "refit", "run_record", "physics_names", "NUISANCE_MODES"]
 
@@ -93,12 +92,9 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
     spec = new_spec("temperature", runs=[run_record(r) for r in rd], temperature=temp,
                     model=_model_section(adapter, options, table, nuisances),
                     sampler={**settings, "seed": seed})
-    idata = sample(adapter, seed=seed, backend=backend, **settings)
-    idata.posterior.attrs["temperature_K"] = float(temp["value_K"]) if temp["value_K"] is not None else math.nan
-    attach_spec(idata, spec)
-    if out is not None:
-        save(idata, out)
-    return idata
+    t_k = float(temp["value_K"]) if temp["value_K"] is not None else math.nan
+    return sample(adapter, seed=seed, backend=backend, out=out, attrs={**spec_attrs(spec), "temperature_K": t_k},
+                  **settings)
 
 
 def _to_rundata(runs, b_lf, kw):

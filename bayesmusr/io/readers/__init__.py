@@ -2,17 +2,17 @@
 
 The format is recognised from the file's first bytes, never from its extension:
 
-=================  ============================  =====================================
+=================  ============================  ===============================================
 signature          format                        module
-=================  ============================  =====================================
-``0E 03 13 01``    ISIS muon NeXus v1 (HDF4)     :mod:`bayesmusr.readers.isis_nexus`
-``89 'HDF' ...``   ISIS muon NeXus v2 (HDF5), or :mod:`bayesmusr.readers.isis_nexus`,
-                   bayesmusr's own netCDF run    :meth:`bayesmusr.data.MuonRun.from_netcdf`
-``'1N'``           PSI-BIN                       :mod:`bayesmusr.readers.psi`
-``'M3' 'T4' 'T5'`` PSI MDU                       :mod:`bayesmusr.readers.psi`
-MUD group header   TRIUMF MUD                    :mod:`bayesmusr.readers.mud`
-text               ASCII asymmetry export        :mod:`bayesmusr.readers.ascii`
-=================  ============================  =====================================
+=================  ============================  ===============================================
+``0E 03 13 01``    ISIS muon NeXus v1 (HDF4)     :mod:`bayesmusr.io.readers.isis_nexus`
+``89 'HDF' ...``   ISIS muon NeXus v2 (HDF5), or :mod:`bayesmusr.io.readers.isis_nexus`,
+                   bayesmusr's own netCDF run    :meth:`bayesmusr.io.run.MuonRun.from_netcdf`
+``'1N'``           PSI-BIN                       :mod:`bayesmusr.io.readers.psi`
+``'M3' 'T4' 'T5'`` PSI MDU                       :mod:`bayesmusr.io.readers.psi`
+MUD group header   TRIUMF MUD                    :mod:`bayesmusr.io.readers.mud`
+text               ASCII asymmetry export        :mod:`bayesmusr.io.readers.ascii`
+=================  ============================  ===============================================
 
 Every failure to read a file raises :class:`RunFormatError` (a ``ValueError``)
 whose message names the file, the field and what was expected.
@@ -43,8 +43,6 @@ HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 #: 0x02010000, TI 0x02020000),
 #: all little-endian uint32 (checked against files written by the MUD library).
 MUD_SEC_GRP_ID = 0x01010003
-
-
 
 
 def _head(path: pathlib.Path, n: int = 64) -> bytes:
@@ -134,12 +132,12 @@ def read_run(path: str | os.PathLike, **overrides: Any) -> "MuonRun":
         ``t0`` (μs after the start of the histogram; a scalar or one per detector),
         ``t0_bin``, ``first_good_bin``, ``last_good_bin``, ``dead_time`` (μs per
         detector), ``grouping`` (forward/backward detector lists, see
-        :meth:`bayesmusr.data.MuonRun.grouped`), ``sample``, ``title``,
+        :meth:`bayesmusr.io.run.MuonRun.grouped`), ``sample``, ``title``,
         ``run_number``. ASCII files also take reader options such as ``columns``.
 
     Returns
     -------
-    bayesmusr.data.MuonRun
+    bayesmusr.io.run.MuonRun
 
     Raises
     ------
@@ -149,20 +147,16 @@ def read_run(path: str | os.PathLike, **overrides: Any) -> "MuonRun":
     FileNotFoundError
         The file does not exist.
     """
-
     path = pathlib.Path(path)
     kind = sniff_format(path)
     reader_opts = {k: overrides.pop(k) for k in ("columns", "delimiter") if k in overrides}
     if kind == "nexus-v1":
-
         run = read_nexus_v1(path)
     elif kind == "hdf5":
         run = _read_hdf5(path)
     elif kind in ("psi-bin", "psi-mdu"):
-
         run = read_psi(path)
     elif kind == "mud":
-
         run = read_mud(path)
     elif kind == "msr-text":
         raise RunFormatError(
@@ -172,7 +166,6 @@ def read_run(path: str | os.PathLike, **overrides: Any) -> "MuonRun":
             "binary TRIUMF MUD run or another data file",
         )
     else:
-
         run = read_ascii(
             path,
             temperature_K=overrides.pop("temperature_K", None),
@@ -188,7 +181,6 @@ def read_run(path: str | os.PathLike, **overrides: Any) -> "MuonRun":
 
 def _read_hdf5(path: pathlib.Path) -> "MuonRun":
 
-
     try:
         with h5py.File(path, "r") as fh:
             is_own = RUN_FORMAT_ATTR in fh.attrs
@@ -198,7 +190,6 @@ def _read_hdf5(path: pathlib.Path) -> "MuonRun":
     if is_own:
         return MuonRun.from_netcdf(path)
     if is_v2:
-
         return read_nexus_v2(path)
     raise RunFormatError(
         path, "HDF5 content", "expected an ISIS muon NeXus v2 file (group 'raw_data_1') or a bayesmusr netCDF run"

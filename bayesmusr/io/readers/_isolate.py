@@ -42,8 +42,17 @@ def call_isolated(path: str | os.PathLike, library: str, func, *args):
         Module-level function to call; its result must be picklable.
     *args
         Arguments for ``func``.
-    """
 
+    Returns
+    -------
+    object
+        What ``func(*args)`` returned.
+
+    Raises
+    ------
+    RunFormatError
+        The child process died (the library crashed on the file).
+    """
     try:
         ctx = multiprocessing.get_context("fork")
     except ValueError:  # pragma: no cover - platforms without fork

@@ -73,7 +73,7 @@ def read_ascii(
 
     Returns
     -------
-    bayesmusr.data.MuonRun
+    bayesmusr.io.run.MuonRun
         An asymmetry-only run.
 
     Raises
@@ -82,16 +82,25 @@ def read_ascii(
         No numeric rows, a row with a different number of columns, a wrong number
         of columns, non-finite values or non-positive errors.
     """
-
     path = pathlib.Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         text = path.read_text(encoding="latin-1")
+    header, table = _parse_lines(text, path, delimiter)
+    t, a, e = (table[:, i] for i in _columns(table.shape[1], columns, path))
+    head = "\n".join(header)
+    attrs = {"format": "ASCII asymmetry", "run_number": _run_number(head, path), "title": header[0] if header else "",
+             "comment": head[:500], "source_file": str(path), "t0_source": "time column (μs after t0)",
+             **_header_metadata(head, temperature_K, field_mT, geometry)}
+    return MuonRun(make_asymmetry_dataset(t, a, e, attrs)).validate()
+
+
+def _parse_lines(text: str, path: pathlib.Path, delimiter: str | None) -> tuple[list[str], np.ndarray]:
+    """Header lines (comments, and text before the first numeric row) and the numeric rows as a table."""
     header: list[str] = []
     rows: list[list[float]] = []
-    width = None
-    first_row_line = 0
+    width, first_row_line = None, 0
     for lineno, line in enumerate(text.splitlines(), start=1):
         s = line.strip()
         if not s:
@@ -115,7 +124,11 @@ def read_ascii(
         rows.append([float(t) for t in toks])
     if not rows:
         raise RunFormatError(path, "data", "expected rows of (time μs, asymmetry, error), found none")
-    table = np.asarray(rows)
+    return header, np.asarray(rows)
+
+
+def _columns(width: int, columns: Sequence[int] | None, path: pathlib.Path) -> tuple[int, ...]:
+    """The (time, asymmetry, error) column indices: (0, 1, 2) for a three-column table, else ``columns``."""
     if columns is None:
         if width != 3:
             raise RunFormatError(
@@ -125,49 +138,29 @@ def read_ascii(
         columns = (0, 1, 2)
     if len(columns) != 3 or max(columns) >= width or min(columns) < 0:
         raise RunFormatError(path, "columns", f"expected three column indices below {width}, got {tuple(columns)}")
-    t, a, e = (table[:, i] for i in columns)
+    return tuple(columns)
 
-    head = "\n".join(header)
-    T, T_src = math.nan, ""
-    m = _T_RE.search(head)
-    if m:
-        T = float(m.group(1)) * (1e-3 if (m.group(2) or "").lower() == "mk" else 1.0)
-        T_src = "header"
-    if temperature_K is not None:
-        T, T_src = float(temperature_K), "user"
-    B, B_src = math.nan, ""
-    m = _B_RE.search(head)
-    if m:
-        B = float(m.group(1)) * _TO_MT[(m.group(2) or "G").lower()]
-        B_src = "header" + ("" if m.group(2) else " (no unit: read as G)")
-    if field_mT is not None:
-        B, B_src = float(field_mT), "user"
-    geo, geo_src = "", ""
-    m = _GEO_RE.search(head)
-    if m:
-        geo, geo_src = m.group(1), "header"
-    if geometry is not None:
-        geo, geo_src = str(geometry).upper(), "user"
-    run_number = -1
-    m = _RUN_RE.search(head)
-    if m:
-        run_number = int(m.group(1))
-    else:
-        m = re.search(r"(\d{3,})", path.stem)
-        if m:
-            run_number = int(m.group(1))
-    attrs = {
-        "format": "ASCII asymmetry",
-        "run_number": run_number,
-        "title": header[0] if header else "",
-        "comment": head[:500],
-        "temperature_K": T,
-        "temperature_source": T_src,
-        "field_mT": B,
-        "field_source": B_src,
-        "geometry": geo,
-        "geometry_source": geo_src,
-        "source_file": str(path),
-        "t0_source": "time column (μs after t0)",
-    }
-    return MuonRun(make_asymmetry_dataset(t, a, e, attrs)).validate()
+
+def _header_metadata(head: str, temperature_K, field_mT, geometry) -> dict:
+    """Temperature (K), field (mT) and geometry read from the header, each with its source; given values win."""
+    out = {"temperature_K": math.nan, "temperature_source": "", "field_mT": math.nan, "field_source": "",
+           "geometry": "", "geometry_source": ""}
+    if m := _T_RE.search(head):
+        out.update(temperature_K=float(m.group(1)) * (1e-3 if (m.group(2) or "").lower() == "mk" else 1.0),
+                   temperature_source="header")
+    if m := _B_RE.search(head):
+        out.update(field_mT=float(m.group(1)) * _TO_MT[(m.group(2) or "G").lower()],
+                   field_source="header" + ("" if m.group(2) else " (no unit: read as G)"))
+    if m := _GEO_RE.search(head):
+        out.update(geometry=m.group(1), geometry_source="header")
+    for key, value in (("temperature_K", temperature_K), ("field_mT", field_mT), ("geometry", geometry)):
+        if value is not None:
+            out[key] = str(value).upper() if key == "geometry" else float(value)
+            out[key.split("_")[0] + "_source"] = "user"
+    return out
+
+
+def _run_number(head: str, path: pathlib.Path) -> int:
+    """The run number stated in the header, else the first group of ≥ 3 digits in the file name, else −1."""
+    m = _RUN_RE.search(head) or re.search(r"(\d{3,})", path.stem)
+    return int(m.group(1)) if m else -1

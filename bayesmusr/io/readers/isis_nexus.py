@@ -208,14 +208,13 @@ def read_nexus_v1(path: str | pathlib.Path):
 
     Returns
     -------
-    bayesmusr.data.MuonRun
+    bayesmusr.io.run.MuonRun
 
     Raises
     ------
     RunFormatError
         The file is damaged, truncated or lacks the counts, bin width or t0.
     """
-
     path = pathlib.Path(path)
     return call_isolated(path, "HDF4 (pyhdf)", _read_v1_here, path)
 
@@ -241,7 +240,6 @@ def _read_v1_here(path: pathlib.Path):
 
 
 def _read_v1(tree: _Hdf4Tree, path: pathlib.Path):
-
     entry = tree.find_entry()
     top = tree.children(entry)
 
@@ -385,14 +383,13 @@ def read_nexus_v2(path: str | pathlib.Path):
 
     Returns
     -------
-    bayesmusr.data.MuonRun
+    bayesmusr.io.run.MuonRun
 
     Raises
     ------
     RunFormatError
         The file is damaged or lacks the counts, bin edges or t0.
     """
-
     path = pathlib.Path(path)
     try:
         with h5py.File(path, "r") as fh:
@@ -404,7 +401,6 @@ def read_nexus_v2(path: str | pathlib.Path):
 
 
 def _read_v2(fh, path: pathlib.Path):
-
 
     if "raw_data_1" not in fh:
         raise RunFormatError(path, "raw_data_1", "expected the NeXus v2 entry group")

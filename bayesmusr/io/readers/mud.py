@@ -2,7 +2,7 @@
 
 MUD files are binary streams of sections; the file starts with a group section
 whose core is (size, secID = 0x01010003, instanceID = format, e.g. 0x02010000
-for TD-μSR), little-endian — that is how :func:`bayesmusr.readers.sniff_format`
+for TD-μSR), little-endian — that is how :func:`bayesmusr.io.readers.sniff_format`
 tells them from musrfit's text ``.msr`` files, which share the extension.
 
 Histograms come from ``mudpy.mud_friendly_wrapper``: counts, bin width
@@ -46,7 +46,7 @@ def read_mud(path: str | pathlib.Path):
 
     Returns
     -------
-    bayesmusr.data.MuonRun
+    bayesmusr.io.run.MuonRun
 
     Raises
     ------
@@ -54,7 +54,6 @@ def read_mud(path: str | pathlib.Path):
         ``mud-py`` is not installed (``pip install bayesmusr[mud]``), or the file is
         damaged or holds no TD histograms.
     """
-
     path = pathlib.Path(path)
     return call_isolated(path, "MUD (mud-py)", _read_here, path)
 
@@ -84,7 +83,6 @@ def _read_here(path: pathlib.Path):
 
 
 def _read(mud, fh, path: pathlib.Path):
-
     def opt(fn, *args, default=""):
         try:
             return fn(fh, *args)

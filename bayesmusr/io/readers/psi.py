@@ -193,14 +193,13 @@ def read_psi(path: str | pathlib.Path):
 
     Returns
     -------
-    bayesmusr.data.MuonRun
+    bayesmusr.io.run.MuonRun
 
     Raises
     ------
     RunFormatError
         Header inconsistent with the file, or ``musr2py`` reports an error.
     """
-
     path = pathlib.Path(path)
     header = check_psi_header(path)
     return call_isolated(path, "musr2py", _read_here, path, header)
@@ -226,7 +225,6 @@ def _read_here(path: pathlib.Path, header: dict):
 
 
 def _convert(reader, header: dict, path: pathlib.Path):
-
     n_hist = reader.get_numberHisto_int()
     n_bins = reader.get_histoLength_bin()
     if (n_hist, n_bins) != (header["n_histos"], header["n_bins"]):
