@@ -366,7 +366,7 @@ def test_marginal_pointwise_terms_follow_the_model_conventions(marginal_fit):
     """The stored per-bin log-likelihood of a draw = models.TemperatureProblem's at that draw's values.
 
     Checks that the nuisance draws of the Laplace path are reported in the conventions of
-    :mod:`bayesmusr.models` (α = 1/ρ, f, N0): an independent implementation of the same bins.
+    :mod:`bayesmusr.model.temperature` (α = 1/ρ, f, N0): an independent implementation of the same bins.
     """
     _, idata, runs = marginal_fit
     p = TemperatureProblem(runs, "kt", count_background=False)
@@ -381,8 +381,10 @@ def test_marginal_pointwise_terms_follow_the_model_conventions(marginal_fit):
 def test_marginal_map_and_curvature_agree_with_sampled_nuisances_and_least_squares():
     """Laplace-marginal MAP vs the joint MAP (all nuisances free) and an independent scipy least-squares fit.
 
-    They differ only by the ½ log det term of the Laplace marginal, an O(1/N) shift: measured
-    0.026 and 0.018 posterior SD (Δ, ν) here.  The physics SDs of the two curvatures agree to 0.1 %.
+    They differ only by O(1/N) terms of the Laplace marginal: its ½ log det, and the prior's Jacobian in
+    the logit coordinates of the nuisances (the marginal integrates over their declared prior bounds,
+    the joint MAP maximises the likelihood): measured 0.12 and 0.10 posterior SD (Δ, ν) here (0.026
+    and 0.018 before the nuisances were bounded to their priors).  The physics SDs agree within 5 %.
     """
     runs = _kt_runs(seed=11)
     full = TemperatureAdapter(TemperatureProblem(runs, "kt", count_background=False))
@@ -393,9 +395,9 @@ def test_marginal_map_and_curvature_agree_with_sampled_nuisances_and_least_squar
     _, covm = laplace_covariance(marg, ym, lpm)
     sdf, sdm = np.sqrt(np.diag(covf))[:2], np.sqrt(np.diag(covm))
     np.testing.assert_allclose(sdm, sdf, rtol=0.05)
-    assert np.all(np.abs(ym - yf[:2]) < 0.05 * sdf), (ym, yf[:2], sdf)
+    assert np.all(np.abs(ym - yf[:2]) < 0.2 * sdf), (ym, yf[:2], sdf)
     ls = _independent_least_squares(runs)
-    assert np.all(np.abs(np.exp(ym) - ls.x[:2]) < 0.05 * sdf * ls.x[:2]), (np.exp(ym), ls.x[:2])
+    assert np.all(np.abs(np.exp(ym) - ls.x[:2]) < 0.2 * sdf * ls.x[:2]), (np.exp(ym), ls.x[:2])
 
 
 def test_process_pool_gives_the_same_chain():

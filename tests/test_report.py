@@ -205,6 +205,116 @@ def test_bands_through_the_model_agree_with_posterior_predictive(walkthrough):
     assert kt.runs[1].b_lf == ea.runs[1].b_lf == 1.0
 
 
+def _own_kt_alpha(kt, run, per_run_holder=True):
+    """α of the KT reading's own nuisances for ``run``: conditional optimum at its posterior-median (Δ_T, ν_T)."""
+    from bayesmusr.model.forward import relaxation
+    from bayesmusr.model.nuisances import HistogramNuisances
+    from bayesmusr.model.rundata import RunData
+
+    j = int(np.argmin(np.abs(kt.temperatures - run.temperature)))
+    theta = [float(np.median(kt.draws(f"{n}_T{j}"))) for n in ("delta", "nu")]
+    block = HistogramNuisances(RunData("histograms", run.t, run.b_lf, width=run.width, forward=run.forward,
+                                       backward=run.backward), per_run_holder, True)
+    assert np.isfinite(block.marginal(relaxation("dynamic_kt", run.t, run.b_lf, theta)))
+    return 1.0 / block.eta[1]  # η = (A, ρ = 1/α, f, β_F, β_B)
+
+
+@needs_table
+def test_kt_bands_use_the_kt_readings_own_nuisances(walkthrough, tmp_path):
+    """The KT reading's replicas are made with its own α (and A, f, backgrounds), not the EA scan's; the figure
+    shows data and both bands with one α (the EA scan's), so the KT band sits on the data at early times.
+
+    Drawn the old way (the KT band in its own α, the data in the EA α) the first ten points of some runs of
+    this fixture were offset by up to 5 band half-widths; tolerance here: 1 half-width (measured ≤ 0.3)."""
+    import netCDF4
+
+    base, _ = walkthrough
+    ea, kt = report.collect_results([base / "fit"])["results"]
+    alphas = []
+    for run_ea, run in zip(ea.runs, kt.runs):
+        b_ea = report.run_bands(ea, run_ea)
+        b_kt = report.run_bands(kt, run, alpha=b_ea.alpha)
+        assert b_kt.fit_alpha == pytest.approx(_own_kt_alpha(kt, run), rel=1e-9), run.title
+        assert b_kt.alpha == b_ea.alpha == pytest.approx(b_ea.fit_alpha, rel=1e-12)  # one α in the figure
+        alphas.append((b_ea.fit_alpha, b_kt.fit_alpha))
+        half = 0.5 * (b_kt.bands[3] - b_kt.bands[1])[:10]
+        assert abs(np.mean((b_kt.bands[2][:10] - b_ea.y[:10]) / half)) < 1.0, run.title
+    assert max(abs(a - b) for a, b in alphas) > 1e-3  # the two readings' α differ: the check above means something
+    # 'bayesmusr fit' stores the EA scan's holder_fraction=shared in the KT reading, whose fits had one f per run
+    shared = tmp_path / "kt_per_temperature.nc"
+    shutil.copy(base / "fit" / "kt_per_temperature.nc", shared)
+    with netCDF4.Dataset(shared, "a") as ds:
+        ds["posterior"].setncattr("options", "pooled_delta=False; holder_fraction=shared; count_background=True")
+    kt_shared = report.load_result(shared)
+    assert kt_shared.options["holder_fraction"] == "shared"
+    run = kt_shared.runs[0]
+    assert report.run_bands(kt_shared, run).fit_alpha == pytest.approx(_own_kt_alpha(kt, run), rel=1e-9)
+    kt_shared.close()
+
+
+def _one_temperature_result(path, rng):
+    """A dynamic-KT result of one ZF histogram run and one LF asymmetry run with every nuisance in the posterior
+    (as ``fit-temperature`` writes), made by hand: narrow draws around the truth, data from the forward model, a
+    fit specification whose fixed background bgb_0 is stored nowhere else, and no posterior_predictive group."""
+    from bayesmusr.inference import compare
+    from bayesmusr.model.forward import bin_decay, histogram_shapes, polarisation, relaxation
+    from bayesmusr.workflows.spec import new_spec, spec_attrs
+
+    t = np.arange(150) * 0.08 + 0.04
+    width = np.full(t.size, 0.08)
+    truth = {"delta": 0.35, "nu": 0.2, "a0_0": 0.23, "alpha_0": 1.08, "fbg_0": 0.06, "bgf_0": 1e-3,
+             "n0_0": 2e4, "a0_1": 0.2, "base_1": 0.01}
+    shape = (4, 150)
+    post = {k: v * (1 + 2e-3 * rng.standard_normal(shape)) for k, v in truth.items()}
+    mf, mb = histogram_shapes(bin_decay(t, width), truth["a0_0"] * polarisation(
+        relaxation("dynamic_kt", t, 0.0, (0.35, 0.2)), truth["fbg_0"]), truth["alpha_0"], truth["bgf_0"], 2e-3)
+    err = np.full(t.size, 0.01)
+    asym = truth["a0_1"] * relaxation("dynamic_kt", t, 1.0, (0.35, 0.2)) + truth["base_1"] + err * rng.standard_normal(t.size)
+    observed = {"forward_0": rng.poisson(2e4 * mf), "backward_0": rng.poisson(2e4 * mb), "bin_width_0": width,
+                "asymmetry_1": asym, "asymmetry_error_1": err}
+    dims = {k: [f"time_{k[-1]}"] for k in observed}
+    spec = new_spec("temperature", runs=[{"label": "ZF", "kind": "histograms", "field_mT": 0.0, "temperature_K": 100.0},
+                                         {"label": "LF", "kind": "asymmetry", "field_mT": 1.0, "temperature_K": 100.0}],
+                    model={"name": "dynamic_kt", "priors": {"delta": {"kind": "loguniform", "lo": 0.01, "hi": 5},
+                                                            "nu": {"kind": "loguniform", "lo": 1e-3, "hi": 100},
+                                                            "bgb_0": {"kind": "fixed", "value": 2e-3}},
+                           "options": {"holder_fraction": True, "count_background": True}, "nuisances": "sampled"},
+                    sampler={})
+    attrs = {"bayesmusr_result": "temperature", "model": "dynamic_kt", "temperature_K": 100.0, **spec_attrs(spec)}
+    idata = compare.make_inference_data(post, np.zeros((*shape, 2 * t.size)), {}, observed, dims,
+                                        {"time_0": t, "time_1": t}, {"lp": np.zeros(shape)}, attrs)
+    compare.save(idata, path)
+    return truth
+
+
+def test_band_median_is_the_forward_model_at_the_posterior_median(tmp_path):
+    """Without posterior_predictive replicas the bands come from posterior draws put through the model layer;
+    with a posterior 0.2 % wide their median must be the forward model at the posterior-median draw, to within
+    the Monte Carlo error of a median of 400 replicas (SD ≈ 1.25 σ/√400 = 0.06 σ, σ the 68 % half-width of the
+    band): mean deviation < 0.15 σ, largest < 0.4 σ over the 150 bins of each run."""
+    from bayesmusr.model.forward import asymmetry_shape, bin_decay, histogram_shapes, polarisation, relaxation
+
+    _one_temperature_result(tmp_path / "kt.nc", np.random.default_rng(7))
+    res = report.load_result(tmp_path / "kt.nc")
+    assert res.kind == "temperature" and res.fixed == {"bgb_0": 2e-3} and [r.b_lf for r in res.runs] == [0.0, 1.0]
+    med = {n: float(np.median(res.draws(n))) for n in res.idata.posterior.data_vars}
+    for run in res.runs:
+        b = report.run_bands(res, run, n_draws=400, seed=3, max_points=1000)
+        assert "400 posterior draws put through the dynamic_kt model" in b.source and b.pack == 1
+        g = relaxation("dynamic_kt", run.t, run.b_lf, (med["delta"], med["nu"]))
+        if run.kind == "histograms":
+            mf, mb = histogram_shapes(bin_decay(run.t, run.width), med["a0_0"] * polarisation(g, med["fbg_0"]),
+                                      med["alpha_0"], med["bgf_0"], 2e-3)
+            assert b.alpha == b.fit_alpha == pytest.approx(med["alpha_0"])
+            model = (mf - b.alpha * mb) / (mf + b.alpha * mb)  # N0 cancels
+        else:
+            model = asymmetry_shape(med["a0_1"], g, med["base_1"])
+        dev = np.abs(b.bands[2] - model) / (0.5 * (b.bands[3] - b.bands[1]))
+        assert np.mean(dev) < 0.15 and np.max(dev) < 0.4, (run.kind, np.mean(dev), np.max(dev))
+        assert 0.85 < b.inside95 <= 1.0
+    res.close()
+
+
 @needs_table
 def test_a_result_without_fields_is_reported_with_the_reason(walkthrough, tmp_path):
     base, _ = walkthrough
@@ -294,37 +404,6 @@ def test_fit_temperature_result(tmp_path):
     classes = [i["class"] for i in page.images]
     assert classes.count("run") == 3 and classes.count("corner") == 1 and "temperature" not in classes
     assert "single-temperature result has no temperature dependence" in " ".join(page.text)
-
-
-def test_models_priors_page_lists_the_declared_parameters():
-    """docs/models-priors.md copies the declared parameter tables; a change of a declaration must show here."""
-    from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS
-    from bayesmusr.model.parameters import KT_SCAN_PARAMETERS, POOL_PARAMETER, SCAN_PARAMETERS
-
-    text = (EXAMPLES.parent / "docs" / "models-priors.md").read_text(encoding="utf-8").replace("−", "-")
-    heads = [(m.start(), m.group(1)) for m in re.finditer(r"^#+ (.+)$", text, flags=re.M)]
-
-    def rows(section: str) -> list[list[str]]:
-        start = next(k for k, (_, h) in enumerate(heads) if h.startswith(section))
-        end = heads[start + 1][0] if start + 1 < len(heads) else len(text)
-        body = text[heads[start][0]:end]
-        return [[c.strip().strip("`") for c in line.strip().strip("|").split("|")] for line in body.splitlines()
-                if line.startswith("| `")]
-
-    def prior(p):
-        return f"{'log-uniform' if p.prior == 'loguniform' else p.prior} [{p.bounds[0]:g}, {p.bounds[1]:g}]"
-
-    one_t = rows("One temperature")
-    physics = [r[:5] for r in one_t if r[0] in PHYSICS_PARAMETERS]
-    assert physics == [[m, p.name, p.unit, prior(p), f"{p.default:g}"] for m, ps in PHYSICS_PARAMETERS.items()
-                       for p in ps]
-    nuisances = [r[:5] for r in one_t if r[0] not in PHYSICS_PARAMETERS]
-    assert nuisances == [[p.name, p.unit, prior(p), f"{p.default:g}", ", ".join(kinds)]
-                         for p, kinds, _ in RUN_PARAMETERS]
-    assert [r[:4] for r in rows("The Arrhenius EA scan model")] == [
-        [p.name, p.unit, prior(p), f"{p.default:g}"] for p in (*SCAN_PARAMETERS, POOL_PARAMETER)]
-    assert [r[:4] for r in rows("The KT reading")] == [[p.name, p.unit, prior(p), f"{p.default:g}"]
-                                                        for p in KT_SCAN_PARAMETERS]
 
 
 @needs_table

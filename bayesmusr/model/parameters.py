@@ -35,7 +35,7 @@ import numpy as np
 
 __all__ = ["FitParameter", "Prior", "parse_prior", "PHYSICS_PARAMETERS", "RUN_PARAMETERS", "SCAN_PARAMETERS",
            "KT_SCAN_PARAMETERS", "HOLDER_PARAMETER", "POOL_PARAMETER", "N0_PARAMETER", "MODELS", "declared",
-           "canonical_model", "is_physical_edge", "markdown_table", "to_unbounded", "from_unbounded"]
+           "canonical_model", "is_physical_edge", "markdown_table", "ParameterSet", "to_unbounded", "from_unbounded"]
 
 PRIOR_KINDS = ("uniform", "loguniform", "normal", "fixed")
 
@@ -367,6 +367,73 @@ def from_unbounded(z, lo, hi, log):
     s = 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic function, without overflow
     with np.errstate(divide="ignore", invalid="ignore"):  # np.where evaluates both branches
         return np.where(log, np.exp(np.log(lo) + s * (np.log(hi) - np.log(lo))), lo + s * (hi - lo))
+
+
+class ParameterSet:
+    """Named priors of one posterior and the map between physical values and sampling coordinates.
+
+    The one prior machinery of every problem: y = log x for log-uniform priors, y = x otherwise;
+    fixed parameters are not sampled.  Stateless after construction.
+
+    Parameters
+    ----------
+    names : sequence of str
+        All parameter names, fixed ones included.
+    priors : sequence of Prior
+        Their priors.
+    """
+
+    def __init__(self, names, priors):
+        self.all_names = list(names)
+        self.priors = list(priors)
+        self.free = np.array([pr.kind != "fixed" for pr in self.priors], bool)
+        self.names = [n for n, f in zip(self.all_names, self.free) if f]
+        self.ndim = len(self.names)
+        free = [pr for pr in self.priors if pr.kind != "fixed"]
+        self.log = np.array([pr.log_scale for pr in free], bool)
+        lo = np.array([pr.lo for pr in free], float)
+        hi = np.array([pr.hi for pr in free], float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.bounds = (np.where(self.log, np.log(lo), lo), np.where(self.log, np.log(hi), hi))
+        self._template = np.array([pr.value if pr.kind == "fixed" else math.nan for pr in self.priors])
+        normal = [(j, pr.mu, pr.sigma) for j, pr in enumerate(free) if pr.kind == "normal"]
+        self.normal = tuple(np.array([n[k] for n in normal], int if k == 0 else float) for k in range(3))
+
+    def to_physical(self, y) -> np.ndarray:
+        """The full physical vector (fixed values included) of sampling coordinates ``y``."""
+        v = np.array(y, dtype=float)
+        v[self.log] = np.exp(v[self.log])
+        x = self._template.copy()
+        x[self.free] = v
+        return x
+
+    def to_sampled(self, x) -> np.ndarray:
+        """Sampling coordinates of a full physical vector ``x``."""
+        v = np.asarray(x, dtype=float)[self.free].copy()
+        with np.errstate(divide="ignore"):
+            v[self.log] = np.log(v[self.log])
+        return v
+
+    def in_bounds(self, y) -> bool:
+        """True if ``y`` lies inside every prior's bounds."""
+        return bool(np.all(y >= self.bounds[0]) and np.all(y <= self.bounds[1]))
+
+    def log_prior(self, y) -> float:
+        """Log prior density in sampling coordinates (up to a constant); −inf outside the bounds."""
+        y = np.asarray(y, dtype=float)
+        if not self.in_bounds(y):
+            return -math.inf
+        idx, mu, sd = self.normal
+        return float(-0.5 * np.sum(((y[idx] - mu) / sd) ** 2)) if idx.size else 0.0
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Prior draws in sampling coordinates, shape (size, ndim)."""
+        cols = [pr.sample(rng, size) for pr in self.priors if pr.kind != "fixed"]
+        return np.column_stack([np.log(c) if lg else c for c, lg in zip(cols, self.log)])
+
+    def describe(self) -> list[str]:
+        """``name: prior`` texts, as stored in a result's ``priors`` attribute."""
+        return [f"{n}: {pr.describe()}" for n, pr in zip(self.all_names, self.priors)]
 
 
 def markdown_table(rows) -> str:

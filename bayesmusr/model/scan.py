@@ -57,7 +57,7 @@ import numpy as np
 from bayesmusr.physics.constants import arrhenius
 from bayesmusr.model.forward import relaxation
 from bayesmusr.model.nuisances import AsymmetryNuisances, HistogramNuisances, make_nuisances
-from bayesmusr.model.parameters import HOLDER_PARAMETER, KT_SCAN_PARAMETERS, PHYSICS_PARAMETERS, POOL_PARAMETER, SCAN_PARAMETERS, canonical_model, parse_prior, pooled_delta_parameter
+from bayesmusr.model.parameters import HOLDER_PARAMETER, ParameterSet, KT_SCAN_PARAMETERS, PHYSICS_PARAMETERS, POOL_PARAMETER, SCAN_PARAMETERS, canonical_model, parse_prior, pooled_delta_parameter
 from bayesmusr.model.rundata import RunData, ea_support_note
 import itertools
 
@@ -94,7 +94,7 @@ class _ProblemBase:
 
     def _setup_description(self):
         """Priors and options in words, for `describe` (and so for a result's fingerprint)."""
-        return {"priors": [f"{p.name}: {pr.describe()}" for p, pr in zip(self.declared, self.priors)],
+        return {"priors": self.params.describe(),
                 "options": [f"{k}={v}" for k, v in self.options.items()]}
 
     def _setup_priors(self, declared, priors):
@@ -102,42 +102,18 @@ class _ProblemBase:
         unknown = set(priors) - {p.name for p in declared}
         if unknown:
             raise ValueError(f"unknown prior name(s) {sorted(unknown)}; expected some of {[p.name for p in declared]}")
-        self.priors = [parse_prior(priors[p.name], p.name, p) if p.name in priors else p.default_prior() for p in declared]
         self.declared = list(declared)
-        self.free = [pr.kind != "fixed" for pr in self.priors]
-        self.names = [p.name for p, f in zip(declared, self.free) if f]
-        self.ndim = len(self.names)
-        lo, hi = [], []
-        for pr, f in zip(self.priors, self.free):
-            if f:
-                a, b = (math.log(pr.lo), math.log(pr.hi)) if pr.log_scale else (pr.lo, pr.hi)
-                lo.append(a)
-                hi.append(b)
-        self.bounds = (np.array(lo), np.array(hi))
+        self.priors = [parse_prior(priors[p.name], p.name, p) if p.name in priors else p.default_prior()
+                       for p in declared]
+        self.params = ParameterSet([p.name for p in declared], self.priors)
+        self.free, self.names, self.ndim, self.bounds = (list(self.params.free), self.params.names,
+                                                         self.params.ndim, self.params.bounds)
 
     def _physical(self, y):
-        out, k = [], 0
-        for pr, f in zip(self.priors, self.free):
-            if not f:
-                out.append(pr.value)
-                continue
-            out.append(math.exp(y[k]) if pr.log_scale else float(y[k]))
-            k += 1
-        return out
+        return self.params.to_physical(y)
 
     def _log_prior(self, y):
-        lo, hi = self.bounds
-        if np.any(y < lo) or np.any(y > hi):
-            return -math.inf
-        lp, k = 0.0, 0
-        for pr, f in zip(self.priors, self.free):
-            if not f:
-                continue
-            if pr.kind == "normal":
-                x = math.exp(y[k]) if pr.log_scale else y[k]
-                lp += -0.5 * ((x - pr.mu) / pr.sigma) ** 2
-            k += 1
-        return lp
+        return self.params.log_prior(y)
 
     def _sum_marginals(self, gs, start: float) -> float:
         """start + Σ over runs of the Laplace marginal (−inf as soon as one run has none)."""

@@ -77,7 +77,7 @@ from typing import Any
 import numpy as np
 
 from bayesmusr.model import likelihood as lk
-from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS, Prior, canonical_model, parse_prior
+from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS, ParameterSet, Prior, canonical_model, parse_prior
 from bayesmusr.model.rundata import RunData, ea_support_note
 from bayesmusr.model.forward import histogram_shapes, polarisation, relaxation
 import itertools
@@ -141,72 +141,56 @@ class TemperatureProblem:
         self.table = table
         self.options = {"holder_fraction": bool(holder_fraction), "extra_relaxation": bool(extra_relaxation),
                         "count_background": bool(count_background)}
-        priors = dict(priors or {})
-        entries: list[_Entry] = []
-        used = set()
-        for p in PHYSICS_PARAMETERS[self.model]:
-            pr = parse_prior(priors[p.name], p.name, p) if p.name in priors else p.default_prior()
-            used.add(p.name)
-            entries.append(_Entry(p.name, pr, p.unit, p.description, -1))
-        known_run = {p.name for p, _, _ in RUN_PARAMETERS}
-        shared = tuple(shared or ())
-        bad = [n for n in shared if n not in known_run]
-        if bad:
-            raise ValueError(f"shared: {bad} are not per-run parameters; expected some of {sorted(known_run)}")
-        self.shared = shared
-        self._slots = [dict.fromkeys(known_run, -1) for _ in runs]
-        for i, r in enumerate(runs):
-            for p, kinds, option in RUN_PARAMETERS:
-                if r.kind not in kinds:
-                    continue
-                full = f"{p.name}_{i}"
-                if p.name in shared:
-                    if p.name not in [e.name for e in entries]:
-                        pr = Prior("fixed", value=p.default) if option is not None and not self.options[option] \
-                            else p.default_prior()
-                        if p.name in priors:
-                            pr = parse_prior(priors[p.name], p.name, p)
-                            used.add(p.name)
-                        entries.append(_Entry(p.name, pr, p.unit, p.description + " (shared by all runs)", -2))
-                    self._slots[i][p.name] = [e.name for e in entries].index(p.name)
-                    continue
-                self._slots[i][p.name] = len(entries)
-                if option is not None and not self.options[option]:
-                    pr = Prior("fixed", value=p.default)
-                else:
-                    pr = p.default_prior()
-                for key in (p.name, full):
-                    if key in priors:
-                        pr = parse_prior(priors[key], key, p)
-                        used.add(key)
-                entries.append(_Entry(full, pr, p.unit, p.description, i))
-        unknown = set(priors) - used
-        if unknown:
-            raise ValueError(f"priors given for unknown parameters {sorted(unknown)}; "
-                             f"known: {[e.name for e in entries]} and the per-run names without the _index suffix")
-        self.entries = entries
-        self.all_names = [e.name for e in entries]
+        self.shared = tuple(shared or ())
+        self.entries, self._slots = self._declare(dict(priors or {}))
+        self.params = ParameterSet([e.name for e in self.entries], [e.prior for e in self.entries])
+        self.all_names, self.names, self.ndim = self.params.all_names, self.params.names, self.params.ndim
         self._index = {n: k for k, n in enumerate(self.all_names)}
-        free = [k for k, e in enumerate(entries) if e.prior.kind != "fixed"]
-        self._free = np.array(free, dtype=int)
-        self.names = [entries[k].name for k in free]
-        self.ndim = len(free)
-        self._template = np.array([e.prior.value if e.prior.kind == "fixed" else math.nan for e in entries])
-        self._log = np.array([entries[k].prior.log_scale for k in free], bool)
-        lo = np.array([entries[k].prior.lo for k in free], float)
-        hi = np.array([entries[k].prior.hi for k in free], float)
-        self._ylo = np.where(self._log, np.log(np.where(self._log, lo, 1.0)), lo)
-        self._yhi = np.where(self._log, np.log(np.where(self._log, hi, 1.0)), hi)
-        normal = [(j, entries[k].prior.mu, entries[k].prior.sigma) for j, k in enumerate(free)
-                  if entries[k].prior.kind == "normal"]
-        self._normal = (np.array([n[0] for n in normal], int), np.array([n[1] for n in normal]),
-                        np.array([n[2] for n in normal]))
+        self._free = np.flatnonzero(self.params.free)
+        self._normal = self.params.normal
         self._n_phys = len(PHYSICS_PARAMETERS[self.model])
         # per-run precomputation
         self._decay = [r.decay() if r.kind == "histograms" else None for r in runs]
         self._counts = [np.concatenate([r.forward, r.backward]) if r.kind == "histograms" else None for r in runs]
         self._lgam = [lk.log_factorial_sum(c) if c is not None else 0.0 for c in self._counts]
         self._n_resid = sum(2 * r.n_obs if r.kind == "histograms" else r.n_obs for r in runs) + int(self._normal[0].size)
+
+    def _declare(self, priors: dict):
+        """Entries (physics, then per-run or shared nuisances) with their priors, and each run's slots."""
+        entries = [_Entry(p.name, parse_prior(priors[p.name], p.name, p) if p.name in priors else p.default_prior(),
+                          p.unit, p.description, -1) for p in PHYSICS_PARAMETERS[self.model]]
+        used = {e.name for e in entries}
+        known_run = {p.name for p, _, _ in RUN_PARAMETERS}
+        bad = [n for n in self.shared if n not in known_run]
+        if bad:
+            raise ValueError(f"shared: {bad} are not per-run parameters; expected some of {sorted(known_run)}")
+        slots = [dict.fromkeys(known_run, -1) for _ in self.runs]
+        for i, r in enumerate(self.runs):
+            for p, kinds, option in RUN_PARAMETERS:
+                if r.kind in kinds:
+                    slots[i][p.name] = self._nuisance_entry(entries, used, priors, p, option, i)
+        unknown = set(priors) - used
+        if unknown:
+            raise ValueError(f"priors given for unknown parameters {sorted(unknown)}; "
+                             f"known: {[e.name for e in entries]} and the per-run names without the _index suffix")
+        return entries, slots
+
+    def _nuisance_entry(self, entries, used, priors, p, option, i) -> int:
+        """Index of run ``i``'s entry for nuisance ``p`` (one shared entry if ``p`` is shared), added if new."""
+        shared = p.name in self.shared
+        name = p.name if shared else f"{p.name}_{i}"
+        names = [e.name for e in entries]
+        if name in names:
+            return names.index(name)
+        off = option is not None and not self.options[option]
+        pr = Prior("fixed", value=p.default) if off else p.default_prior()
+        for key in (p.name,) if shared else (p.name, name):
+            if key in priors:
+                pr = parse_prior(priors[key], key, p)
+                used.add(key)
+        entries.append(_Entry(name, pr, p.unit, p.description + (" (shared by all runs)" if shared else ""),
+                              -2 if shared else i))
+        return len(entries) - 1
 
     # ----------------------------------------------------------- descriptions
     @property
@@ -228,12 +212,7 @@ class TemperatureProblem:
     # ---------------------------------------------------------- coordinates
     def to_physical(self, y: np.ndarray) -> np.ndarray:
         """Full parameter vector (order :attr:`all_names`, fixed ones included) from ``y``."""
-        y = np.asarray(y, dtype=float)
-        x = self._template.copy()
-        v = y.copy()
-        v[self._log] = np.exp(v[self._log])
-        x[self._free] = v
-        return x
+        return self.params.to_physical(y)
 
     def to_sampled(self, values: Mapping[str, float] | np.ndarray) -> np.ndarray:
         """Sampling vector ``y`` from physical values (mapping by name or a full vector)."""
@@ -247,10 +226,7 @@ class TemperatureProblem:
             full = np.asarray(values, dtype=float)
             if full.shape != (len(self.all_names),):
                 raise ValueError(f"expected {len(self.all_names)} values ({self.all_names}), got shape {full.shape}")
-        x = full[self._free].copy()
-        with np.errstate(divide="ignore"):
-            x[self._log] = np.log(x[self._log])
-        return x
+        return self.params.to_sampled(full)
 
     def default_values(self) -> np.ndarray:
         """Full vector of declared defaults (fixed values where fixed), clipped into prior bounds."""
@@ -271,31 +247,20 @@ class TemperatureProblem:
 
     def in_bounds(self, y: np.ndarray) -> bool:
         """True if ``y`` is inside the prior bounds."""
-        return bool(np.all(y >= self._ylo) and np.all(y <= self._yhi))
+        return self.params.in_bounds(y)
 
     @property
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """(lower, upper) bounds of the sampling coordinates."""
-        return self._ylo.copy(), self._yhi.copy()
+        return self.params.bounds[0].copy(), self.params.bounds[1].copy()
 
-    # ---------------------------------------------------------------- prior
     def log_prior(self, y: np.ndarray) -> float:
         """Log prior density in sampling coordinates (up to a constant); −inf outside bounds."""
-        y = np.asarray(y, dtype=float)
-        if not self.in_bounds(y):
-            return -math.inf
-        idx, mu, sd = self._normal
-        if idx.size:
-            return float(-0.5 * np.sum(((y[idx] - mu) / sd) ** 2))
-        return 0.0
+        return self.params.log_prior(y)
 
     def sample_prior(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Prior draws in sampling coordinates, shape (size, ndim)."""
-        cols = []
-        for k in self._free:
-            d = self.entries[k].prior.sample(rng, size)
-            cols.append(np.log(d) if self.entries[k].prior.log_scale else d)
-        return np.column_stack(cols)
+        return self.params.sample(rng, size)
 
     # ------------------------------------------------------------- the model
     def polarisations(self, x: np.ndarray) -> list[np.ndarray]:

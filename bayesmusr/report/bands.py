@@ -1,27 +1,18 @@
-"""Posterior-predictive bands of every run: replicas of the data, put in the asymmetry a figure shows.
+"""Posterior-predictive bands of every run, in the asymmetry a figure shows (:func:`run_bands`).
 
-Owns :class:`RunBands` and :func:`run_bands`.  Nothing of the model is written here: G comes
-from :func:`bayesmusr.model.forward.relaxation` (EA scan rates from :func:`bayesmusr.physics.arrhenius`),
-P from :func:`~bayesmusr.model.forward.polarisation`, expected counts from
-:func:`~bayesmusr.model.forward.histogram_shapes` and the Laplace nuisances from
-:mod:`bayesmusr.model.nuisances`.
+Nothing of the model is written here: G comes from :func:`bayesmusr.model.forward.relaxation`
+(EA scan rates from :func:`bayesmusr.physics.arrhenius`), P from ``forward.polarisation``,
+expected counts from ``forward.histogram_shapes`` and the Laplace nuisances from
+:mod:`bayesmusr.model.nuisances`.  The replicas are the result's ``posterior_predictive`` group
+when it has one; otherwise ``n_draws`` seeded posterior draws are put through the result's own
+model — its G, and its own run nuisances (A, α, f, backgrounds): the draw's values when they are
+in the posterior, else their conditional optimum (the Laplace step, as its sampler did) — with
+one replica per draw.  About 68 % / 95 % of the data should fall inside the 68 % / 95 % band.
 
-Where the replicas come from
-----------------------------
-The result's ``posterior_predictive`` group when it has one (replicas drawn by the sampler).  A
-result without it (the combined KT reading ``kt_per_temperature.nc``) is put through its own
-model: for ``n_draws`` seeded posterior draws, G of that draw, the run's nuisances (A, α, f,
-backgrounds) at their conditional optimum for that result's model (the Laplace step, as its
-sampler did) or, when they are in the posterior (``fit-temperature``), the draw's own values,
-and one replica per draw.  Either way the band is a posterior-predictive band, and about 68 % /
-95 % of the data points should fall inside the 68 % / 95 % band; the figure states the fractions.
-
-Histogram runs are shown as A = (F − αB)/(F + αB) of the data and of every replica with **one**
-α: by default the result's own α (posterior median when sampled, else the conditional optimum at
-the posterior-median physics); a report overlaying several results passes the first result's α
-to the others, so data and every band share it.  Runs with more than ``max_points`` bins are
-packed (counts summed over neighbouring bins, the same for data and replicas).
-
+Histogram runs are shown as (F − αB)/(F + αB) of data and replicas with **one** α: the
+result's own (posterior median, or conditional optimum at the posterior-median physics) unless
+a report overlaying several results passes the first one's.  Runs with more than ``max_points``
+bins are packed (counts summed over neighbouring bins, data and replicas alike).
 Units: t in μs, fields in mT, T in K.
 """
 from __future__ import annotations
@@ -40,7 +31,7 @@ from bayesmusr.model.rundata import RunData
 from bayesmusr.physics.constants import arrhenius
 from bayesmusr.report.results import Result, RunInfo
 
-__all__ = ["PERCENTILES", "RunBands", "run_bands", "median_draw"]
+__all__ = ["PERCENTILES", "RunBands", "run_bands"]
 
 #: percentiles of the bands: 95 % and 68 % central intervals and the median
 PERCENTILES = (2.5, 16.0, 50.0, 84.0, 97.5)
@@ -49,42 +40,21 @@ _DEFAULTS = {p.name: p.default for p, _, _ in RUN_PARAMETERS}
 
 @dataclasses.dataclass(eq=False)
 class RunBands:
-    """Posterior-predictive bands of one run's asymmetry (packed for display).
+    """Posterior-predictive bands of one run's asymmetry, packed for display (times in μs)."""
 
-    Attributes
-    ----------
-    t : ndarray
-        Packed bin centres (μs).
-    y, yerr : ndarray
-        Data asymmetry and its standard error.
-    bands : ndarray or None
-        (5, n) percentiles :data:`PERCENTILES` of the replicated asymmetry.
-    source : str
-        Where the replicas come from, in words.
-    n_replicas, pack : int
-        Number of replicas; bins summed per shown point.
-    alpha : float
-        α of the shown asymmetry, data and replicas alike (NaN for asymmetry runs).
-    inside68, inside95 : float
-        Fraction of data points inside the 68 % / 95 % bands.
-    note : str
-        Why there is no band, or a caveat.
-    fit_alpha : float
-        The result's own α (posterior median, or conditional optimum at the posterior-median
-        physics), with which its replicas were made (NaN: asymmetry run, or not computable).
-    """
-
-    t: np.ndarray
-    y: np.ndarray
-    yerr: np.ndarray
-    bands: np.ndarray | None
-    source: str
+    t: np.ndarray  #: packed bin centres
+    y: np.ndarray  #: data asymmetry
+    yerr: np.ndarray  #: its standard error
+    bands: np.ndarray | None  #: (5, n) percentiles :data:`PERCENTILES` of the replicated asymmetry
+    source: str  #: where the replicas come from, in words
     n_replicas: int
-    alpha: float
-    pack: int
-    inside68: float = math.nan
-    inside95: float = math.nan
-    note: str = ""
+    alpha: float  #: α of the shown asymmetry, data and replicas alike (NaN for asymmetry runs)
+    pack: int  #: bins summed per shown point
+    inside68: float = math.nan  #: fraction of data points inside the 68 % band
+    inside95: float = math.nan  #: ... and inside the 95 % band
+    note: str = ""  #: why there is no band, or a caveat
+    #: the result's own α (posterior median, or conditional optimum at the posterior-median physics), with
+    #: which its replicas were made (NaN: asymmetry run, or not computable)
     fit_alpha: float = math.nan
 
 
@@ -166,18 +136,8 @@ class _RunModel:
         return rng.poisson(n0 * np.concatenate([mf, mb])).astype(float)
 
 
-def median_draw(result: Result) -> dict:
-    """Posterior median of every variable (the draw a result's α and point curves are taken at).
-
-    Parameters
-    ----------
-    result : Result
-
-    Returns
-    -------
-    dict
-        Variable name → median, in the variable's unit.
-    """
+def _median_draw(result: Result) -> dict:
+    """Posterior median of every variable (the draw a result's own α is taken at)."""
     post = result.idata.posterior
     return {n: float(np.median(np.asarray(post[n]))) for n in post.data_vars}
 
@@ -230,11 +190,11 @@ def _fit_alpha(result: Result, run: RunInfo, model) -> tuple[float, str]:
     if run.kind != "histograms":
         return math.nan, ""
     if model is None:
-        return math.nan, "α = 1 used for display (the model could not be evaluated)"
+        return math.nan, "the model could not be evaluated"
     try:  # first: the solve at the posterior median then anchors the Laplace steps of the replicas
-        return model.alpha(median_draw(result)), ""
+        return model.alpha(_median_draw(result)), ""
     except (ValueError, KeyError) as exc:
-        return math.nan, f"α = 1 used for display ({exc})"
+        return math.nan, str(exc)
 
 
 def run_bands(result: Result, run: RunInfo, *, max_points: int = 200, n_draws: int = 200, seed: int = 0,
@@ -264,7 +224,8 @@ def run_bands(result: Result, run: RunInfo, *, max_points: int = 200, n_draws: i
         model, why = _RunModel(result, run), ""
     except (ValueError, KeyError) as exc:
         model, why = None, str(exc)
-    fit_alpha, alpha_note = _fit_alpha(result, run, model)
+    fit_alpha, why_not = _fit_alpha(result, run, model)
+    alpha_note = f"α = 1 used for display ({why_not})" if why_not and alpha is None else ""
     if run.kind == "histograms":
         alpha = float(alpha) if alpha is not None else (fit_alpha if math.isfinite(fit_alpha) else 1.0)
     reps, source, note = _replicas(result, run, model, why, n_draws, seed)

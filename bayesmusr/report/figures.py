@@ -1,11 +1,8 @@
 """Matplotlib figures of results: runs with their bands, corner plots, temperature dependences, diagnostics.
 
-Owns every figure of the HTML report (:func:`run_figure`, :func:`corner_figure`,
-:func:`temperature_figure`, :func:`diagnostics_figure`), the corner plot the scan report shares
-(:func:`corner_plot`) and :func:`png` (a figure as PNG bytes).  Figures only draw: the numbers
-come from :mod:`bayesmusr.report.bands` and :mod:`bayesmusr.report.results`.  matplotlib is
-imported when a figure is drawn (Agg backend, no display needed).
-
+Owns every figure of the HTML report and the pieces the scan report shares (:func:`corner_plot`,
+:func:`linewidth_bands`).  Figures only draw: the numbers come from :mod:`bayesmusr.report.bands`
+and :mod:`bayesmusr.report.results`.  matplotlib is imported when a figure is drawn (Agg backend).
 Units: t in μs, rates and Δ in μs⁻¹, T in K.
 """
 from __future__ import annotations
@@ -20,7 +17,8 @@ from scipy.ndimage import gaussian_filter
 from bayesmusr.report.bands import PERCENTILES, RunBands
 from bayesmusr.report.results import Result, RunInfo, diagnostics_summary
 
-__all__ = ["run_figure", "corner_plot", "corner_figure", "temperature_figure", "diagnostics_figure", "png", "pyplot"]
+__all__ = ["run_figure", "corner_plot", "corner_figure", "temperature_figure", "diagnostics_figure", "linewidth_bands", "png",
+           "pyplot"]
 
 _COLORS = ("C0", "C1", "C2", "C3", "C4")
 
@@ -36,18 +34,7 @@ def pyplot():
 
 
 def png(fig, dpi: int = 90) -> bytes:
-    """The figure as PNG bytes (the figure is closed).
-
-    Parameters
-    ----------
-    fig : matplotlib.figure.Figure
-    dpi : int
-        Resolution in dots per inch.
-
-    Returns
-    -------
-    bytes
-    """
+    """The PNG bytes of ``fig`` at ``dpi`` dots per inch (the figure is closed)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     pyplot().close(fig)
@@ -133,6 +120,7 @@ def corner_plot(draws: Mapping[str, np.ndarray], title: str, truth: Mapping[str,
     truth : mapping, optional
         True values, drawn as red lines (simulations).
     bins : int
+        Histogram bins per axis.
 
     Returns
     -------
@@ -179,6 +167,7 @@ def corner_figure(result: Result, names: Sequence[str] | None = None, bins: int 
     names : sequence of str, optional
         Parameters (default: :meth:`Result.global_names`).
     bins : int
+        Histogram bins per axis.
 
     Returns
     -------
@@ -213,6 +202,15 @@ def _kt_points(ax, kt: Result | None, name: str, x_of, label: str):
                     label=f"{label} ({kt.label}, median, 68 %)")
 
 
+def linewidth_bands(ax, delta: np.ndarray, q) -> None:
+    """Horizontal 68/95 % bands and medians of the EA scan's Δ and √(1−Q)Δ (μs⁻¹) from their draws."""
+    for arr, color, label in ((delta, "C2", "Δ (EA scan)"), (np.sqrt(1 - q) * delta, "C3", "√(1−Q)Δ (EA scan)")):
+        p = np.percentile(arr, PERCENTILES)
+        ax.axhspan(p[0], p[4], color=color, alpha=0.18)
+        ax.axhspan(p[1], p[3], color=color, alpha=0.35)
+        ax.axhline(p[2], color=color, label=label)
+
+
 def _ea_panels(a1, a2, result: Result, kt: Result | None):
     """ν_i(T), ν_μ(T) against 1000/T; Δ (per temperature, or global with √(1−Q)Δ) against T."""
     for name, color, label in (("nu_i", "C0", "ν_i (EA scan)"), ("nu_mu", "C1", "ν_μ (EA scan)")):
@@ -225,12 +223,7 @@ def _ea_panels(a1, a2, result: Result, kt: Result | None):
         _band_plot(a2, result.temperatures, pd, "C2", "Δ_T (EA scan, pooled)")
     elif "delta" in result.idata.posterior:
         d = result.draws("delta")
-        q = result.draws("q") if "q" in result.idata.posterior else np.full(d.size, result.fixed.get("q", math.nan))
-        for arr, color, label in ((d, "C2", "Δ (EA scan)"), (np.sqrt(1 - q) * d, "C3", "√(1−Q)Δ (EA scan)")):
-            p = np.percentile(arr, PERCENTILES)
-            a2.axhspan(p[0], p[4], color=color, alpha=0.18)
-            a2.axhspan(p[1], p[3], color=color, alpha=0.35)
-            a2.axhline(p[2], color=color, label=label)
+        linewidth_bands(a2, d, result.draws("q") if "q" in result.idata.posterior else result.fixed.get("q", math.nan))
     _kt_points(a2, kt, "delta", lambda t: t, "Δ_KT")
     a2.set_title("Linewidth", fontsize=9)
 

@@ -1,22 +1,12 @@
 """Self-contained HTML reports of fit results (``bayesmusr report``): the page itself.
 
-:func:`write_report` turns one or more result files (ArviZ netCDF written by ``bayesmusr fit``
-or ``bayesmusr fit-temperature``), or a folder written by ``bayesmusr fit`` / ``make demo``,
-into **one** HTML file; every figure is a PNG embedded as a base64 ``data:`` URI, so the file
-has no external assets.  The page shows
-
-1. the data of every run with posterior-predictive bands of every result fitted to those runs
-   (:mod:`bayesmusr.report.bands`);
-2. a corner plot of each result's global parameters;
-3. temperature dependences with credible bands (EA scan: ν_i(T), ν_μ(T), Δ; KT reading:
-   Δ_KT(T), ν_KT(T));
-4. a LOO/WAIC comparison of the results fitted to the same data;
-5. sampler diagnostics (``arviz.summary`` and what the sampler stored).
-
-Whatever cannot be shown is said in a note next to where it would be.  This module owns the
-page (sections, tables, CSS); loading is :mod:`~bayesmusr.report.results`, the bands
-:mod:`~bayesmusr.report.bands`, the figures :mod:`~bayesmusr.report.figures`, whose public
-names are re-exported here.
+:func:`write_report` turns result files (ArviZ netCDF of ``bayesmusr fit`` or ``fit-temperature``),
+or a folder written by ``bayesmusr fit``, into **one** HTML file with every figure embedded as a
+PNG ``data:`` URI: the runs with the posterior-predictive bands of every result fitted to them,
+corner plots, temperature dependences, the LOO/WAIC comparison and sampler diagnostics; whatever
+cannot be shown is said in a note where it would be.  This module owns the page (sections,
+tables, CSS); loading is :mod:`~bayesmusr.report.results`, the bands :mod:`~bayesmusr.report.bands`
+and the figures :mod:`~bayesmusr.report.figures`, whose public names are re-exported here.
 """
 from __future__ import annotations
 

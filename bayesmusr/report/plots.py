@@ -1,13 +1,13 @@
-"""Figures: PNG plots of runs and results (matplotlib, Agg backend, no display needed).
-
-:func:`plot_run_file` draws the asymmetry of one run file, for ``bayesmusr plot``.
-"""
+"""The PNG of one run file's asymmetry (``bayesmusr plot``): :func:`plot_run_file`."""
 from __future__ import annotations
 
 import os
 import pathlib
+
 import numpy as np
+
 from bayesmusr.io.readers import read_run
+from bayesmusr.report.figures import pyplot
 
 __all__ = ["plot_run_file"]
 
@@ -33,12 +33,6 @@ def plot_run_file(path: str | os.PathLike, output: str | os.PathLike | None = No
     pathlib.Path
         The PNG written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-
     path = pathlib.Path(path)
     run = read_run(path)
     if run.kind == "histograms":
@@ -49,23 +43,17 @@ def plot_run_file(path: str | os.PathLike, output: str | os.PathLike | None = No
     else:
         asym = run.asymmetry()
         note = "as exported"
-    t = asym["time"].values
-    a = asym["asymmetry"].values
-    e = asym["asymmetry_error"].values
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    t, a, e = (asym[k].values for k in ("time", "asymmetry", "asymmetry_error"))
+    fig, ax = pyplot().subplots(figsize=(7, 4.5), dpi=120)
     ax.errorbar(t, a, yerr=e, fmt="o", ms=2.5, lw=0.7, capsize=0, color="tab:blue")
     ax.axhline(0.0, color="0.6", lw=0.6)
     ax.set_xlabel("time after t0 (μs)")
     ax.set_ylabel("asymmetry (F − αB)/(F + αB)" if run.kind == "histograms" else "asymmetry")
     at = run.attrs
-    T = at.get("temperature_K", np.nan)
-    B = at.get("field_mT", np.nan)
-    title = (
-        f"{path.name}: run {at.get('run_number')} {at.get('instrument') or ''} {at.get('sample') or ''}, "
-        f"T = {'?' if not np.isfinite(T) else f'{T:.1f}'} K, "
-        f"{'?' if not np.isfinite(B) else f'{B:g}'} mT {at.get('geometry') or ''}"
-    )
-    ax.set_title(title, fontsize=9)
+    temp, field = at.get("temperature_K", np.nan), at.get("field_mT", np.nan)
+    ax.set_title(f"{path.name}: run {at.get('run_number')} {at.get('instrument') or ''} {at.get('sample') or ''}, "
+                 f"T = {'?' if not np.isfinite(temp) else f'{temp:.1f}'} K, "
+                 f"{'?' if not np.isfinite(field) else f'{field:g}'} mT {at.get('geometry') or ''}", fontsize=9)
     ax.text(0.99, 0.98, note, transform=ax.transAxes, ha="right", va="top", fontsize=8, color="0.3")
     if np.isfinite(a).any():
         lo, hi = np.nanpercentile(a, [0.5, 99.5])
@@ -75,5 +63,5 @@ def plot_run_file(path: str | os.PathLike, output: str | os.PathLike | None = No
     # never beside the run file: data folders are often shared or read-only
     out = pathlib.Path(output) if output is not None else pathlib.Path(path.name + ".png")
     fig.savefig(out)
-    plt.close(fig)
+    pyplot().close(fig)
     return out

@@ -1,13 +1,11 @@
 """What a report reads from saved results: loading, run metadata, groups, diagnostics, comparison.
 
-Owns :class:`Result` and :class:`RunInfo` (a result file and its runs as the report sees them),
-:func:`load_result`, :func:`collect_results` (a folder written by ``bayesmusr fit`` or result files),
-and the numbers shown next to the figures: :func:`diagnostics_summary`, :func:`sampler_info`,
-:func:`comparison`.  A result's model name, priors (fixed values included), nuisance options
-and EA table come from its fit specification (:func:`bayesmusr.workflows.spec.read_spec`); results
-made before specifications existed fall back to their ``"; "``-joined attributes.
-
-Units as everywhere: t in μs, fields in mT, T in K.
+Owns :class:`Result` and :class:`RunInfo`, :func:`load_result`, :func:`collect_results` and the
+numbers shown next to the figures (:func:`diagnostics_summary`, :func:`sampler_info`,
+:func:`comparison`).  Model name, priors (fixed values included), nuisance options, EA table and
+the runs' labels, fields and temperatures come from the result's fit specification
+(:func:`bayesmusr.workflows.spec.read_spec`); older results fall back to their attributes.
+Units: t in μs, fields in mT, T in K.
 """
 from __future__ import annotations
 
@@ -30,86 +28,50 @@ from bayesmusr.workflows.spec import read_spec
 __all__ = ["Result", "RunInfo", "load_result", "collect_results", "groups", "diagnostics_summary", "sampler_info",
            "comparison", "SAMPLER_ATTRS"]
 
-_TEMP_SUFFIX = re.compile(r"_T(\d+)$")
-_RUN_DRAWS = re.compile(r"^(a0|n0|alpha)(_\d+)?$")  # nuisances in the posterior: sampled (or drawn) per run
+_RUN_DRAWS = re.compile(r"^(a0|n0|alpha)(_\d+)?$")  # run nuisances in the posterior (sampled, or drawn)
 
 
 @dataclasses.dataclass(eq=False)
 class RunInfo:
-    """One run of a result's observed data.
+    """One run of a result's observed data."""
 
-    Attributes
-    ----------
-    index : int
-        Run index ``i`` of the result (``forward_i``, ``time_i``, ...).
-    label, kind : str
-        Run label (e.g. ``"ZF #1001"``); ``"histograms"`` or ``"asymmetry"``.
-    b_lf, temperature : float
-        Longitudinal field in mT and temperature in K (NaN if the file does not say).
-    t, width : ndarray
-        Bin centres and widths in μs.
-    forward, backward, asymmetry, error : ndarray or None
-        Counts (histogram runs), or asymmetry and its standard error.
-    """
-
-    index: int
-    label: str
-    kind: str
-    b_lf: float
-    temperature: float
-    t: np.ndarray
-    width: np.ndarray
-    forward: np.ndarray | None = None
+    index: int  #: run index ``i`` of the result (``forward_i``, ``time_i``, ...)
+    label: str  #: e.g. ``"ZF #1001"``
+    kind: str  #: ``"histograms"`` or ``"asymmetry"``
+    b_lf: float  #: longitudinal field in mT (NaN if the file does not say)
+    temperature: float  #: K (NaN if the file does not say)
+    t: np.ndarray  #: bin centres in μs
+    width: np.ndarray  #: bin widths in μs
+    forward: np.ndarray | None = None  #: counts of a histogram run
     backward: np.ndarray | None = None
-    asymmetry: np.ndarray | None = None
+    asymmetry: np.ndarray | None = None  #: asymmetry of an asymmetry run, and its standard error
     error: np.ndarray | None = None
 
     @property
     def title(self) -> str:
         """Label, temperature and field in words."""
         temp = "T unknown" if not math.isfinite(self.temperature) else f"T = {self.temperature:.4g} K"
-        field = "field unknown" if not math.isfinite(self.b_lf) else (
-            "ZF" if self.b_lf == 0 else f"LF {self.b_lf:g} mT")
+        field = "field unknown" if not math.isfinite(self.b_lf) else "ZF" if self.b_lf == 0 else f"LF {self.b_lf:g} mT"
         return f"{self.label} — {temp}, {field}"
 
 
 @dataclasses.dataclass(eq=False)
 class Result:
-    """A loaded result and what the report needs to know about it.
-
-    Attributes
-    ----------
-    path : pathlib.Path
-    label : str
-        Name used in the report (the file stem).
-    idata : arviz.InferenceData
-    kind : str
-        ``"ea_scan"`` (Arrhenius EA scan model), ``"kt_scan"`` (per-temperature KT reading of a
-        scan), ``"kt_point"`` (one temperature, physics sampled, nuisances by Laplace) or
-        ``"temperature"`` (one temperature with the run nuisances in the posterior).
-    model : str
-        Model name (``ea_arrhenius_scan``, ``kt_per_temperature``, ``dynamic_kt``, ``ea``, ...).
-    runs : list of RunInfo
-    options : dict
-        Nuisance options (holder_fraction, count_background, ...).
-    notes : list of str
-        What the report could not take from the file itself.
-    priors : dict
-        Name → :class:`~bayesmusr.model.parameters.Prior` (fixed parameters included).
-    table : str or None
-        EA table the result was fitted with (None: the shipped one).
-    """
+    """A loaded result and what the report needs to know about it."""
 
     path: pathlib.Path
-    label: str
-    idata: object
+    label: str  #: name used in the report (the file stem)
+    idata: object  #: the arviz.InferenceData
+    #: ``"ea_scan"`` (Arrhenius EA scan model), ``"kt_scan"`` (per-temperature KT reading of a scan),
+    #: ``"kt_point"`` (one temperature, physics sampled, run nuisances by Laplace) or ``"temperature"``
+    #: (one temperature with the run nuisances in the posterior)
     kind: str
-    model: str
-    runs: list
-    options: dict
-    notes: list
-    priors: dict = dataclasses.field(default_factory=dict)
-    table: str | None = None
+    model: str  #: ``ea_arrhenius_scan``, ``kt_per_temperature``, ``dynamic_kt``, ``ea``, ...
+    runs: list  #: of :class:`RunInfo`
+    options: dict  #: nuisance options (holder_fraction, count_background, ...)
+    notes: list  #: what the report could not take from the file itself
+    priors: dict = dataclasses.field(default_factory=dict)  #: name → Prior, fixed parameters included
+    table: str | None = None  #: EA table of the fit (None: the shipped one)
 
     @property
     def attrs(self) -> dict:
@@ -123,7 +85,7 @@ class Result:
 
     @property
     def temperatures(self) -> np.ndarray:
-        """Temperatures of a scan result (K), sorted as its ``_T<j>`` variables; empty otherwise."""
+        """Temperatures of a scan result (K), sorted as its ``_T<j>`` variables; else the result's one, if known."""
         t = self.attrs.get("temperatures_K", self.attrs.get("temperature_K"))
         return np.atleast_1d(np.asarray(t, dtype=float)) if t is not None else np.array([])
 
@@ -140,7 +102,7 @@ class Result:
         """Parameters shared by all runs: those the corner plot shows."""
         post = list(self.idata.posterior.data_vars)
         if self.kind == "ea_scan":
-            return [n for n in post if not _TEMP_SUFFIX.search(n)]
+            return [n for n in post if not re.search(r"_T\d+$", n)]
         if self.kind == "kt_scan":
             return []
         try:
@@ -151,38 +113,32 @@ class Result:
 
     def fingerprint(self) -> tuple:
         """Identifies the fitted data: results with equal fingerprints can be compared."""
-        key = [int(self.idata.log_likelihood["y"].shape[-1])]
-        for r in self.runs:
-            data = r.forward if r.kind == "histograms" else r.asymmetry
-            key.append((r.index, r.kind, r.t.size, float(r.t.sum()), float(np.sum(data))))
-        return tuple(key)
+        return (int(self.idata.log_likelihood["y"].shape[-1]), *(
+            (r.index, r.kind, r.t.size, float(r.t.sum()), float(np.sum(r.forward if r.forward is not None
+                                                                         else r.asymmetry))) for r in self.runs))
 
 
 def _as_list(v) -> list:
-    if v is None:
-        return []
-    if isinstance(v, str):
+    if v is None or isinstance(v, str):
         return v.split("; ") if v else []
     return np.atleast_1d(v).tolist()
 
 
 def _model_section(idata, attrs) -> tuple[str, dict, dict, str | None]:
-    """(model name, priors, options, table) from the specification, else from the attributes."""
-    spec = (read_spec(idata) or {}).get("model")
-    if spec:
+    """(model name, priors, options, table): the specification's when it describes this result's model."""
+    spec = (read_spec(idata) or {}).get("model") or {}
+    if spec.get("name") and spec["name"] == attrs.get("model", spec["name"]):  # a KT reading carries its job's
         priors = {n: parse_prior(d, n) for n, d in (spec.get("priors") or {}).items()}
-        options = {"holder_fraction": True, "count_background": True, **(spec.get("options") or {})}
-        return str(spec.get("name") or attrs.get("model", "")), priors, options, spec.get("table")
+        return spec["name"], priors, {"holder_fraction": True, "count_background": True,
+                                      **(spec.get("options") or {})}, spec.get("table")
     options = {"holder_fraction": True, "count_background": True, "extra_relaxation": False}
-    for item in _as_list(attrs.get("options")):
-        k, _, v = str(item).partition("=")
+    for k, _, v in (str(item).partition("=") for item in _as_list(attrs.get("options"))):
         if v:  # holder_fraction may be "shared"
             options[k.strip()] = v.strip() if v.strip() == "shared" else v.strip() in ("True", "1", "true")
     return str(attrs.get("model", "")), compare.priors_from_attrs(attrs), options, attrs.get("ea_table") or None
 
 
-def _kind(res_type, post, attrs) -> str:
-    names = list(post.data_vars)
+def _kind(res_type, attrs, names) -> str:
     if res_type == "scan":
         return "ea_scan" if "nu_i_T0" in names else ("kt_scan" if "nu_T0" in names else "")
     if res_type == "temperature":
@@ -213,75 +169,63 @@ def load_result(path: str | os.PathLike, label: str | None = None) -> Result:
 
     Raises
     ------
-    FileNotFoundError
-        The file does not exist.
-    ValueError
-        The file is not a bayesmusr fit result (the message names the file and what was expected).
+    FileNotFoundError, ValueError
+        No such file; not a bayesmusr fit result (the message names the file and what was expected).
     """
     path = pathlib.Path(path)
     if not path.exists():
         raise FileNotFoundError(f"result file {path} not found")
     if path.is_dir():
         raise ValueError(f"{path} is a folder; give a result netCDF, or the folder alone (not with --compare)")
-    missing = {"posterior", "log_likelihood", "observed_data"} - _file_groups(path)
-    if missing:  # checked before ArviZ opens the file (and keeps it open)
+    try:
+        with h5py.File(path, "r") as h:  # groups checked before ArviZ opens the file (and keeps it open)
+            missing = {"posterior", "log_likelihood", "observed_data"} - set(h.keys())
+    except OSError as exc:
+        raise _not_a_result(path, f"not a netCDF-4/HDF5 file: {exc}") from None
+    if missing:
         raise _not_a_result(path, f"no {', '.join(sorted(missing))} group")
     try:
         idata = compare.load(path)
     except ValueError as exc:
-        why = str(exc).removeprefix(f"{path}: ").removesuffix("; expected a bayesmusr fit result")
-        raise _not_a_result(path, why) from None
+        raise _not_a_result(path, str(exc).removeprefix(f"{path}: ").removesuffix(
+            "; expected a bayesmusr fit result")) from None
     attrs = dict(idata.posterior.attrs)
     res_type = attrs.get("bayesmusr_result", (read_spec(idata) or {}).get("kind"))
     model, priors, options, table = _model_section(idata, attrs)
-    kind, notes = _kind(res_type, idata.posterior, attrs), []
-    result = Result(path, label or path.stem, idata, kind, model, [], options, notes, priors, table)
-    why = (f"attribute bayesmusr_result={res_type!r}, model={model!r} is not one the report knows" if not kind else
-           "its observed_data group holds no forward_<i> or asymmetry_<i> runs")
-    if kind:
-        result.runs = _run_infos(idata, attrs, notes)
-    if not result.runs:
-        result.close()
-        raise _not_a_result(path, why)
-    return result
+    r = Result(path, label or path.stem, idata, _kind(res_type, attrs, list(idata.posterior.data_vars)), model, [],
+               options, [], priors, table)
+    r.runs = _run_infos(idata, attrs, r.notes) if r.kind else []
+    if not r.runs:
+        r.close()
+        raise _not_a_result(path, "its observed_data group holds no forward_<i> or asymmetry_<i> runs" if r.kind
+                            else f"attribute bayesmusr_result={res_type!r}, model={model!r} is not one the report "
+                                 "knows")
+    return r
 
 
-def _file_groups(path: pathlib.Path) -> set:
-    """Top-level groups of a netCDF-4 (HDF5) file, read and closed with h5py."""
-    try:
-        with h5py.File(path, "r") as h:
-            return set(h.keys())
-    except OSError as exc:
-        raise _not_a_result(path, f"not a netCDF-4/HDF5 file: {exc}") from None
-
-
-def _run_metadata(idata, attrs, idx) -> tuple[list, list, list]:
+def _run_metadata(idata, attrs, idx: list[int]) -> list[list]:
     """Labels, fields (mT) and temperatures (K) of the runs: the specification's, else the attributes'."""
-    runs = (read_spec(idata) or {}).get("runs") or []
-    if len(runs) == len(idx):
-        num = [[math.nan if r.get(k) is None else float(r[k]) for r in runs] for k in ("field_mT", "temperature_K")]
-        return [r.get("label") for r in runs], *num
-    labels = _as_list(attrs.get("run_labels"))
-    fields = [float(x) for x in _as_list(attrs.get("run_fields_mT"))]
-    temps = [float(x) for x in _as_list(attrs.get("run_temperatures_K"))]
-    od = idata.observed_data
-    if not temps and "temperature_K" in attrs:
-        temps = [float(attrs["temperature_K"])] * len(idx)
-    if not temps and {"obs_run", "obs_temperature"} <= set(od.data_vars):
+    od, n = idata.observed_data, len(idx)
+    cols = [_as_list(attrs.get(k)) for k in ("run_labels", "run_fields_mT", "run_temperatures_K")]
+    if not cols[2] and "temperature_K" in attrs:
+        cols[2] = [attrs["temperature_K"]] * n
+    if not cols[2] and {"obs_run", "obs_temperature"} <= set(od.data_vars):
         run_of, temp_of = np.asarray(od["obs_run"]), np.asarray(od["obs_temperature"])
-        temps = [float(temp_of[run_of == i][0]) if np.any(run_of == i) else math.nan for i in idx]
-    return labels, fields, temps
+        cols[2] = [temp_of[run_of == i][0] if np.any(run_of == i) else math.nan for i in idx]
+    cols = [c if len(c) == n else [None] * n for c in cols]
+    spec = (read_spec(idata) or {}).get("runs") or []
+    spec = spec if len(spec) == n else [{}] * n
+    return [[v if s.get(key) is None else s[key] for s, v in zip(spec, c)]
+            for c, key in zip(cols, ("label", "field_mT", "temperature_K"))]
 
 
 def _run_infos(idata, attrs, notes) -> list[RunInfo]:
     od = idata.observed_data
     idx = sorted({int(m.group(2)) for v in od.data_vars if (m := re.match(r"^(forward|asymmetry)_(\d+)$", v))})
     labels, fields, temps = _run_metadata(idata, attrs, idx)
-    if len(fields) != len(idx) or not all(math.isfinite(b) for b in fields):
+    fields, temps = ([math.nan if v is None else float(v) for v in c] for c in (fields, temps))
+    if not all(math.isfinite(b) for b in fields):
         notes.append("the file does not store the runs' longitudinal fields")
-        fields = fields if len(fields) == len(idx) else [math.nan] * len(idx)
-    labels = labels if len(labels) == len(idx) else [f"run {i}" for i in idx]
-    temps = temps if len(temps) == len(idx) else [math.nan] * len(idx)
     out = []
     for k, i in enumerate(idx):
         t = np.asarray(od[f"time_{i}"], dtype=float)
@@ -289,9 +233,13 @@ def _run_infos(idata, attrs, notes) -> list[RunInfo]:
                  np.full(t.size, float(np.median(np.diff(t))) if t.size > 1 else 1.0))
         arrays = ({"forward": od[f"forward_{i}"], "backward": od[f"backward_{i}"]} if f"forward_{i}" in od else
                   {"asymmetry": od[f"asymmetry_{i}"], "error": od[f"asymmetry_error_{i}"]})
-        out.append(RunInfo(i, str(labels[k]), "histograms" if "forward" in arrays else "asymmetry", fields[k],
-                           temps[k], t, width, **{n: np.asarray(v, dtype=float) for n, v in arrays.items()}))
+        out.append(RunInfo(i, str(labels[k] or f"run {i}"), "histograms" if "forward" in arrays else "asymmetry",
+                           fields[k], temps[k], t, width, **{n: np.asarray(v, dtype=float) for n, v in arrays.items()}))
     return out
+
+
+def _knows_fields(r: Result) -> bool:
+    return all(math.isfinite(x.b_lf) for x in r.runs)
 
 
 def _borrow_metadata(r: Result, other: Result) -> bool:
@@ -299,18 +247,13 @@ def _borrow_metadata(r: Result, other: Result) -> bool:
     if other is r or other.fingerprint() != r.fingerprint() or not _knows_fields(other):
         return False
     for a, b in zip(r.runs, other.runs):
-        a.b_lf = b.b_lf
-        a.label = b.label if a.label.startswith("run ") else a.label
+        a.b_lf, a.label = b.b_lf, b.label if a.label.startswith("run ") else a.label
         a.temperature = a.temperature if math.isfinite(a.temperature) else b.temperature
     if "options" not in r.attrs and read_spec(r.idata) is None:
         r.options = dict(other.options)
     r.notes = [n for n in r.notes if "fields" not in n]
     r.notes.append(f"run fields, labels and nuisance options taken from {other.path.name} (fitted to the same data)")
     return True
-
-
-def _knows_fields(r: Result) -> bool:
-    return all(math.isfinite(x.b_lf) for x in r.runs)
 
 
 def collect_results(sources: Iterable[str | os.PathLike], compare_with: Iterable[str | os.PathLike] = ()) -> dict:
@@ -340,41 +283,34 @@ def collect_results(sources: Iterable[str | os.PathLike], compare_with: Iterable
         raise ValueError(f"report: give either one folder ({folders[0]}) or result files, not both")
     data = {"results": [], "kt_fits": [], "conventional": None, "skipped": {}, "inputs": inputs,
             "comparison_txt": None}
-    if folders:
-        _collect_folder(folders[0], data)
-    else:
-        _collect_files(inputs, data["results"])
+    (_collect_folder if folders else _collect_files)(inputs[0] if folders else inputs, data)
     results = data["results"]
     for r in results:
-        if not _knows_fields(r):
-            any(_borrow_metadata(r, other) for other in results)
+        any(_borrow_metadata(r, other) for other in results if not _knows_fields(r))
     labels = [r.label for r in results]
     for k, r in enumerate(results):
         r.label = f"{r.label}_{k}" if labels.count(r.label) > 1 else r.label
     return data
 
 
-def _load_all(files, into: list, skipped: dict, prefix: str = "") -> None:
-    for f in files:
-        try:
-            into.append(load_result(f))
-        except ValueError as exc:
-            skipped[prefix + f.name] = str(exc).removeprefix(f"{f}: ")
-
-
 def _collect_folder(folder: pathlib.Path, data: dict) -> None:
     """Results, per-temperature KT fits, conventional.json and an up-to-date comparison.txt of a fit folder."""
-    _load_all(sorted(folder.glob("*.nc"), key=lambda p: (p.name != "ea_scan.nc", p.name)), data["results"],
-              data["skipped"])
-    _load_all(sorted((folder / "kt").glob("kt_T*.nc")), data["kt_fits"], data["skipped"], "kt/")
+    def load(files, into: list, prefix: str = ""):
+        for f in files:
+            try:
+                into.append(load_result(f))
+            except ValueError as exc:
+                data["skipped"][prefix + f.name] = str(exc).removeprefix(f"{f}: ")
+
+    load(sorted(folder.glob("*.nc"), key=lambda p: (p.name != "ea_scan.nc", p.name)), data["results"])
+    load(sorted((folder / "kt").glob("kt_T*.nc")), data["kt_fits"], "kt/")
     if not data["results"]:
         for r in data["kt_fits"]:
             r.close()
         raise ValueError(f"{folder}: no bayesmusr result netCDF in this folder (expected ea_scan.nc, "
                          "kt_per_temperature.nc or fit-temperature results)"
                          + (f"; skipped: {data['skipped']}" if data["skipped"] else ""))
-    conv = folder / "conventional.json"
-    if conv.exists():
+    if (conv := folder / "conventional.json").exists():
         data["conventional"] = json.loads(conv.read_text(encoding="utf-8"))
     # comparison.txt of 'bayesmusr fit' (the same compare_results call): reused while newer than the results
     txt, pair = folder / "comparison.txt", [folder / "ea_scan.nc", folder / "kt_per_temperature.nc"]
@@ -382,8 +318,9 @@ def _collect_folder(folder: pathlib.Path, data: dict) -> None:
         data["comparison_txt"] = txt.read_text(encoding="utf-8")
 
 
-def _collect_files(inputs, results: list) -> None:
+def _collect_files(inputs, data: dict) -> None:
     """Result files; one lacking its runs' fields borrows them from a result of the same fit next to it."""
+    results = data["results"]
     try:
         results += [load_result(p) for p in inputs]
     except (ValueError, FileNotFoundError):
@@ -420,12 +357,12 @@ def diagnostics_summary(result: Result, var_names: Sequence[str] | None = None, 
     var_names : sequence of str, optional
         Variables (default: all).
     hdi_prob : float
-        Probability mass of the highest-density interval.
+        Mass of the highest-density interval.
 
     Returns
     -------
     pandas.DataFrame
-        Mean, SD, HDI, MCSE, bulk/tail ESS and R-hat per variable (in the variable's unit).
+        Mean, SD, HDI, MCSE (in the variable's unit), bulk/tail ESS and R-hat per variable.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "more chains than draws", R-hat of constant derived variables
@@ -461,7 +398,7 @@ def sampler_info(result: Result) -> dict:
     Returns
     -------
     dict
-        The :data:`SAMPLER_ATTRS` present (empty if none) and ``tau``: parameter → integrated
+        The :data:`SAMPLER_ATTRS` present (empty if none), and ``tau``: parameter → integrated
         autocorrelation time in steps.
     """
     a = result.attrs
@@ -473,7 +410,7 @@ def sampler_info(result: Result) -> dict:
 
 
 def comparison(results: Sequence[Result]) -> dict | None:
-    """LOO/WAIC comparison (:func:`bayesmusr.inference.compare.compare_results`) of results fitted to the same data.
+    """LOO/WAIC comparison (:func:`bayesmusr.inference.compare.compare_results`) of results of the same data.
 
     Parameters
     ----------

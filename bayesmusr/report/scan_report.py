@@ -1,10 +1,9 @@
 """Figures and the Markdown report of a temperature-scan job (``bayesmusr fit``).
 
-Owns :func:`make_figures` (one function per PNG: :func:`rates_figure`, :func:`delta_figure`,
-:func:`evidence_figure`, :func:`spectra_figure`, and the corner plot of
-:func:`bayesmusr.report.figures.corner_plot`) and :func:`write_report` (``report.md``).  Rates
-come from :meth:`bayesmusr.model.scan.ScanProblem.rates` / :func:`bayesmusr.physics.arrhenius`,
-curves from :mod:`bayesmusr.model.forward` and the problem's nuisance blocks.
+Owns :func:`make_figures` (one function per PNG, and the corner plot of
+:func:`bayesmusr.report.figures.corner_plot`) and :func:`write_report` (``report.md``).  Rates come
+from :meth:`bayesmusr.model.scan.ScanProblem.rates` and :func:`bayesmusr.physics.arrhenius`, curves
+from :mod:`bayesmusr.model.forward` and the problem's nuisance blocks.
 
 Units: rates and Δ in μs⁻¹, T in K, t in μs, energies in eV.
 """
@@ -19,11 +18,11 @@ from bayesmusr.inference import compare
 from bayesmusr.inference.conventional import two_state_delta
 from bayesmusr.model.forward import polarisation, relaxation
 from bayesmusr.physics.constants import arrhenius
-from bayesmusr.report.figures import corner_plot, pyplot
+from bayesmusr.report.figures import corner_plot, linewidth_bands, pyplot
 from bayesmusr.workflows.scan import (ESS_GOAL, NU_KT_RIDGE_BOUND_FRACTION, NU_KT_RIDGE_RATIO, RHAT_GOAL,
                                       _posterior_array, diagnostics, support_warning)
 
-__all__ = ["make_figures", "write_report", "rates_figure", "delta_figure", "evidence_figure", "spectra_figure"]
+__all__ = ["make_figures", "write_report"]
 
 
 def _values(problem, ea_idata, n: int | None = 400, seed: int = 0) -> dict:
@@ -36,23 +35,8 @@ def _values(problem, ea_idata, n: int | None = 400, seed: int = 0) -> dict:
             for p, pr in zip(problem.declared, problem.priors)}
 
 
-def rates_figure(problem, values: dict, conv: dict, truth: dict):
-    """ν_i(T), ν_μ(T) of the EA scan (95 % bands) against 1000/T, with ν_KT of the KT reading.
-
-    Parameters
-    ----------
-    problem : ScanProblem
-    values : dict
-        Parameter name → posterior draws (:func:`_values`).
-    conv : dict
-        The conventional reading (``nu_kt``, ``nu_kt_sd`` in μs⁻¹, ``t_star_K``).
-    truth : dict
-        True Arrhenius parameters of a simulation (may be empty).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
+def _rates_figure(problem, values: dict, conv: dict, truth: dict):
+    """ν_i(T), ν_μ(T) of the EA scan (95 % bands, μs⁻¹) against 1000/T, ν_KT of the KT reading, the truth."""
     temps = problem.temperatures
     tt = np.linspace(temps.min() * 0.95, temps.max() * 1.05, 200)
     nu_i, nu_mu = problem.rates([values[p.name][:, None] for p in problem.declared], tt)
@@ -72,21 +56,8 @@ def rates_figure(problem, values: dict, conv: dict, truth: dict):
     return fig
 
 
-def delta_figure(problem, values: dict, conv: dict):
-    """Δ_KT(T) of the KT reading (with its Eq. 4 fit) against Δ and √(1−Q)Δ of the EA scan.
-
-    Parameters
-    ----------
-    problem : ScanProblem
-    values : dict
-        Parameter name → posterior draws (Δ in μs⁻¹, Q).
-    conv : dict
-        The conventional reading (``delta_kt``, ``delta_kt_sd`` in μs⁻¹, ``eq4``).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
+def _delta_figure(problem, values: dict, conv: dict):
+    """Δ_KT(T) of the KT reading (and its Eq. 4 fit) against Δ and √(1−Q)Δ of the EA scan, in μs⁻¹."""
     temps = problem.temperatures
     fig, ax = pyplot().subplots(figsize=(6.5, 4.5))
     ax.errorbar(temps, conv["delta_kt"], yerr=conv["delta_kt_sd"], fmt="ks", ms=4, label="Δ_KT (KT per T)")
@@ -94,30 +65,14 @@ def delta_figure(problem, values: dict, conv: dict):
         tt = np.linspace(temps.min() * 0.95, temps.max() * 1.05, 200)
         ax.plot(tt, two_state_delta(tt, e4["delta"], e4["q"], e4["n_states"], e4["e_delta_eV"]), "k--", lw=1,
                 label=f"Eq. 4 fit: E_Δ = {e4['e_delta_eV']:.2f} eV, Q = {e4['q']:.2f}")
-    d, q = values["delta"], values["q"]
-    for arr, color, label in ((d, "C2", "Δ (EA scan)"), (np.sqrt(1 - q) * d, "C3", "√(1−Q)Δ (EA scan)")):
-        lo, med, hi = np.percentile(arr, [2.5, 50, 97.5])
-        ax.axhspan(lo, hi, color=color, alpha=0.25)
-        ax.axhline(med, color=color, label=label)
+    linewidth_bands(ax, values["delta"], values["q"])
     ax.set(xlabel="T (K)", ylabel="Δ (μs⁻¹)", title="Linewidth: the Δ_KT drop towards √(1−Q)Δ")
     ax.legend(fontsize=8)
     return fig
 
 
-def evidence_figure(temps: np.ndarray, cmp: dict):
-    """Pointwise elpd_loo(EA) − elpd_loo(KT) summed per temperature.
-
-    Parameters
-    ----------
-    temps : ndarray
-        Temperatures of the scan in K.
-    cmp : dict
-        :func:`bayesmusr.inference.compare.compare_results` of ``EA_scan`` and ``KT_per_T``.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
+def _evidence_figure(temps: np.ndarray, cmp: dict):
+    """Pointwise elpd_loo(EA) − elpd_loo(KT) summed per temperature (K) of the comparison ``cmp``."""
     import arviz as az
 
     ea, kt = cmp["results"]["EA_scan"], cmp["results"]["KT_per_T"]
@@ -155,23 +110,8 @@ def _spectra_panel(ax, problem, j: int, x_med: list, kt_med: tuple) -> tuple[flo
     return min(float(np.min(c)) for c in curves), max(float(np.max(c)) for c in curves)
 
 
-def spectra_figure(problem, median: dict, kt_results, t_star: float):
-    """Spectra with both readings at the lowest temperature, T* and the highest.
-
-    Parameters
-    ----------
-    problem : ScanProblem
-    median : dict
-        Posterior median of every declared EA scan parameter.
-    kt_results : sequence of arviz.InferenceData
-        Per-temperature KT fits, in the order of ``problem.points``.
-    t_star : float
-        T* of the KT reading in K.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
+def _spectra_figure(problem, median: dict, kt_results, t_star: float):
+    """Spectra with both readings (posterior medians) at the lowest temperature, T* (K) and the highest."""
     temps = problem.temperatures
     js = sorted({0, int(np.argmin(np.abs(temps - t_star))), len(temps) - 1})
     fig, axes = pyplot().subplots(1, len(js), figsize=(4.2 * len(js), 3.8), sharey=True)
@@ -187,21 +127,16 @@ def spectra_figure(problem, median: dict, kt_results, t_star: float):
 
 
 def make_figures(out, problem, ea_idata, kt_results, conv, cmp, truth) -> dict:
-    """PNG figures of the two readings and the evidence.
+    """PNG figures of the two readings and the evidence, written to the folder ``out``.
 
     Parameters
     ----------
     out : pathlib.Path
-        Folder to write to.
     problem : ScanProblem
-    ea_idata : arviz.InferenceData
-        The EA scan result.
-    kt_results : sequence of arviz.InferenceData
-        Per-temperature KT fits.
-    conv : dict
-        :func:`bayesmusr.workflows.scan.conventional_reading`.
-    cmp : dict
-        :func:`bayesmusr.inference.compare.compare_results` of ``EA_scan`` and ``KT_per_T``.
+    ea_idata, kt_results : arviz.InferenceData, sequence of them
+        The EA scan result; the per-temperature KT fits.
+    conv, cmp : dict
+        :func:`~bayesmusr.workflows.scan.conventional_reading`; the LOO comparison of ``EA_scan`` and ``KT_per_T``.
     truth : dict
         True parameters of a simulated scan (may be empty).
 
@@ -212,10 +147,10 @@ def make_figures(out, problem, ea_idata, kt_results, conv, cmp, truth) -> dict:
     """
     values, every = _values(problem, ea_idata), _values(problem, ea_idata, None)
     median = {n: float(np.median(v)) for n, v in every.items()}
-    made = {"rates": ("rates.png", 120, rates_figure(problem, values, conv, truth)),
-            "delta": ("delta_kt.png", 120, delta_figure(problem, values, conv)),
-            "evidence": ("evidence_per_temperature.png", 120, evidence_figure(problem.temperatures, cmp)),
-            "spectra": ("spectra.png", 110, spectra_figure(problem, median, kt_results, conv["t_star_K"])),
+    made = {"rates": ("rates.png", 120, _rates_figure(problem, values, conv, truth)),
+            "delta": ("delta_kt.png", 120, _delta_figure(problem, values, conv)),
+            "evidence": ("evidence_per_temperature.png", 120, _evidence_figure(problem.temperatures, cmp)),
+            "spectra": ("spectra.png", 110, _spectra_figure(problem, median, kt_results, conv["t_star_K"])),
             "corner": ("corner.png", 100, corner_plot({n: every[n] for n in problem.names[:6]},
                                                       "EA scan: posterior of the global parameters", truth))}
     figs = {}
@@ -303,25 +238,19 @@ def _kt_lines(conv) -> list[str]:
 
 
 def write_report(out, cfg, problem, ea_idata, kt_results, conv, cmp, comparison_text, figures, truth, timings):
-    """Markdown report of the scan analysis (``report.md`` in ``out``).
+    """Markdown report of the scan analysis, ``report.md`` in the folder ``out``.
 
     Parameters
     ----------
     out : pathlib.Path
-        Folder of the job.
     cfg : dict
-        The analysis configuration (unused; kept for the caller's signature).
-    problem : ScanProblem
-    ea_idata : arviz.InferenceData
-    kt_results : sequence of arviz.InferenceData
-    conv, cmp : dict
-        Conventional reading and LOO comparison.
+        The analysis configuration (not used).
+    problem, ea_idata, kt_results, conv, cmp, truth
+        As for :func:`make_figures`.
     comparison_text : str
-        The formatted comparison.
+        The formatted LOO comparison.
     figures : dict
-        :func:`make_figures`.
-    truth : dict
-        True parameters of a simulated scan (may be empty).
+        Figure name → PNG path (:func:`make_figures`).
     timings : dict
         ``ea_scan_s``, ``kt_s``, ``total_s`` in seconds.
     """
