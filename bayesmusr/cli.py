@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_demo)
 
     f = sub.add_parser("fit", help="temperature-scan analysis (EA scan model vs KT reading) from a TOML file")
-    f.add_argument("config", help="analysis TOML (see bayesmusr.analysis for the layout)")
+    f.add_argument("config", help="analysis TOML (see bayesmusr.workflows.scan for the layout)")
     f.add_argument("--out", default=None, help="output folder (default: [output] folder of the TOML)")
     f.add_argument("--quiet", action="store_true", help="no progress bars")
     f.set_defaults(func=_cmd_fit)

@@ -1,6 +1,6 @@
 """The main job on embedded default data (``make demo`` / ``bayesmusr demo``).
 
-1. The full temperature-scan analysis (:func:`bayesmusr.analysis.run_analysis`)
+1. The full temperature-scan analysis (:func:`bayesmusr.job.run_analysis`)
    of the embedded simulated ZF + LF scan ``examples/data/scan`` with
    ``examples/demo_analysis.toml``: EA scan model, KT reading, LOO comparison,
    figures and ``report.md``.  If the scan files are missing (a non-editable

@@ -12,7 +12,7 @@ Measured, all in the same process so that the ratios are immune to the machine l
   300 points drawn from the Laplace approximation of the posterior (typical
   proposals, each needs a few Newton steps of the nuisances), and at the MAP
   itself; the relaxation functions alone; and the baseline — the same likelihood
-  with every nuisance sampled (:class:`bayesmusr.models.TemperatureProblem`,
+  with every nuisance sampled (:class:`bayesmusr.model.temperature.TemperatureProblem`,
   14 / 12 dimensions);
 * a full fit (`fit_temperature`: MAP, Laplace start, emcee until the chain is
   ≥ 50 integrated autocorrelation times and τ is stable, outputs) with

@@ -8,7 +8,7 @@ per spectrum; examples/data/scan) with the EA scan model and reports
 * posterior mean, SD and whether the 95 % interval contains Kadono's value;
 * the cost of one log-posterior evaluation of the scan model (nuisances Laplace-
   marginalised, 6 sampled dimensions) against the same likelihood written with
-  every nuisance explicit (bayesmusr.models.TemperatureProblem summed over the 12
+  every nuisance explicit (bayesmusr.model.temperature.TemperatureProblem summed over the 12
   temperatures, 6 + 12×10 dimensions) — the ratio measured in the same process.
 
 Run: .venv/bin/python benchmarks/bench_scan.py [output-folder]  (writes benchmarks/results/scan.json)

@@ -1,8 +1,8 @@
 """Validation of the one-temperature fit on simulated spectra (issue 5).
 
 All spectra: ZF + LF 1 mT, 2000 bins × 10 ns (0–20 μs), Poisson forward/backward
-histograms from :func:`bayesmusr.simulate.simulate_spectrum`, fitted with
-:func:`bayesmusr.sampling.fit_temperature` and its default Laplace-marginalised
+histograms from :func:`bayesmusr.model.simulate.simulate_spectrum`, fitted with
+:func:`bayesmusr.workflows.temperature.fit_temperature` and its default Laplace-marginalised
 nuisances (A, α, f, β_F, β_B per run; N0 analytic).  Every random number is seeded
 from the dataset index.  Results go to JSON files in ``benchmarks/results/`` and are
 written after every dataset; a rerun skips what is already there (resumable).
@@ -33,7 +33,7 @@ scaling  (``validate_loo_scaling.json``)
 map  (``validate_map_ea.json``)
     The MAP of the Laplace-marginalised EA posterior against scipy's
     ``least_squares`` on the full EA model with every nuisance explicit
-    (:meth:`bayesmusr.models.TemperatureProblem.residuals`), in posterior SDs.
+    (:meth:`bayesmusr.model.temperature.TemperatureProblem.residuals`), in posterior SDs.
 
 Run (one process at a time; each mode resumes):
     nice -n 19 .venv/bin/python benchmarks/validate_fit.py coverage -n 50

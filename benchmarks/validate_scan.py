@@ -4,7 +4,7 @@ The demo scan (Kadono's parameters, 12 T, ZF + LF 1 mT) is what the job was tune
 This script simulates other scans with the toolkit's own generator — other widths, Q,
 activation energies and prefactors, temperature ranges, fields, binning and counts —
 writes them as run files, writes an analysis TOML for each the way a user would, runs
-the whole job through `bayesmusr.analysis.run_analysis` and records for every global
+the whole job through `bayesmusr.job.run_analysis` and records for every global
 parameter the posterior mean, SD, 95 % interval and whether it holds the truth, plus
 R-hat, bulk ESS and wall time.
 

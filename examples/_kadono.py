@@ -31,7 +31,7 @@ BAYESMUSR_EA_BACKEND = auto | table | direct
     ``direct``: `bayesmusr.ea_direct` (exact construction, 0.2–2 s per call);
     ``auto`` (default): the table when it can be loaded.
 BAYESMUSR_EA_TABLE
-    table file for the ``table`` backend (default: the shipped ``tables/ea_g0_v2.nc``).
+    table file for the ``table`` backend (default: the shipped ``bayesmusr/physics/data/ea_g0_v2.nc``).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Each script in ``examples/`` is run once, headless, in FAST mode
 (``BAYESMUSR_FAST=1``: coarser ν_i, Q and T grids) with a temporary output
 folder; it writes its PNG figures and a JSON file of the numbers it computed,
-which the tests below compare with the paper (DESIGN §5).
+which the tests below compare with the paper.
 
 Tolerances and why
 ------------------

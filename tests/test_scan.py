@@ -321,6 +321,9 @@ def test_observed_asymmetry_subtracts_the_fitted_backgrounds():
     g = relaxation("ea", t, 1.0, (0.3, 0.5, 0.2, 0.8))
     assert math.isfinite(blk.marginal(g))
     asym, err = blk.observed_asymmetry(g)
-    np.testing.assert_allclose(asym, blk.asymmetry(g), rtol=0, atol=1e-6)
+    # not exact: the conditional optimum is the mode in the nuisances' logit coordinates, which carries the
+    # pull of their priors' Jacobian (f 0.082 for 0.06 here, the backgrounds 3e-6 high); measured max
+    # 0.010 of each bin's error (it was 1e-6 absolute with unbounded nuisances)
+    assert np.max(np.abs(asym - blk.asymmetry(g)) / err) < 0.02
     raw = (mf - 1.05 * mb) / (mf + 1.05 * mb)
     assert abs(raw[-1] - asym[-1]) > 0.05 and np.all(err > 0)

@@ -22,7 +22,7 @@ __all__ = ["TemperatureAdapter", "MarginalAdapter"]
 
 # -------------------------------------------------------- one temperature
 class TemperatureAdapter:
-    """Wrap a :class:`~bayesmusr.models.TemperatureProblem` for :func:`sample`."""
+    """Wrap a :class:`~bayesmusr.model.temperature.TemperatureProblem` for :func:`sample`."""
 
     def __init__(self, problem: TemperatureProblem):
         self.p = problem
@@ -118,7 +118,7 @@ def _observed_data(runs):
 
 
 class MarginalAdapter:
-    """Wrap a :class:`~bayesmusr.scan.TemperaturePointProblem` for :func:`sample`.
+    """Wrap a :class:`~bayesmusr.model.scan.TemperaturePointProblem` for :func:`sample`.
 
     Only the physics parameters are sampled; every run's nuisances are
     Laplace-marginalised inside the log-posterior.  For the outputs, each
@@ -204,7 +204,7 @@ class MarginalAdapter:
             "run_fields_mT": [float(r.b_lf) for r in self.runs],
             "temperature_K": float(p.temperatures[0]),
             "priors": [f"{q.name}: {pr.describe()}" for q, pr in zip(p.declared, p.priors)]
-                      + ["per-run nuisances: flat inside their physical box, N0: 1/N0"],
+                      + ["per-run nuisances: their declared default priors (Laplace in logit coordinates inside the prior bounds), N0: 1/N0"],
             "units": [f"{q.name}: {q.unit}" for q in p.declared] + run_units + [f"n0: {N0_PARAMETER.unit}"],
             "nuisances": "laplace",
             "likelihood": ("Poisson on forward/backward histograms (Gaussian for asymmetry runs); per-run "

@@ -16,10 +16,10 @@ any *problem* object with
   so an interrupted chain continues exactly.
 
 One-temperature fits use :class:`MarginalAdapter` around
-:class:`bayesmusr.scan.TemperaturePointProblem` (only the physics sampled,
+:class:`bayesmusr.model.scan.TemperaturePointProblem` (only the physics sampled,
 per-run nuisances Laplace-marginalised; the default of
 :func:`fit_temperature`) or :class:`TemperatureAdapter` around
-:class:`bayesmusr.models.TemperatureProblem` (every nuisance sampled); the
+:class:`bayesmusr.model.temperature.TemperatureProblem` (every nuisance sampled); the
 temperature-scan model is another problem.
 
 Procedure

@@ -3,7 +3,7 @@
 Arrays only (no xarray).  Every total has a pointwise (per-bin) companion whose
 sum equals it, for LOO/WAIC.
 
-Poisson (the reference, DESIGN §4)
+Poisson (the reference)
     log L = Σ_i [n_i log μ_i − μ_i − log n_i!]; ``log n!`` = lgamma(n + 1), so
     dead-time-corrected (non-integer) counts are accepted.
 Poisson with the normalisation integrated out

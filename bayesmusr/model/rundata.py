@@ -113,7 +113,7 @@ class RunData:
     def from_run(cls, run, *, b_lf: float | None = None, groups=None, bunch: int = 1,
                  t_max: float | None = None, t_min: float | None = None, label: str | None = None,
                  dead_time: bool | None = None, period=None) -> "RunData":
-        """Build from a :class:`bayesmusr.data.MuonRun` (or a file path).
+        """Build from a :class:`bayesmusr.io.run.MuonRun` (or a file path).
 
         Parameters
         ----------
@@ -204,7 +204,7 @@ def ea_delta_support(runs: Sequence[RunData], table=None):
 def ea_support_note(runs: Sequence[RunData], table=None) -> str:
     """Words on which Δ (and ν_i) the EA table allows for these runs.
 
-    Raises FileNotFoundError (from :func:`bayesmusr.tables.load_table`) if the
+    Raises FileNotFoundError (from :func:`bayesmusr.physics.tables.load_table`) if the
     table is missing, so a fit fails early with a clear message.
     """
     lo, hi, tab = ea_delta_support(runs, table)

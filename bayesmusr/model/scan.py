@@ -16,7 +16,7 @@ blocks are independent, so the product of their posteriors is the joint one).
 
 Nuisances and the likelihood
 ----------------------------
-Each histogram run r has the nuisances of :mod:`bayesmusr.models`
+Each histogram run r has the nuisances of :mod:`bayesmusr.model.forward`
 (A_r, α_r, f_r, β_F,r, β_B,r, with N0_r integrated out analytically,
 prior 1/N0): expected counts N0 [d (1 + A P) + β_F] and
 N0 [d (1 − A P)/α + β_B] (Mantid's α; the code uses ρ = 1/α, in which the
@@ -38,7 +38,7 @@ fix them; every expected count must stay positive).  Asymmetry-only runs
 marginal is exact.
 
 Only the global parameters (6, or 7 + N_T with pooled Δ_T) are sampled, by
-the one emcee wrapper (:func:`bayesmusr.sampling.sample`).  Pointwise
+the one emcee wrapper (:func:`bayesmusr.inference.sampling.sample`).  Pointwise
 log-likelihoods (for LOO) use the conditional nuisances and the profiled
 N0 = Σn / Σs of each run.
 
@@ -175,7 +175,7 @@ class _ProblemBase:
 
 # ------------------------------------------------------------- EA scan model
 class ScanProblem(_ProblemBase):
-    """Posterior of the Arrhenius EA scan model (a problem for :func:`bayesmusr.sampling.sample`).
+    """Posterior of the Arrhenius EA scan model (a problem for :func:`bayesmusr.inference.sampling.sample`).
 
     Parameters
     ----------
@@ -183,7 +183,7 @@ class ScanProblem(_ProblemBase):
         Runs per temperature.
     priors : mapping, optional
         Overrides for :data:`SCAN_PARAMETERS` (and ``tau_delta``), see
-        :func:`bayesmusr.models.parse_prior`.
+        :func:`bayesmusr.model.parameters.parse_prior`.
     pooled_delta : bool
         Per-temperature Δ_T partially pooled around Δ (adds ``tau_delta`` and
         one ``dlog_delta_<j>`` per temperature).
@@ -196,7 +196,7 @@ class ScanProblem(_ProblemBase):
         (`benchmarks/asimov_scan.py`); one shared f removes that freedom.  `bayesmusr fit`
         uses ``"shared"`` unless the TOML's ``[model] holder_fraction`` says otherwise.
     count_background : bool
-        Flat backgrounds per run (as in :class:`bayesmusr.models.TemperatureProblem`).
+        Flat backgrounds per run (as in :class:`bayesmusr.model.temperature.TemperatureProblem`).
     table : path, optional
         EA table.
     """
@@ -350,64 +350,16 @@ class ScanProblem(_ProblemBase):
 
 
 # --------------------------------------------------------------- KT reading
-class KTTemperatureProblem(_ProblemBase):
-    """Dynamic KT (Δ_T, ν_T) of one temperature with Laplace-marginalised nuisances."""
-
-    def __init__(self, point: ScanPointData, priors: Mapping[str, Any] | None = None, *,
-                 holder_fraction: bool = True, count_background: bool = True):
-        _check_points([point])
-        self.points = [point]
-        self.temperatures = np.array([point.temperature])
-        self._setup_priors(KT_SCAN_PARAMETERS, priors)
-        self.options = {"holder_fraction": holder_fraction, "count_background": count_background}
-        self.blocks = [[make_nuisances(r, holder_fraction, count_background) for r in point.runs]]
-
-    def _polarisations(self, x):
-        return [[relaxation("dynamic_kt", r.t, r.b_lf, (x[0], x[1])) for r in self.points[0].runs]]
-
-    def log_posterior(self, y):
-        y = np.asarray(y, dtype=float)
-        lp = self._log_prior(y)
-        if not math.isfinite(lp):
-            return -math.inf
-        return self._sum_marginals(self._polarisations(self._physical(y)), lp)
-
-    def initial_guesses(self):
-        out = []
-        for d in (0.1, 0.3, 0.6):
-            for nu in (0.01, 0.1, 1.0, 5.0):
-                out.append(np.array([math.log(d), math.log(nu)])[: self.ndim])
-        return out
-
-    def posterior_extras(self, y, rng, predictive):
-        x = self._physical(y)
-        vals = {p.name: v for p, v in zip(self.declared, x) if p.name in self.names}
-        gs = self._polarisations(x)
-        pw = []
-        for blk, g in zip(self.blocks[0], gs[0]):
-            blk.marginal(g)
-            pw.append(blk.pointwise(g))
-        return vals, np.concatenate(pw), (self._replicas(gs, rng) if predictive else None)
-
-    def describe(self):
-        return {"bayesmusr_result": "temperature", "model": "dynamic_kt",
-                "temperature_K": float(self.temperatures[0]),
-                "run_labels": [r.label for r in self.points[0].runs],
-                "run_fields_mT": [float(r.b_lf) for r in self.points[0].runs],
-                **self._setup_description(),
-                "likelihood": "as the EA scan model (Laplace-marginalised nuisances)"}
-
-
 # ------------------------------------------------- one temperature, any model
 class TemperaturePointProblem(_ProblemBase):
     """One temperature, one model (static KT, dynamic KT or EA), with Laplace-marginalised nuisances.
 
     The one-temperature counterpart of :class:`ScanProblem`: the runs of the
     point share the physics parameters ``PHYSICS_PARAMETERS[model]`` of
-    :mod:`bayesmusr.models` (the only sampled ones); every run's nuisances are
+    :mod:`bayesmusr.model.forward` (the only sampled ones); every run's nuisances are
     integrated out as described in the module docstring.  Used by
-    :func:`bayesmusr.sampling.fit_temperature` through
-    :class:`bayesmusr.sampling.MarginalAdapter`, which adds the outputs.
+    :func:`bayesmusr.workflows.temperature.fit_temperature` through
+    :class:`bayesmusr.inference.adapters.MarginalAdapter`, which adds the outputs.
     """
 
     def __init__(self, point: ScanPointData, model: str = "ea", priors: Mapping[str, Any] | None = None, *,
@@ -451,6 +403,45 @@ class TemperaturePointProblem(_ProblemBase):
             vals = [math.log(v) if pr.log_scale else v for v in vals]
             axes.append(sorted({min(max(v, lo + 1e-3 * (hi - lo)), hi - 1e-3 * (hi - lo)) for v in vals}))
         return [np.array(c) for c in itertools.product(*axes)]
+
+    def posterior_extras(self, y, rng, predictive):
+        """Physics values, per-bin log-likelihood at the conditional nuisances, replicas."""
+        x = self._physical(y)
+        vals = {p.name: v for p, v in zip(self.declared, x) if p.name in self.names}
+        gs = self._polarisations(x)
+        pw = []
+        for blk, g in zip(self.blocks[0], gs[0]):
+            blk.marginal(g)
+            pw.append(blk.pointwise(g))
+        return vals, np.concatenate(pw), (self._replicas(gs, rng) if predictive else None)
+
+    def describe(self):
+        """Attributes of a result: model, temperature, runs, priors, options."""
+        return {"bayesmusr_result": "temperature", "model": self.model,
+                "temperature_K": float(self.temperatures[0]),
+                "run_labels": [r.label for r in self.points[0].runs],
+                "run_fields_mT": [float(r.b_lf) for r in self.points[0].runs],
+                **self._setup_description(),
+                "likelihood": "as the EA scan model (Laplace-marginalised nuisances)"}
+
+
+def KTTemperatureProblem(point: ScanPointData, priors: Mapping[str, Any] | None = None, **options):
+    """The KT reading of one temperature: :class:`TemperaturePointProblem` with the dynamic KT.
+
+    Parameters
+    ----------
+    point : ScanPointData
+        The runs of one temperature.
+    priors : mapping, optional
+        Overrides for ``delta`` and ``nu``.
+    **options
+        ``holder_fraction``, ``count_background``.
+
+    Returns
+    -------
+    TemperaturePointProblem
+    """
+    return TemperaturePointProblem(point, "dynamic_kt", priors, **options)
 
 
 __all__ = ["SCAN_PARAMETERS", "KT_SCAN_PARAMETERS", "ScanPointData", "ScanProblem", "KTTemperatureProblem",

@@ -1,6 +1,6 @@
 """Simulated μSR spectra from the fit models (Poisson histograms or asymmetry).
 
-The expected counts are exactly those of :mod:`bayesmusr.models` (same
+The expected counts are exactly those of :mod:`bayesmusr.model.forward` (same
 conventions for N0, α, backgrounds and bin-averaged decay), drawn with a
 seeded :class:`numpy.random.Generator`.  Used by the validation, the
 benchmarks and the demo scan.
@@ -80,7 +80,7 @@ def simulate_spectrum(model: str, physics: Mapping[str, float], b_lf: float = 0.
     n_bins, bin_width, t_first : int, float, float
         Bin centres t_first + (i + ½)·bin_width μs (default 2000 bins of 16 ns, as EMU).
     a0, alpha, fbg, lam, bgf, bgb : float
-        Nuisance values in the conventions of :mod:`bayesmusr.models`.
+        Nuisance values in the conventions of :mod:`bayesmusr.model.forward`.
     kind : str
         ``"histograms"`` or ``"asymmetry"`` (the asymmetry (F − αB)/(F + αB) of the
         drawn counts with first-order Poisson errors, as exported by facility software;
@@ -118,7 +118,7 @@ def simulate_spectrum(model: str, physics: Mapping[str, float], b_lf: float = 0.
 def simulate_run(model: str, physics: Mapping[str, float], b_lf: float = 0.0, *, rng: np.random.Generator,
                  temperature_K: float = math.nan, run_number: int = -1, n_bins: int = 2000,
                  bin_width: float = 0.016, t0_bins: int = 10, **kwargs):
-    """Simulate a two-detector histogram :class:`bayesmusr.data.MuonRun` (forward = 1, backward = 2).
+    """Simulate a two-detector histogram :class:`bayesmusr.io.run.MuonRun` (forward = 1, backward = 2).
 
     The histograms start ``t0_bins`` bins before t0 (those bins hold only the
     flat background); good bins start at t0.  Other keywords as in
@@ -164,7 +164,7 @@ def write_isis_nexus_v2(run, path, *, rng: np.random.Generator, detectors_per_gr
     Each group's counts are split at random (multinomially, equal efficiencies) over
     ``detectors_per_group`` detectors with a ``grouping`` array, so that reading the
     file and grouping it gives back the run's counts exactly.  The file carries what
-    :func:`bayesmusr.readers.read_run` reads from real ISIS files, with their usual
+    :func:`bayesmusr.io.readers.read_run` reads from real ISIS files, with their usual
     inconsistencies:
 
     - the temperature as a ``Temp_Sample`` log (mean = the run's temperature) and a rounded header;

@@ -1,71 +1,27 @@
-"""Spectrum models for one temperature: static KT, dynamic KT and EA, with priors.
+"""One temperature, every nuisance sampled: :class:`TemperatureProblem`.
 
 Definition
 ----------
-One temperature is fitted from any number of runs (ZF and LF fields) that
-share the physics parameters of a relaxation function G(t; θ, B_LF):
+The runs of one temperature (ZF and LF fields) share the physics parameters of one
+model (``PHYSICS_PARAMETERS[model]`` of :mod:`bayesmusr.model.parameters`); every run
+has its own nuisances (A, α, f, β_F, β_B for histogram runs; A, baseline for exported
+asymmetries; an optional extra relaxation λ), all sampled here.  Expected counts come
+from :mod:`bayesmusr.model.forward`: N0 [d (1 + A P) + β_F] and N0 [d (1 − A P)/α + β_B]
+with P = (1 − f) G e^{−λt} + f, α bayesmusr's detector balance of A = (F − αB)/(F + αB)
+(Mantid's; musrfit's α is 1/α).  N0 is integrated out analytically with the prior 1/N0
+(:func:`bayesmusr.model.likelihood.poisson_scale_marginal`) and redrawn from its Gamma
+conditional for the outputs.  Asymmetry runs have a Gaussian likelihood.
 
-* ``static_kt``: θ = (Δ) — :func:`bayesmusr.static_kt`;
-* ``dynamic_kt`` (alias ``kt``): θ = (Δ, ν) — :func:`bayesmusr.dynamic_kt`;
-* ``ea``: θ = (Δ, ν_i, ν_μ, Q) — :func:`bayesmusr.ea` (table interpolation).
-
-Each run ``r`` has its own nuisance parameters.  The muon polarisation is
-
-    P_r(t) = (1 − f_r) G(t; θ, B_r) e^{−λ_r t} + f_r,
-
-with f_r the non-relaxing (sample-holder) fraction and λ_r an optional extra
-exponential relaxation (off by default).
-
-Histogram runs (forward F / backward B counts, Poisson likelihood) expect
-
-    μ_F(t_i) = N0_r [d_i (1 + A_r P_r(t_i)) + β_F,r]
-    μ_B(t_i) = N0_r [d_i (1 − A_r P_r(t_i))/α_r + β_B,r]
-
-Conventions:
-
-* ``N0`` is the forward count per bin at t = 0 (unpolarised part);
-* α = (forward efficiency)/(backward efficiency), the α of
-  A = (F − αB)/(F + αB) as in Mantid and musrfit (a transverse-field run gives
-  it as ΣF/ΣB, :func:`bayesmusr.data.estimate_alpha`), so that the corrected
-  asymmetry of the model is exactly A_r P_r(t);
-* ``d_i = e^{−t_i/τ_μ} (2τ_μ/w_i) sinh(w_i/2τ_μ)`` is the muon decay
-  integrated exactly over bin i of width w_i (centre t_i), divided by w_i;
-  P is taken at the bin centre.  The error of that is
-  ≈ A w² P''/24 + A w² P'/(12τ_μ) per bin: below 2·10⁻⁶ of the counts for
-  16 ns bins and Δ ≤ 1 μs⁻¹, and 3·10⁻⁴ for 0.1 μs bins and Δ = 0.3 μs⁻¹
-  (negligible against the Poisson error of any bin);
-* β_F, β_B are the flat (time-independent) backgrounds per bin in units of
-  N0 (so every expected count is proportional to N0);
-* N0 is integrated out analytically with the scale-invariant prior 1/N0
-  (see :func:`bayesmusr.likelihood.poisson_scale_marginal`); posterior draws of
-  N0 come from its exact conditional Gamma(Σn, Σm) — see
-  :meth:`TemperatureProblem.draw_n0`.
-
-Asymmetry runs (an exported A(t) with errors, Gaussian likelihood) expect
-A_r G(t_i) e^{−λ_r t_i} + c_r: the constant baseline c_r takes the place of
-the holder fraction (A f) and also absorbs the offset an imperfect α leaves
-in an exported asymmetry (to first order); α, N0 and count backgrounds do not enter.
-
-Parameters and priors
----------------------
-Each model declares its parameters once (:data:`PHYSICS_PARAMETERS`,
-:data:`RUN_PARAMETERS`); defaults, bounds, prior kinds, docs and CLI help all
-come from these tables.  Rates are log-uniform, Q and fractions uniform,
-asymmetries bounded.  Any prior can be overridden (``priors=`` of
-:class:`TemperatureProblem`, see :func:`parse_prior`).  Sampling happens in
-coordinates where log-uniform priors are flat (y = log x), so the maximum
-a posteriori (MAP) point in those coordinates is the maximum-likelihood point
-inside the prior bounds.
-
-The EA table covers ω_L/Δ ≤ 20.8, ν_i/Δ ≤ 100 and Δ·t ≤ 20 (and the shipped
-table must exist).  Parameter values outside that support have zero
-posterior density here (log-likelihood −inf); :meth:`TemperatureProblem.support_note`
-states in words which Δ the runs allow.
+The faster default of one-temperature fits integrates the nuisances out instead
+(:class:`bayesmusr.model.scan.TemperaturePointProblem`); this problem is needed for
+shared nuisances, an extra relaxation and priors on nuisances, and is the reference
+the Laplace path is tested against.  Outside the EA table's support the posterior
+density is zero (:func:`bayesmusr.model.rundata.ea_support_note` says where that is).
 
 References
 ----------
 Kubo & Toyabe (1967); Hayano et al., PRB 20, 850 (1979); Ito & Kadono (2024);
-DESIGN.md §3–4.
+R. Kadono, ion jump motion as the background for muon diffusion (the EA function G^EA).
 """
 from __future__ import annotations
 

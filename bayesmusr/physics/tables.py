@@ -320,7 +320,7 @@ def _write_table(path, counts, nu, q, w, x, grid, offset, scale):
             "nu_axis": f"uniform in asinh(nu_i/Delta / {NU_SCALE})",
             "omega_axis": f"piecewise uniform in asinh(omega_L/Delta / {OMEGA_SCALE}): "
                           f"segments {GRIDS[grid][3]!r} (n, omega_max) then (n, step ratio)",
-            "construction": "conditional renewal (DESIGN 3.5): axial kernels in closed form, "
+            "construction": "conditional renewal: axial kernels in closed form, "
                             "product-trapezoid Volterra + Richardson, Gauss-Legendre radial quadrature",
             "n_radial": 96,
             "g0_offset": offset,
@@ -463,7 +463,7 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
     """Ion + muon jump relaxation function G^EA(t; Δ, ν_i, ν_μ, Q) in ZF or LF, from the shipped table.
 
     C¹ interpolation of the ν_μ = 0 table in (ν_i/Δ, Q, ω_L/Δ) and Δt, with the
-    exact muon-jump renewal for any ν_μ ≥ 0 (DESIGN §3.4–3.5).  Exact limits
+    exact muon-jump renewal for any ν_μ ≥ 0.  Exact limits
     are evaluated directly for any field: Q = 0 or ν_i = 0 (dynamic KT with
     ν_μ) and Q = 1 (dynamic KT with ν_i + ν_μ).
 
@@ -480,7 +480,7 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
     b_lf : float, optional
         Longitudinal field in mT.
     table : path, optional
-        Table file (default: the shipped ``tables/ea_g0_v2.nc``).
+        Table file (default: the shipped ``bayesmusr/physics/data/ea_g0_v2.nc``).
 
     Notes
     -----

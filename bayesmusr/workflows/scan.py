@@ -2,11 +2,11 @@
 
 ``bayesmusr fit analysis.toml`` (and ``make demo`` on the embedded scan) runs
 
-1. the Arrhenius EA scan model (:class:`bayesmusr.scan.ScanProblem`):
+1. the Arrhenius EA scan model (:class:`bayesmusr.model.scan.ScanProblem`):
    global E_i, ν_i0, E_μ, ν_μ0, Δ, Q, with per-temperature ν_i, ν_μ and their
    credible bands;
 2. the conventional reading: a dynamic KT per temperature
-   (:class:`bayesmusr.scan.KTTemperatureProblem`), giving Δ_KT(T), ν_KT(T);
+   (:class:`bayesmusr.model.scan.KTTemperatureProblem`), giving Δ_KT(T), ν_KT(T);
    then the Arrhenius fit of ν_KT below T* and Kadono's Eq. 4 on Δ_KT(T);
 3. LOO/WAIC of the two readings over every bin of every run, with a verdict;
 4. netCDF results, PNG figures and ``report.md`` in the output folder.
@@ -30,10 +30,10 @@ Configuration (TOML)::
     holder_fraction = "shared"  # one sample-holder fraction for the scan; true: one per run; false: none
     count_background = true
 
-    [priors]                    # any of bayesmusr.scan.SCAN_PARAMETERS
+    [priors]                    # any of bayesmusr.model.scan.SCAN_PARAMETERS
     e_i = ["uniform", 0.05, 1.2]
 
-    [sampler]                   # keys of bayesmusr.sampling.SAMPLER_DEFAULTS, and seed
+    [sampler]                   # keys of bayesmusr.inference.sampling.SAMPLER_DEFAULTS, and seed
     seed = 1
     [kt]
     parallel = true             # KT fits in a second process while the EA scan samples
@@ -74,7 +74,7 @@ from bayesmusr.inference.compare import priors_of
 from bayesmusr.model.parameters import KT_SCAN_PARAMETERS
 from bayesmusr.model.rundata import ea_delta_support
 
-#: the [model] holder_fraction of a TOML that does not set it (see bayesmusr.scan.ScanProblem)
+#: the [model] holder_fraction of a TOML that does not set it (see bayesmusr.model.scan.ScanProblem)
 DEFAULT_HOLDER_FRACTION = "shared"
 
 RESULT_EA = "ea_scan.nc"
@@ -96,7 +96,7 @@ def load_config(path) -> tuple[dict, pathlib.Path]:
 
 
 def load_scan(cfg: dict, base: pathlib.Path):
-    """Runs of the configuration as :class:`bayesmusr.scan.ScanPointData` (ZF and LF runs per temperature)."""
+    """Runs of the configuration as :class:`bayesmusr.model.scan.ScanPointData` (ZF and LF runs per temperature)."""
 
     data = cfg["data"]
     if "runs" in data:
