@@ -157,6 +157,13 @@ def _cmd_fit_temperature(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Build the ``bayesmusr`` argument parser.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Parser with one sub-command each; ``args.func`` is the handler to call.
+    """
     p = argparse.ArgumentParser(
         prog="bayesmusr",
         description="Bayesian analysis of ZF/LF muon spin relaxation (Kubo-Toyabe and ion+muon jump EA models).",
@@ -184,11 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_tables)
 
-    i = sub.add_parser("info", help="one line per run file: format, run, sample, T, field, counts")
+    i = sub.add_parser("info", help="run files: one line each (format, run, sample, T, field, counts); result "
+                                    "files: the fit specification they carry")
     i.add_argument("files", nargs="+")
     i.set_defaults(func=_cmd_info)
 
-    i.help = "run files: one line each (format, run, sample, T, field, counts); result files: their specification"
     rr = sub.add_parser("rerun", help="fit again from the specification stored in a result (same files, settings, seed)")
     rr.add_argument("result", help="result netCDF written by fit-temperature (or a scan's ea_scan.nc)")
     rr.add_argument("--out", default=None, help="new result file (default: <result>_rerun.nc; for a scan, a folder)")
@@ -256,6 +263,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: the command's, 2 on a user error, 130 on interrupt.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     spec_module.COMMAND = ["bayesmusr", *(sys.argv[1:] if argv is None else argv)]  # recorded in every result

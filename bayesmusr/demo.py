@@ -24,7 +24,20 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
 def run_demo(out: str | pathlib.Path = "demo-output", progress: bool = True) -> pathlib.Path:
-    """Run the scan analysis of the embedded data and the KT gallery into ``out``."""
+    """Run the scan analysis of the embedded data and the KT gallery into ``out``.
+
+    Parameters
+    ----------
+    out : str or pathlib.Path
+        Output folder (created if needed).
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    pathlib.Path
+        The output folder.
+    """
 
     out = pathlib.Path(out)
     config = EXAMPLES / "demo_analysis.toml"
@@ -41,7 +54,18 @@ def run_demo(out: str | pathlib.Path = "demo-output", progress: bool = True) -> 
 
 
 def kt_gallery(out: str | pathlib.Path) -> pathlib.Path:
-    """Compute the KT family and write PNG + netCDF into ``out``."""
+    """Compute the KT family and write PNG + netCDF into ``out``.
+
+    Parameters
+    ----------
+    out : str or pathlib.Path
+        Output folder (created if needed) for ``kt_family.png`` and ``kt_family.nc``.
+
+    Returns
+    -------
+    pathlib.Path
+        The output folder.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

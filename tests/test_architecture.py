@@ -121,3 +121,33 @@ def test_every_module_has_a_docstring():
     missing = [str(p.relative_to(PACKAGE.parent)) for p in PACKAGE.rglob("*.py")
                if not ast.get_docstring(ast.parse(p.read_text(encoding="utf-8")))]
     assert not missing, missing
+
+
+def _undocumented():
+    """Public functions and methods whose docstring lacks numpydoc Parameters (if they take any) or Returns."""
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                funcs = [node]
+            elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                funcs = [n for n in node.body if isinstance(n, ast.FunctionDef)]
+            else:
+                continue
+            for f in funcs:
+                if f.name.startswith("_"):
+                    continue
+                doc = ast.get_docstring(f) or ""
+                args = [a.arg for a in f.args.args + f.args.kwonlyargs if a.arg not in ("self", "cls")]
+                args += [a.arg for a in (f.args.vararg, f.args.kwarg) if a is not None]
+                is_property = any(isinstance(d, ast.Name) and d.id == "property" for d in f.decorator_list)
+                returns = any(isinstance(n, ast.Return) and n.value is not None for n in ast.walk(f))
+                if (args and "Parameters" not in doc) or (returns and not is_property and "Returns" not in doc):
+                    out.append(f"{path.relative_to(PACKAGE.parent)}:{f.lineno} {f.name}")
+    return out
+
+
+def test_public_functions_document_parameters_and_returns():
+    missing = _undocumented()
+    assert not missing, f"{len(missing)} public functions without numpydoc Parameters/Returns:\n" + "\n".join(missing)

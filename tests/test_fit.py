@@ -447,21 +447,22 @@ def test_nuisance_treatment_is_chosen_and_checked():
     assert shared.posterior.attrs["nuisances"] == "sampled" and "a0" in shared.posterior
 
 
-def test_degenerate_real_run_falls_back_to_sampled_nuisances():
-    """EMU 20882 hardly relaxes: A0, α and f are degenerate, their conditional optimum runs to the box edge.
+def test_degenerate_real_run_has_a_laplace_marginal_inside_the_priors():
+    """EMU 20882 hardly relaxes: A0, α and f are nearly degenerate.
 
-    With no interior optimum there is no Laplace marginal: ``auto`` says so and samples every
-    nuisance; an explicit ``laplace`` refuses with the reason.
+    With the nuisances unbounded, their conditional optimum ran to the box edge (f → −1) and
+    ``auto`` had to sample every nuisance.  In the logit coordinates of their declared priors the
+    optimum is always interior: the Laplace marginal exists at every starting point, and its
+    nuisances lie inside the prior bounds.
     """
-    path = DATA / "EMU00020882.nxs"
-    with pytest.raises(ValueError, match="no interior optimum"):
-        fit_temperature(path, "kt", nuisances="laplace")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        with pytest.warns(RuntimeWarning, match="sampling every nuisance instead"):
-            idata = fit_temperature(path, "kt", max_steps=20, check_every=10, min_steps=10, max_draws=40,
-                                    progress=False)
-    assert idata.posterior.attrs["nuisances"] == "sampled" and "alpha_0" in idata.posterior
+    from bayesmusr.model.nuisances import HI, LO
+
+    runs = [RunData.from_run(DATA / "EMU00020882.nxs", bunch=5, t_max=10.0)]
+    p = _marginal(runs, "kt")
+    values = [p.log_posterior(y) for y in p.initial_guesses()]
+    assert all(math.isfinite(v) for v in values)
+    eta = p.blocks[0].eta
+    assert np.all((eta >= LO) & (eta <= HI)), eta
 
 
 def test_marginal_ea_problem_respects_the_table_support():

@@ -22,7 +22,7 @@ __all__ = ["TemperatureAdapter", "MarginalAdapter"]
 
 # -------------------------------------------------------- one temperature
 class TemperatureAdapter:
-    """Wrap a :class:`~bayesmusr.model.temperature.TemperatureProblem` for :func:`sample`."""
+    """Wrap a :class:`~bayesmusr.model.temperature.TemperatureProblem` for :func:`.sampling.sample`."""
 
     def __init__(self, problem: TemperatureProblem):
         self.p = problem
@@ -35,7 +35,26 @@ class TemperatureAdapter:
         self._hist = [i for i, r in enumerate(problem.runs) if r.kind == "histograms"]
 
     def posterior_extras(self, y, rng, predictive):
-        """Physical values (all free parameters and N0 per histogram run), pointwise log-lik, replicas."""
+        """Physical values (all free parameters and N0 per histogram run), pointwise log-lik, replicas.
+
+        Parameters
+        ----------
+        y : numpy.ndarray, shape (ndim,)
+            Sampled coordinates of one draw.
+        rng : numpy.random.Generator
+            Source of the N0 (and nuisance) draws and replicas.
+        predictive : bool
+            Also draw posterior-predictive replicas.
+
+        Returns
+        -------
+        values : dict of str to float
+            Physical parameter values of the draw.
+        pointwise : numpy.ndarray, shape (n_obs,)
+            Log-likelihood of every time bin of every run (the ``obs`` dimension).
+        replicas : dict of str to numpy.ndarray or None
+            ``asymmetry_i`` or ``forward_i``/``backward_i`` per run; None unless ``predictive``.
+        """
         p = self.p
         x = p.to_physical(y)
         vals = {n: x[k] for k, n in enumerate(p.all_names) if p.entries[k].prior.kind != "fixed"}
@@ -56,15 +75,37 @@ class TemperatureAdapter:
         return vals, pw, rep
 
     def predictive_dims(self):
-        """Dimension names of the posterior-predictive variables."""
+        """Dimension names of the posterior-predictive variables.
+
+        Returns
+        -------
+        dict of str to list of str
+            ``{variable: [f"time_{i}"]}`` per replica variable.
+        """
         return _predictive_dims(self.p.runs)
 
     def observed_data(self):
-        """Observed arrays, their dims and coordinates (per-run time axes, and the flat ``obs`` index)."""
+        """Observed arrays, their dims and coordinates (per-run time axes, and the flat ``obs`` index).
+
+        Returns
+        -------
+        data : dict of str to numpy.ndarray
+            Counts or asymmetries, errors, bin widths per run, and ``obs_run``/``obs_time``.
+        dims : dict of str to list of str
+            Dimension names of each variable.
+        coords : dict of str to numpy.ndarray
+            ``time_i`` axes (μs).
+        """
         return _observed_data(self.p.runs)
 
     def describe(self):
-        """Attributes recorded in the result: model, runs, fields, options, priors."""
+        """Attributes recorded in the result: model, runs, fields, options, priors.
+
+        Returns
+        -------
+        dict
+            netCDF attributes (str, float or lists of them).
+        """
         p = self.p
         d = {
             "bayesmusr_result": "temperature",
@@ -118,7 +159,7 @@ def _observed_data(runs):
 
 
 class MarginalAdapter:
-    """Wrap a :class:`~bayesmusr.model.scan.TemperaturePointProblem` for :func:`sample`.
+    """Wrap a :class:`~bayesmusr.model.scan.TemperaturePointProblem` for :func:`.sampling.sample`.
 
     Only the physics parameters are sampled; every run's nuisances are
     Laplace-marginalised inside the log-posterior.  For the outputs, each
@@ -145,14 +186,36 @@ class MarginalAdapter:
         self.blocks = problem.blocks[0]
 
     def anchor(self, y):
-        """Re-anchor every run's Newton reference at the nuisance optimum of ``y``; returns log p(y)."""
+        """Re-anchor every run's Newton reference at the nuisance optimum of ``y``.
+
+        Parameters
+        ----------
+        y : numpy.ndarray, shape (ndim,)
+            Sampled coordinates (normally the MAP).
+
+        Returns
+        -------
+        float
+            log p(y), the log-posterior at ``y``.
+        """
         for blk in self.blocks:
             if hasattr(blk, "ref"):
                 blk.ref = None
         return self.p.log_posterior(y)
 
     def posterior_extras(self, y, rng, predictive):
-        """Physics values, nuisance draws and N0 per run, pointwise log-likelihood, replicas."""
+        """Physics values, nuisance draws and N0 per run, pointwise log-likelihood, replicas.
+
+        Parameters
+        ----------
+        y, rng, predictive
+            As :meth:`TemperatureAdapter.posterior_extras`.
+
+        Returns
+        -------
+        values, pointwise, replicas
+            As :meth:`TemperatureAdapter.posterior_extras`; ``values`` includes the nuisance draws.
+        """
 
         x = self.p._physical(y)
         vals = {p.name: v for p, v, f in zip(self.p.declared, x, self.p.free) if f}
@@ -183,15 +246,33 @@ class MarginalAdapter:
         return vals, np.concatenate(pw), rep
 
     def predictive_dims(self):
-        """Dimension names of the posterior-predictive variables."""
+        """Dimension names of the posterior-predictive variables.
+
+        Returns
+        -------
+        dict of str to list of str
+            ``{variable: [f"time_{i}"]}`` per replica variable.
+        """
         return _predictive_dims(self.runs)
 
     def observed_data(self):
-        """As :meth:`TemperatureAdapter.observed_data`."""
+        """Observed arrays, dims and coordinates, as :meth:`TemperatureAdapter.observed_data`.
+
+        Returns
+        -------
+        tuple of (dict, dict, dict)
+            ``(data, dims, coords)``, see :meth:`TemperatureAdapter.observed_data`.
+        """
         return _observed_data(self.runs)
 
     def describe(self):
-        """Attributes recorded in the result: model, runs, fields, options, priors, nuisance treatment."""
+        """Attributes recorded in the result: model, runs, fields, options, priors, nuisance treatment.
+
+        Returns
+        -------
+        dict
+            netCDF attributes (str, float or lists of them).
+        """
 
         p = self.p
         run_units = [f"{q.name}: {q.unit}" for q, _, _ in RUN_PARAMETERS]

@@ -15,10 +15,11 @@ any *problem* object with
   MAP before the walkers start, and again at the stored MAP when a run resumes,
   so an interrupted chain continues exactly.
 
-One-temperature fits use :class:`MarginalAdapter` around
+One-temperature fits (:func:`bayesmusr.workflows.temperature.fit_temperature`) pass
+:class:`~bayesmusr.inference.adapters.MarginalAdapter` around
 :class:`bayesmusr.model.scan.TemperaturePointProblem` (only the physics sampled,
-per-run nuisances Laplace-marginalised; the default of
-:func:`fit_temperature`) or :class:`TemperatureAdapter` around
+per-run nuisances Laplace-marginalised; the default) or
+:class:`~bayesmusr.inference.adapters.TemperatureAdapter` around
 :class:`bayesmusr.model.temperature.TemperatureProblem` (every nuisance sampled); the
 temperature-scan model is another problem.
 
@@ -196,11 +197,20 @@ def _curvature_scale(problem, y0, f0, j, lo, hi):
 def laplace_covariance(problem, y_map: np.ndarray, log_post: float | None = None):
     """Covariance of the Laplace approximation at ``y_map`` (finite differences).
 
+    Parameters
+    ----------
+    problem
+        A problem object (module docstring).
+    y_map : ndarray, shape (ndim,)
+        MAP in sampling coordinates.
+    log_post : float, optional
+        log-posterior at ``y_map`` (computed if not given).
+
     Returns
     -------
-    centre : ndarray
+    centre : ndarray, shape (ndim,)
         ``y_map`` moved at least one step inside the bounds.
-    cov : ndarray
+    cov : ndarray, shape (ndim, ndim)
         Inverse negative Hessian, or the diagonal of conditional variances if
         the Hessian is not negative definite.
     """
@@ -328,12 +338,24 @@ def _process_pool(problem, workers):
 def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None, **settings):
     """Run emcee to convergence (or the step/time limit).
 
+    Parameters
+    ----------
+    problem
+        A problem object (module docstring).
+    seed : int
+        Random seed (walker start, emcee's random state).
+    backend : path, optional
+        emcee HDF5 backend file; an existing one is resumed (MAP search skipped).
+    **settings
+        Any key of :data:`SAMPLER_DEFAULTS`.
+
     Returns
     -------
     dict
         ``chain`` (steps, walkers, ndim), ``log_prob`` (steps, walkers),
         ``tau`` (ndim), ``converged``, ``n_steps``, ``acceptance`` (walkers),
-        ``y_map``, ``log_post_map``, ``seconds``, ``resumed``, ``message``.
+        ``y_map``, ``log_post_map``, ``seconds``, ``mcmc_seconds``, ``resumed``,
+        ``message``, ``nwalkers``, ``settings`` (the merged settings).
     """
     s = _settings(settings)
     ndim = problem.ndim

@@ -36,7 +36,17 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def log_factorial_sum(counts: np.ndarray) -> float:
-    """Σ log n_i! (lgamma(n + 1)); precompute it once per dataset."""
+    """Σ log n_i! (lgamma(n + 1)); precompute it once per dataset.
+
+    Parameters
+    ----------
+    counts : array_like
+        Counts n_i ≥ 0 (non-integer, dead-time-corrected counts allowed).
+
+    Returns
+    -------
+    float
+    """
     return float(np.sum(gammaln(np.asarray(counts, dtype=float) + 1.0)))
 
 
@@ -82,6 +92,11 @@ def poisson_loglike(counts, expected, log_factorials: float | None = None) -> fl
         As in :func:`poisson_pointwise`.
     log_factorials : float, optional
         Precomputed :func:`log_factorial_sum` of ``counts``.
+
+    Returns
+    -------
+    float
+        −inf where some μ ≤ 0 < n.
     """
     n, mu = _check_pair(counts, expected, "counts", "expected")
     if np.any(mu <= 0):
@@ -119,7 +134,22 @@ def poisson_scale_marginal(counts, shape, log_factorials: float | None = None) -
 
 
 def gaussian_pointwise(y, model, sigma) -> np.ndarray:
-    """Per-point Gaussian log-density −½((y − a)/σ)² − log σ − ½ log 2π."""
+    """Per-point Gaussian log-density −½((y − a)/σ)² − log σ − ½ log 2π.
+
+    Parameters
+    ----------
+    y : array_like
+        Observed asymmetry.
+    model : array_like
+        Model asymmetry a, same shape as ``y``.
+    sigma : array_like or float
+        Standard errors σ > 0 (broadcast to ``y``).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``y``.
+    """
     y, a = _check_pair(y, model, "y", "model")
     s = np.broadcast_to(np.asarray(sigma, dtype=float), y.shape)
     if np.any(s <= 0):
@@ -129,7 +159,17 @@ def gaussian_pointwise(y, model, sigma) -> np.ndarray:
 
 
 def gaussian_loglike(y, model, sigma) -> float:
-    """Total Gaussian log-likelihood (sum of :func:`gaussian_pointwise`)."""
+    """Total Gaussian log-likelihood (sum of :func:`gaussian_pointwise`).
+
+    Parameters
+    ----------
+    y, model, sigma : array_like
+        As in :func:`gaussian_pointwise`; shapes and σ > 0 are not checked.
+
+    Returns
+    -------
+    float
+    """
     y = np.asarray(y, dtype=float)
     s = np.asarray(sigma, dtype=float)
     r = (y - model) / s

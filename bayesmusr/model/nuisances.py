@@ -112,12 +112,36 @@ class HistogramNuisances:
         return 1.0 / self.eta[1]
 
     def to_z(self, eta) -> np.ndarray:
-        """Unbounded coordinates of nuisances ``eta`` (strictly inside the prior bounds)."""
+        """Unbounded coordinates of nuisances ``eta`` (strictly inside the prior bounds).
+
+        Parameters
+        ----------
+        eta : array_like
+            η = (A, ρ = 1/α, f, β_F, β_B); edge values are moved 1e-9 of the range inside.
+
+        Returns
+        -------
+        ndarray
+            z, shape (5,): logit of the position inside [LO, HI] (on log ρ); 0 where not free.
+        """
         margin = 1e-9 * (HI - LO)  # an edge value (f = 0) maps to a large but finite z
         return np.where(self.free, to_unbounded(np.clip(eta, LO + margin, HI - margin), LO, HI, LOGK), 0.0)
 
     def shapes(self, g, eta):
-        """Expected counts per unit N0, (s_F, s_B), at nuisances ``eta`` = (A, ρ, f, β_F, β_B)."""
+        """Expected counts per unit N0, (s_F, s_B), at nuisances ``eta`` = (A, ρ, f, β_F, β_B).
+
+        Parameters
+        ----------
+        g : ndarray
+            Relaxation G(t) of the run, one value per bin.
+        eta : array_like
+            Shape (5,), physical values.
+
+        Returns
+        -------
+        (ndarray, ndarray)
+            s_F and s_B per bin.
+        """
         a, rho, f, bf, bb = eta
         return histogram_shapes(self.d, a * polarisation(g, f), 1.0 / rho, bf, bb)
 
@@ -125,19 +149,50 @@ class HistogramNuisances:
         return _kernels.laplace_newton(self.d, g, self.nf, self.nb, z, self.free, self.fixed, LO, HI, LOGK, predictor)
 
     def log_density(self, g, z) -> float:
-        """ℓ(η(z)) + log prior density in z (the integrand of :meth:`marginal`), constants included."""
+        """ℓ(η(z)) + log prior density in z (the integrand of :meth:`marginal`), constants included.
+
+        Parameters
+        ----------
+        g : ndarray
+            Relaxation G(t) of the run, one value per bin.
+        z : array_like
+            Shape (5,), unbounded coordinates (entries that are not free are ignored).
+
+        Returns
+        -------
+        float
+        """
         return _kernels.terms_unbounded(self.d, g, self.nf, self.nb, np.asarray(z, dtype=float), self.free,
                                         self.fixed, LO, HI, LOGK, 0)[0] + self.const
 
     def hessian(self, g, z):
-        """Hessian of ℓ + log prior in z over the free nuisances at ``z``."""
+        """Hessian of ℓ + log prior in z over the free nuisances at ``z``.
+
+        Parameters
+        ----------
+        g : ndarray
+            Relaxation G(t) of the run, one value per bin.
+        z : ndarray
+            Shape (5,), unbounded coordinates.
+
+        Returns
+        -------
+        ndarray
+            Shape (k, k), k = number of free nuisances.
+        """
         _, _, hess, _ = _kernels.terms_unbounded(self.d, g, self.nf, self.nb, z, self.free, self.fixed, LO, HI,
                                                  LOGK, 1)
         idx = np.flatnonzero(self.free)
         return hess[np.ix_(idx, idx)]
 
     def set_reference(self, eta) -> None:
-        """Fix the Newton start at nuisances ``eta`` (no predicted step) for the following calls."""
+        """Fix the Newton start at nuisances ``eta`` (no predicted step) for the following calls.
+
+        Parameters
+        ----------
+        eta : array_like
+            η = (A, ρ, f, β_F, β_B), physical values.
+        """
         self.ref = self.to_z(np.asarray(eta, dtype=float))
         self.predictor = None
 
@@ -149,6 +204,16 @@ class HistogramNuisances:
         run to a predicted gain below 1e-9, so the result is a deterministic, smooth function of
         the physics (a sampler and a finite-difference optimiser both need that); the Hessian of
         the last point gives the determinant.
+
+        Parameters
+        ----------
+        g : ndarray
+            Relaxation G(t) of the run, one value per bin.
+
+        Returns
+        -------
+        float
+            log p(run | G), −inf without an optimum; the optimum is left in ``eta`` and ``z``.
         """
         if self.ref is None:  # anchor: the converged optimum of the first evaluation
             first = self._marginal_full(g)
@@ -196,7 +261,19 @@ class HistogramNuisances:
         return -math.inf
 
     def conditional_draw(self, g, rng) -> np.ndarray:
-        """Nuisances drawn from their Laplace conditional at ``g``: Gaussian in z, so always inside the prior."""
+        """Nuisances drawn from their Laplace conditional at ``g``: Gaussian in z, so always inside the prior.
+
+        Parameters
+        ----------
+        g : ndarray
+            Relaxation G(t) of the run, one value per bin.
+        rng : numpy.random.Generator
+
+        Returns
+        -------
+        ndarray
+            η = (A, ρ, f, β_F, β_B), shape (5,); entries that are not free at their fixed values (0).
+        """
         if not math.isfinite(self.marginal(g)):
             raise ValueError(f"run {self.run.label!r}: no conditional nuisance optimum at a retained posterior draw")
         idx = np.flatnonzero(self.free)
@@ -212,19 +289,54 @@ class HistogramNuisances:
         return sf, sb, self.n_total / (sf.sum() + sb.sum())
 
     def pointwise(self, g, eta=None):
-        """Per-bin Poisson log-likelihood at the conditional nuisances and profiled N0."""
+        """Per-bin Poisson log-likelihood at the conditional nuisances and profiled N0.
+
+        Parameters
+        ----------
+        g : ndarray
+            Relaxation G(t) of the run, one value per bin.
+        eta : array_like, optional
+            η = (A, ρ, f, β_F, β_B); default the optimum of the last :meth:`marginal`.
+
+        Returns
+        -------
+        ndarray
+            Shape (2 n_obs,): forward bins, then backward bins.
+        """
         sf, sb, n0 = self._profiled(g, self.eta if eta is None else eta)
         mf, mb = n0 * sf, n0 * sb
         return np.concatenate([self.nf * np.log(mf) - mf - gammaln(self.nf + 1),
                                self.nb * np.log(mb) - mb - gammaln(self.nb + 1)])
 
     def replicate(self, g, rng):
-        """Poisson replica of the forward then backward counts at the conditional nuisances."""
+        """Poisson replica of the forward then backward counts at the conditional nuisances.
+
+        Parameters
+        ----------
+        g : ndarray
+            Relaxation G(t) of the run, one value per bin.
+        rng : numpy.random.Generator
+
+        Returns
+        -------
+        ndarray
+            Counts, shape (2 n_obs,).
+        """
         sf, sb, n0 = self._profiled(g, self.eta)
         return np.concatenate([rng.poisson(n0 * sf), rng.poisson(n0 * sb)]).astype(float)
 
     def asymmetry(self, g):
-        """A·P(t) at the current nuisances, for plots (backgrounds left out)."""
+        """A·P(t) at the current nuisances, for plots (backgrounds left out).
+
+        Parameters
+        ----------
+        g : ndarray
+            Relaxation G(t) of the run, one value per bin.
+
+        Returns
+        -------
+        ndarray
+        """
         return self.eta[0] * polarisation(g, self.eta[2])
 
     def observed_asymmetry(self, g):
@@ -234,6 +346,16 @@ class HistogramNuisances:
         ``g``, the background-free counts F' = F − N0 β_F, B' = B − N0 β_B give an asymmetry
         whose expectation is :meth:`asymmetry` (late bins, where the backgrounds dominate,
         would otherwise fall towards the background's own asymmetry).
+
+        Parameters
+        ----------
+        g : ndarray
+            Relaxation G(t) of the run, one value per bin.
+
+        Returns
+        -------
+        asymmetry, error : ndarray
+            Per bin; NaN where nothing is left after the subtraction.
         """
         n0 = self._profiled(g, self.eta)[2]
         fwd, bwd = self.run.forward, self.run.backward
@@ -263,6 +385,17 @@ class AsymmetryNuisances:
         self.const = -0.5 * float(np.sum(np.log(2 * math.pi * run.error**2)))
 
     def marginal(self, g):
+        """Exact log-marginal over (a1, a2) (flat, unbounded priors); the optimum is left in ``eta``.
+
+        Parameters
+        ----------
+        g : ndarray
+            Relaxation G(t) of the run, one value per bin.
+
+        Returns
+        -------
+        float
+        """
         y = self.run.asymmetry
         x = np.stack([g, np.ones_like(g)], axis=1) if self.holder else g[:, None]
         xtw = x.T * self.w
@@ -275,7 +408,21 @@ class AsymmetryNuisances:
             np.linalg.slogdet(h)[1])
 
     def conditional_draw(self, g, rng, tries: int = 1000) -> np.ndarray:
-        """(a1, a2) drawn from their exact conditional: the Gaussian truncated to the declared prior bounds."""
+        """(a1, a2) drawn from their exact conditional: the Gaussian truncated to the declared prior bounds.
+
+        Parameters
+        ----------
+        g : ndarray
+            Relaxation G(t) of the run, one value per bin.
+        rng : numpy.random.Generator
+        tries : int
+            Rejection attempts before a ValueError.
+
+        Returns
+        -------
+        ndarray
+            (a1, a2); a2 = 0 without a holder fraction.
+        """
         if not math.isfinite(self.marginal(g)):
             raise ValueError(f"run {self.run.label!r}: no conditional optimum")
         x = np.stack([g, np.ones_like(g)], axis=1) if self.holder else g[:, None]
@@ -290,20 +437,67 @@ class AsymmetryNuisances:
                          f"bounds a0 {A0.bounds}, base {BASE.bounds}")
 
     def pointwise(self, g, eta=None):
+        """Per-bin Gaussian log-density of the asymmetry at (a1, a2).
+
+        Parameters
+        ----------
+        g : ndarray
+            Relaxation G(t) of the run, one value per bin.
+        eta : array_like, optional
+            (a1, a2); default the optimum of the last :meth:`marginal`.
+
+        Returns
+        -------
+        ndarray
+            Shape (n_obs,).
+        """
         a1, a2 = self.eta if eta is None else eta
         r = self.run.asymmetry - (a1 * g + a2)
         return -0.5 * r**2 * self.w - 0.5 * np.log(2 * math.pi * self.run.error**2)
 
     def replicate(self, g, rng):
+        """Gaussian replica of the asymmetry at the current (a1, a2).
+
+        Parameters
+        ----------
+        g : ndarray
+            Relaxation G(t) of the run, one value per bin.
+        rng : numpy.random.Generator
+
+        Returns
+        -------
+        ndarray
+            Shape (n_obs,).
+        """
         a1, a2 = self.eta
         return a1 * g + a2 + self.run.error * rng.standard_normal(g.size)
 
     def asymmetry(self, g):
-        """a1·G + a2 at the current nuisances (A·P(t) with a1 = A(1 − f), a2 = A f), for plots."""
+        """a1·G + a2 at the current nuisances (A·P(t) with a1 = A(1 − f), a2 = A f), for plots.
+
+        Parameters
+        ----------
+        g : ndarray
+            Relaxation G(t) of the run, one value per bin.
+
+        Returns
+        -------
+        ndarray
+        """
         return self.eta[0] * g + self.eta[1]
 
     def observed_asymmetry(self, g=None):
-        """The run's asymmetry and its errors, as stored (``g`` unused: same call as the histogram block)."""
+        """The run's asymmetry and its errors, as stored (``g`` unused: same call as the histogram block).
+
+        Parameters
+        ----------
+        g : ndarray, optional
+            Ignored.
+
+        Returns
+        -------
+        asymmetry, error : ndarray
+        """
         return self.run.asymmetry, self.run.error
 
     @property
@@ -319,7 +513,21 @@ def _wls(x, counts):
 
 
 def make_nuisances(run, holder_fraction, count_background):
-    """The nuisance block of a run: :class:`HistogramNuisances` or :class:`AsymmetryNuisances`."""
+    """The nuisance block of a run: :class:`HistogramNuisances` or :class:`AsymmetryNuisances`.
+
+    Parameters
+    ----------
+    run : RunData
+        The run; its ``kind`` picks the block.
+    holder_fraction : bool
+        Integrate out the holder fraction f (histograms) or the constant a2 (asymmetry).
+    count_background : bool
+        Integrate out flat backgrounds β_F, β_B (histogram runs only).
+
+    Returns
+    -------
+    HistogramNuisances or AsymmetryNuisances
+    """
     if run.kind == "histograms":
         return HistogramNuisances(run, holder_fraction, count_background)
     return AsymmetryNuisances(run, holder_fraction)

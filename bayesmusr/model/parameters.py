@@ -81,7 +81,12 @@ class Prior:
         return self.kind == "loguniform"
 
     def describe(self) -> str:
-        """Short text such as ``loguniform[0.001, 100]`` (read back by :meth:`from_description`)."""
+        """Short text such as ``loguniform[0.001, 100]`` (read back by :meth:`from_description`).
+
+        Returns
+        -------
+        str
+        """
         if self.kind == "fixed":
             return f"fixed = {_num(self.value)}"
         if self.kind == "normal":
@@ -90,13 +95,28 @@ class Prior:
         return f"{self.kind}[{_num(self.lo)}, {_num(self.hi)}]"
 
     def short(self) -> str:
-        """Like :meth:`describe` with 4 significant digits, for tables and help texts."""
+        """Like :meth:`describe` with 4 significant digits, for tables and help texts.
+
+        Returns
+        -------
+        str
+        """
         return re.sub(r"-?\d+\.\d+(e[-+]?\d+)?", lambda m: f"{float(m.group(0)):.4g}", self.describe())
 
 
     @classmethod
     def from_description(cls, text: str) -> "Prior":
-        """The prior a :meth:`describe` text names (as stored in a result's ``priors`` attribute)."""
+        """The prior a :meth:`describe` text names (as stored in a result's ``priors`` attribute).
+
+        Parameters
+        ----------
+        text : str
+            E.g. ``uniform[0, 1]``; anything else raises ValueError.
+
+        Returns
+        -------
+        Prior
+        """
         text = text.strip()
         m = re.fullmatch(r"(uniform|loguniform)\[\s*(\S+),\s*(\S+)\s*\]", text)
         if m:
@@ -111,7 +131,19 @@ class Prior:
         raise ValueError(f"not a prior description: {text!r} (expected e.g. 'uniform[0, 1]')")
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Draws in physical units (seeded generator)."""
+        """Draws in physical units (seeded generator).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+        size : int
+            Number of draws.
+
+        Returns
+        -------
+        ndarray
+            Shape (size,); a normal prior is truncated to [lo, hi] by rejection.
+        """
         if self.kind == "fixed":
             return np.full(size, self.value)
         if self.kind == "uniform":
@@ -126,7 +158,13 @@ class Prior:
         return out
 
     def as_dict(self) -> dict:
-        """JSON-ready form (finite numbers only), read back by :func:`parse_prior`."""
+        """JSON-ready form (finite numbers only), read back by :func:`parse_prior`.
+
+        Returns
+        -------
+        dict
+            ``kind`` and the finite fields it needs (``lo``, ``hi``, ``mu``, ``sigma`` or ``value``).
+        """
         keys = {"fixed": ("value",), "normal": ("mu", "sigma", "lo", "hi")}.get(self.kind, ("lo", "hi"))
         return {"kind": self.kind, **{k: getattr(self, k) for k in keys if math.isfinite(getattr(self, k))}}
 
@@ -169,11 +207,28 @@ class FitParameter:
         return self.support if self.support is not None else self.bounds
 
     def default_prior(self) -> Prior:
-        """The default prior built from this declaration."""
+        """The default prior built from this declaration.
+
+        Returns
+        -------
+        Prior
+            Of kind :attr:`prior` on :attr:`bounds`.
+        """
         return Prior(self.prior, float(self.bounds[0]), float(self.bounds[1]))
 
     def check(self, prior: Prior) -> Prior:
-        """``prior`` if it lies inside the support, else a ValueError naming the parameter."""
+        """``prior`` if it lies inside the support, else a ValueError naming the parameter.
+
+        Parameters
+        ----------
+        prior : Prior
+            A prior for this parameter, in its unit.
+
+        Returns
+        -------
+        Prior
+            ``prior`` itself.
+        """
         lo, hi = self.domain
         if prior.kind == "fixed":
             if not lo <= prior.value <= hi:
@@ -317,12 +372,36 @@ KT_SCAN_PARAMETERS = (DELTA, NU)
 
 
 def pooled_delta_parameter(j: int, temperature: float) -> FitParameter:
-    """The offset log Δ_T − log Δ of temperature ``j`` in a pooled scan."""
+    """The offset log Δ_T − log Δ of temperature ``j`` in a pooled scan.
+
+    Parameters
+    ----------
+    j : int
+        Temperature index (name ``dlog_delta_<j>``).
+    temperature : float
+        Its temperature in K (for the description only).
+
+    Returns
+    -------
+    FitParameter
+        Uniform on [−1, 1].
+    """
     return FitParameter(f"dlog_delta_{j}", "1", 0.0, (-1.0, 1.0), f"log Δ_T − log Δ at T = {temperature:g} K")
 
 
 def canonical_model(model: str) -> str:
-    """The canonical model name (``static_kt``, ``dynamic_kt`` or ``ea``) of a name or alias."""
+    """The canonical model name (``static_kt``, ``dynamic_kt`` or ``ea``) of a name or alias.
+
+    Parameters
+    ----------
+    model : str
+        A canonical name or an alias (``kt``, ``dkt``, ``skt``, ``static``, ``dynamic``, ``EA``);
+        anything else raises ValueError.
+
+    Returns
+    -------
+    str
+    """
     m = _ALIASES.get(model, model)
     if m not in PHYSICS_PARAMETERS:
         raise ValueError(f"model must be one of {MODELS} (or 'kt' for dynamic_kt), got {model!r}")
@@ -337,7 +416,18 @@ def _all_rows() -> dict[str, FitParameter]:
 
 
 def declared(name: str) -> FitParameter | None:
-    """The declaration of a parameter name, also of suffixed names (``fbg_0``, ``nu_i_T3``, ``dlog_delta_2``)."""
+    """The declaration of a parameter name, also of suffixed names (``fbg_0``, ``nu_i_T3``, ``dlog_delta_2``).
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, with or without a run/temperature suffix.
+
+    Returns
+    -------
+    FitParameter or None
+        None if the name is not declared.
+    """
     rows = _all_rows()
     if name in rows:
         return rows[name]
@@ -348,13 +438,41 @@ def declared(name: str) -> FitParameter | None:
 
 
 def is_physical_edge(name: str, value: float) -> bool:
-    """True if ``value`` is an edge of the parameter's support (a posterior piled there is physics)."""
+    """True if ``value`` is an edge of the parameter's support (a posterior piled there is physics).
+
+    Parameters
+    ----------
+    name : str
+        Parameter name (suffixes allowed, see :func:`declared`).
+    value : float
+        A value in the parameter's unit.
+
+    Returns
+    -------
+    bool
+        False for undeclared names.
+    """
     p = declared(name)
     return p is not None and value in p.domain
 
 
 def to_unbounded(x, lo, hi, log):
-    """z = logit of the position of x inside [lo, hi] (on log x where ``log``); arrays broadcast."""
+    """z = logit of the position of x inside [lo, hi] (on log x where ``log``); arrays broadcast.
+
+    Parameters
+    ----------
+    x : array_like
+        Physical values.
+    lo, hi : array_like
+        Prior bounds (lo > 0 where ``log``).
+    log : bool or array_like of bool
+        Position measured on log x (log-uniform priors).
+
+    Returns
+    -------
+    ndarray
+        z; ±inf at the bounds.
+    """
     x, lo, hi = (np.asarray(v, dtype=float) for v in (x, lo, hi))
     with np.errstate(divide="ignore", invalid="ignore"):  # np.where evaluates both branches
         s = np.where(log, (np.log(x) - np.log(lo)) / (np.log(hi) - np.log(lo)), (x - lo) / (hi - lo))
@@ -362,7 +480,20 @@ def to_unbounded(x, lo, hi, log):
 
 
 def from_unbounded(z, lo, hi, log):
-    """Inverse of :func:`to_unbounded`: always inside [lo, hi] (strictly, up to rounding)."""
+    """Inverse of :func:`to_unbounded`: always inside [lo, hi] (strictly, up to rounding).
+
+    Parameters
+    ----------
+    z : array_like
+        Unbounded coordinates.
+    lo, hi, log : array_like
+        As in :func:`to_unbounded`.
+
+    Returns
+    -------
+    ndarray
+        Physical values x.
+    """
     z, lo, hi = (np.asarray(v, dtype=float) for v in (z, lo, hi))
     s = 0.5 * (1.0 + np.tanh(0.5 * z))  # the logistic function, without overflow
     with np.errstate(divide="ignore", invalid="ignore"):  # np.where evaluates both branches
@@ -400,7 +531,18 @@ class ParameterSet:
         self.normal = tuple(np.array([n[k] for n in normal], int if k == 0 else float) for k in range(3))
 
     def to_physical(self, y) -> np.ndarray:
-        """The full physical vector (fixed values included) of sampling coordinates ``y``."""
+        """The full physical vector (fixed values included) of sampling coordinates ``y``.
+
+        Parameters
+        ----------
+        y : array_like
+            Shape (ndim,), ordered as :attr:`names`: log x for log-uniform priors, x otherwise.
+
+        Returns
+        -------
+        ndarray
+            Shape (len(all_names),), ordered as :attr:`all_names`.
+        """
         v = np.array(y, dtype=float)
         v[self.log] = np.exp(v[self.log])
         x = self._template.copy()
@@ -408,18 +550,50 @@ class ParameterSet:
         return x
 
     def to_sampled(self, x) -> np.ndarray:
-        """Sampling coordinates of a full physical vector ``x``."""
+        """Sampling coordinates of a full physical vector ``x``.
+
+        Parameters
+        ----------
+        x : array_like
+            Shape (len(all_names),), physical units, ordered as :attr:`all_names`.
+
+        Returns
+        -------
+        ndarray
+            y, shape (ndim,): log x for log-uniform priors, x otherwise.
+        """
         v = np.asarray(x, dtype=float)[self.free].copy()
         with np.errstate(divide="ignore"):
             v[self.log] = np.log(v[self.log])
         return v
 
     def in_bounds(self, y) -> bool:
-        """True if ``y`` lies inside every prior's bounds."""
+        """True if ``y`` lies inside every prior's bounds.
+
+        Parameters
+        ----------
+        y : ndarray
+            Sampling coordinates, shape (ndim,).
+
+        Returns
+        -------
+        bool
+        """
         return bool(np.all(y >= self.bounds[0]) and np.all(y <= self.bounds[1]))
 
     def log_prior(self, y) -> float:
-        """Log prior density in sampling coordinates (up to a constant); −inf outside the bounds."""
+        """Log prior density in sampling coordinates (up to a constant); −inf outside the bounds.
+
+        Parameters
+        ----------
+        y : array_like
+            Sampling coordinates, shape (ndim,).
+
+        Returns
+        -------
+        float
+            Only normal priors contribute; (log-)uniform priors are flat in y.
+        """
         y = np.asarray(y, dtype=float)
         if not self.in_bounds(y):
             return -math.inf
@@ -427,17 +601,44 @@ class ParameterSet:
         return float(-0.5 * np.sum(((y[idx] - mu) / sd) ** 2)) if idx.size else 0.0
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Prior draws in sampling coordinates, shape (size, ndim)."""
+        """Prior draws in sampling coordinates, shape (size, ndim).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+        size : int
+            Number of draws.
+
+        Returns
+        -------
+        ndarray
+        """
         cols = [pr.sample(rng, size) for pr in self.priors if pr.kind != "fixed"]
         return np.column_stack([np.log(c) if lg else c for c, lg in zip(cols, self.log)])
 
     def describe(self) -> list[str]:
-        """``name: prior`` texts, as stored in a result's ``priors`` attribute."""
+        """``name: prior`` texts, as stored in a result's ``priors`` attribute.
+
+        Returns
+        -------
+        list of str
+            One per parameter of :attr:`all_names`.
+        """
         return [f"{n}: {pr.describe()}" for n, pr in zip(self.all_names, self.priors)]
 
 
 def markdown_table(rows) -> str:
-    """A Markdown table of parameter declarations (name, unit, default prior, support, description)."""
+    """A Markdown table of parameter declarations (name, unit, default prior, support, description).
+
+    Parameters
+    ----------
+    rows : iterable of FitParameter
+        The declarations, one table row each.
+
+    Returns
+    -------
+    str
+    """
     out = ["| name | unit | default prior | support | description |", "|---|---|---|---|---|"]
     for p in rows:
         lo, hi = p.domain

@@ -10,7 +10,8 @@ import numpy as np
 
 from bayesmusr.io.readers import read_run
 from bayesmusr.io.run import MuonRun
-from bayesmusr.physics.constants import MUON_LIFETIME, OMEGA_PER_MT
+from bayesmusr.model.forward import bin_decay
+from bayesmusr.physics.constants import OMEGA_PER_MT
 from bayesmusr.physics.tables import load_table
 
 __all__ = ["RunData", "ea_delta_support", "ea_support_note"]
@@ -97,13 +98,30 @@ class RunData:
         return int(self.t.size)
 
     def decay(self) -> np.ndarray:
-        """Bin-averaged muon decay d_i = e^{−t_i/τ} (2τ/w_i) sinh(w_i/2τ)."""
-        tau = MUON_LIFETIME
-        x = self.width / (2 * tau)
-        return np.exp(-self.t / tau) * np.sinh(x) / x
+        """Bin-averaged muon decay d_i = e^{−t_i/τ} (2τ/w_i) sinh(w_i/2τ).
+
+        Returns
+        -------
+        ndarray
+            Shape (n_obs,); histogram runs only (needs ``width``).
+        """
+        return bin_decay(self.t, self.width)
 
     def early_asymmetry(self, alpha: float = 1.0, n: int = 10) -> float:
-        """Mean asymmetry of the first ``n`` bins (starting guess for A0)."""
+        """Mean asymmetry of the first ``n`` bins (starting guess for A0).
+
+        Parameters
+        ----------
+        alpha : float
+            Detector balance α of A = (F − αB)/(F + αB) (histogram runs).
+        n : int
+            Number of leading bins.
+
+        Returns
+        -------
+        float
+            (F − αB)/(F + αB) of the summed counts (0 without counts), or the mean stored asymmetry.
+        """
         if self.kind == "asymmetry":
             return float(np.mean(self.asymmetry[:n]))
         f, b = self.forward[:n].sum(), self.backward[:n].sum()
@@ -129,6 +147,11 @@ class RunData:
             Keep bins with t_min ≤ t ≤ t_max (μs after t0).
         label : str, optional
             Label (default: geometry and run number).
+
+        Returns
+        -------
+        RunData
+            With ``meta`` holding the file and reader settings.
         """
 
         if not isinstance(run, MuonRun):
@@ -193,6 +216,20 @@ def ea_delta_support(runs: Sequence[RunData], table=None):
     """(Δ_min, Δ_max, table): the Δ the EA table allows for these runs' highest field and latest time.
 
     Δ_min = ω_L,max/ω_max (0 in zero field), Δ_max = x_max/t_max.
+
+    Parameters
+    ----------
+    runs : sequence of RunData
+        The runs sharing one Δ.
+    table : path, optional
+        EA table (default: the shipped one).
+
+    Returns
+    -------
+    delta_min, delta_max : float
+        In μs⁻¹.
+    table : bayesmusr.physics.tables.EATable
+        The loaded table.
     """
 
     tab = load_table(table)
@@ -206,6 +243,15 @@ def ea_support_note(runs: Sequence[RunData], table=None) -> str:
 
     Raises FileNotFoundError (from :func:`bayesmusr.physics.tables.load_table`) if the
     table is missing, so a fit fails early with a clear message.
+
+    Parameters
+    ----------
+    runs, table
+        As in :func:`ea_delta_support`.
+
+    Returns
+    -------
+    str
     """
     lo, hi, tab = ea_delta_support(runs, table)
     t_max = max(float(r.t.max()) for r in runs)

@@ -32,12 +32,13 @@ conditional maximum η̂_r, and
 The error of this is O(1/N_events) relative; `tests/test_scan.py` checks the
 conditional optimum against brute-force maximisation, the marginal against an
 importance-sampled integral (differences 0.009 and 0.003 at 2×10⁶ events, within
-the MC error) and the likelihood of a small scan against a likelihood-ratio test.  Backgrounds are treated as unconstrained here (the data
-fix them; every expected count must stay positive).  Asymmetry-only runs
+the MC error) and the likelihood of a small scan against a likelihood-ratio test.  The solve is in
+z, the logit of each nuisance's position inside its declared prior bounds (backgrounds included), so
+ℓ_r carries the log prior density in z (:mod:`bayesmusr.model.nuisances`).  Asymmetry-only runs
 (Gaussian) have nuisances a1 = A(1 − f), a2 = A f entering linearly, so their
 marginal is exact.
 
-Only the global parameters (6, or 7 + N_T with pooled Δ_T) are sampled, by
+Only the global parameters (6, or 7 + N_T with pooled Δ_T; + ``fbg`` with a shared holder) are sampled, by
 the one emcee wrapper (:func:`bayesmusr.inference.sampling.sample`).  Pointwise
 log-likelihoods (for LOO) use the conditional nuisances and the profiled
 N0 = Σn / Σs of each run.
@@ -62,7 +63,18 @@ from bayesmusr.model.rundata import RunData, ea_support_note
 import itertools
 
 def holder_option(value) -> bool | str:
-    """Check a ``holder_fraction`` option: True (one f per run), False (none) or "shared" (one for the scan)."""
+    """Check a ``holder_fraction`` option: True (one f per run), False (none) or "shared" (one for the scan).
+
+    Parameters
+    ----------
+    value : bool or str
+        The option as given; anything else raises ValueError.
+
+    Returns
+    -------
+    bool or str
+        ``value`` itself.
+    """
     if isinstance(value, bool) or value == "shared":
         return value
     raise ValueError(f"holder_fraction must be true (one per run), false (none) or \"shared\" (one for the "
@@ -77,6 +89,12 @@ class ScanPointData:
 
     temperature: float  # K
     runs: list[RunData] = field(default_factory=list)
+
+
+def _conditional(blk, g) -> None:
+    """Set ``blk``'s conditional nuisances at ``g``; a retained draw without an optimum is an error, not stale values."""
+    if not math.isfinite(blk.marginal(g)):
+        raise ValueError(f"run {blk.run.label!r}: no conditional nuisance optimum at a retained posterior draw")
 
 
 def _check_points(points: Sequence[ScanPointData]):
@@ -232,16 +250,51 @@ class ScanProblem(_ProblemBase):
                         "count_background": count_background}
 
     def holder(self, x) -> float | None:
-        """The shared holder fraction of physical parameters ``x`` (None unless holder_fraction="shared")."""
+        """The shared holder fraction of physical parameters ``x`` (None unless holder_fraction="shared").
+
+        Parameters
+        ----------
+        x : ndarray
+            Full physical parameter vector, ordered as ``declared``.
+
+        Returns
+        -------
+        float or None
+        """
         return float(x[len(self.declared) - 1]) if self.shared_holder else None
 
     # physics per temperature
     def rates(self, x, temperatures=None):
-        """ν_i(T), ν_μ(T) in μs⁻¹ for physical parameter list ``x``."""
+        """ν_i(T), ν_μ(T) in μs⁻¹ for physical parameter list ``x``.
+
+        Parameters
+        ----------
+        x : sequence of float
+            Physical parameters, starting log10 ν_i0, E_i, log10 ν_μ0 (log10 s⁻¹), E_μ (eV).
+        temperatures : array_like, optional
+            Temperatures in K (default: the scan's).
+
+        Returns
+        -------
+        nu_i, nu_mu : ndarray
+            One rate per temperature, μs⁻¹.
+        """
         temps = self.temperatures if temperatures is None else np.asarray(temperatures, dtype=float)
         return arrhenius(temps, x[0], x[1]), arrhenius(temps, x[2], x[3])
 
     def deltas(self, x):
+        """Δ_T per temperature: Δ, or Δ exp(dlog_delta_<j>) with pooled Δ_T.
+
+        Parameters
+        ----------
+        x : ndarray
+            Full physical parameter vector, ordered as ``declared``.
+
+        Returns
+        -------
+        ndarray
+            Shape (N_T,), μs⁻¹.
+        """
         if not self.pooled:
             return np.full(len(self.points), x[4])
         return x[4] * np.exp(np.asarray(x[7:7 + len(self.points)]))
@@ -260,6 +313,18 @@ class ScanProblem(_ProblemBase):
         return gs if f is None else [[(1.0 - f) * g + f for g in g_list] for g_list in gs]
 
     def log_posterior(self, y):
+        """Log posterior (up to a constant) with every run's nuisances Laplace-marginalised.
+
+        Parameters
+        ----------
+        y : array_like
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+
+        Returns
+        -------
+        float
+            −inf outside the prior bounds or the EA table's support.
+        """
         y = np.asarray(y, dtype=float)
         lp = self._log_prior(y)
         if not math.isfinite(lp):
@@ -279,7 +344,13 @@ class ScanProblem(_ProblemBase):
         return self._sum_marginals(gs, lp)
 
     def initial_guesses(self):
-        """Starting points: the declared defaults and a spread of activation parameters."""
+        """Starting points: the declared defaults and a spread of activation parameters.
+
+        Returns
+        -------
+        list of ndarray
+            Sampling coordinates, shape (ndim,) each.
+        """
         base = []
         for p, pr, f in zip(self.declared, self.priors, self.free):
             if f:
@@ -298,6 +369,27 @@ class ScanProblem(_ProblemBase):
         return out
 
     def posterior_extras(self, y, rng, predictive):
+        """Outputs of one retained draw: values with the derived rates, pointwise log-likelihood, replicas.
+
+        Parameters
+        ----------
+        y : array_like
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+        rng : numpy.random.Generator
+            Seeded generator for the replicas.
+        predictive : bool
+            Draw posterior-predictive replicas.
+
+        Returns
+        -------
+        vals : dict
+            Sampled parameters in physical units, plus ``nu_i_T<j>``, ``nu_mu_T<j>`` (μs⁻¹)
+            and, pooled, ``delta_T<j>`` (μs⁻¹).
+        pointwise : ndarray
+            Per-bin log-likelihood at the conditional nuisances (per run: forward bins, then backward).
+        replicas : dict or None
+            ``forward_<i>``/``backward_<i>`` or ``asymmetry_<i>`` per run; None unless ``predictive``.
+        """
         x = self._physical(y)
         vals = {p.name: v for p, v in zip(self.declared, x) if p.name in self.names}
         nu_i, nu_mu = self.rates(x)
@@ -312,7 +404,7 @@ class ScanProblem(_ProblemBase):
         if not self.shared_holder:
             for blocks, g_list in zip(self.blocks, gs):
                 for blk, g in zip(blocks, g_list):
-                    blk.marginal(g)  # conditional nuisances at this draw
+                    _conditional(blk, g)  # conditional nuisances at this draw
                     pw.append(blk.pointwise(g))
         else:
             # bins scored with per-run conditional (A, α, f, β) on G^EA (see score_blocks in __init__); the
@@ -321,8 +413,7 @@ class ScanProblem(_ProblemBase):
             f = self.holder(x)
             for blocks, scores, g_list, g0_list in zip(self.blocks, self.score_blocks, gs, g_plain):
                 for blk, score, g, g0 in zip(blocks, scores, g_list, g0_list):
-                    if not math.isfinite(blk.marginal(g)):
-                        raise ValueError("no conditional nuisance optimum at a retained posterior draw")
+                    _conditional(blk, g)
                     if hasattr(score, "set_reference"):
                         score.set_reference(np.concatenate([blk.eta[:2], [f], blk.eta[3:]]))
                     if math.isfinite(score.marginal(g0)):
@@ -334,6 +425,12 @@ class ScanProblem(_ProblemBase):
         return vals, np.concatenate(pw), rep
 
     def describe(self):
+        """Attributes of a result: temperatures, runs, priors, options, units, likelihood, EA support.
+
+        Returns
+        -------
+        dict
+        """
         return {
             "bayesmusr_result": "scan",
             "model": "ea_arrhenius_scan",
@@ -356,7 +453,7 @@ class TemperaturePointProblem(_ProblemBase):
 
     The one-temperature counterpart of :class:`ScanProblem`: the runs of the
     point share the physics parameters ``PHYSICS_PARAMETERS[model]`` of
-    :mod:`bayesmusr.model.forward` (the only sampled ones); every run's nuisances are
+    :mod:`bayesmusr.model.parameters` (the only sampled ones); every run's nuisances are
     integrated out as described in the module docstring.  Used by
     :func:`bayesmusr.workflows.temperature.fit_temperature` through
     :class:`bayesmusr.inference.adapters.MarginalAdapter`, which adds the outputs.
@@ -365,6 +462,8 @@ class TemperaturePointProblem(_ProblemBase):
     def __init__(self, point: ScanPointData, model: str = "ea", priors: Mapping[str, Any] | None = None, *,
                  holder_fraction: bool = True, count_background: bool = True, table=None):
 
+        if not isinstance(holder_fraction, bool):  # "shared" is a scan option: one temperature has per-run f
+            raise ValueError(f"holder_fraction must be true or false for one temperature, got {holder_fraction!r}")
         if not point.runs:
             raise ValueError("a temperature needs at least one run")
         self.model = canonical_model(model)
@@ -379,6 +478,18 @@ class TemperaturePointProblem(_ProblemBase):
         return [[relaxation(self.model, r.t, r.b_lf, x, table=self.table) for r in self.points[0].runs]]
 
     def log_posterior(self, y):
+        """Log posterior (up to a constant) with every run's nuisances Laplace-marginalised.
+
+        Parameters
+        ----------
+        y : array_like
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+
+        Returns
+        -------
+        float
+            −inf outside the prior bounds or the EA table's support.
+        """
         y = np.asarray(y, dtype=float)
         lp = self._log_prior(y)
         if not math.isfinite(lp):
@@ -390,7 +501,13 @@ class TemperaturePointProblem(_ProblemBase):
         return self._sum_marginals(gs, lp)
 
     def initial_guesses(self):
-        """A grid of physics values (Δ, rates, Q), clipped into the prior bounds."""
+        """A grid of physics values (Δ, rates, Q), clipped into the prior bounds.
+
+        Returns
+        -------
+        list of ndarray
+            Sampling coordinates, shape (ndim,) each.
+        """
 
         grid = {"delta": (0.1, 0.3, 0.6), "nu": (0.01, 0.1, 1.0, 5.0), "nu_i": (0.05, 0.5, 5.0),
                 "nu_mu": (0.003, 0.05), "q": (0.3, 0.8)}
@@ -405,18 +522,42 @@ class TemperaturePointProblem(_ProblemBase):
         return [np.array(c) for c in itertools.product(*axes)]
 
     def posterior_extras(self, y, rng, predictive):
-        """Physics values, per-bin log-likelihood at the conditional nuisances, replicas."""
+        """Physics values, per-bin log-likelihood at the conditional nuisances, replicas.
+
+        Parameters
+        ----------
+        y : array_like
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+        rng : numpy.random.Generator
+            Seeded generator for the replicas.
+        predictive : bool
+            Draw posterior-predictive replicas.
+
+        Returns
+        -------
+        vals : dict
+            Sampled parameters in physical units (the physics only).
+        pointwise : ndarray
+            Per-bin log-likelihood at the conditional nuisances (per run: forward bins, then backward).
+        replicas : dict or None
+            ``forward_<i>``/``backward_<i>`` or ``asymmetry_<i>`` per run; None unless ``predictive``.
+        """
         x = self._physical(y)
         vals = {p.name: v for p, v in zip(self.declared, x) if p.name in self.names}
         gs = self._polarisations(x)
         pw = []
         for blk, g in zip(self.blocks[0], gs[0]):
-            blk.marginal(g)
+            _conditional(blk, g)
             pw.append(blk.pointwise(g))
         return vals, np.concatenate(pw), (self._replicas(gs, rng) if predictive else None)
 
     def describe(self):
-        """Attributes of a result: model, temperature, runs, priors, options."""
+        """Attributes of a result: model, temperature, runs, priors, options.
+
+        Returns
+        -------
+        dict
+        """
         return {"bayesmusr_result": "temperature", "model": self.model,
                 "temperature_K": float(self.temperatures[0]),
                 "run_labels": [r.label for r in self.points[0].runs],

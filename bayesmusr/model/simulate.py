@@ -45,10 +45,21 @@ def expected_counts(model: str, physics: Mapping[str, float], b_lf: float, t: np
                     bgf: float = 0.0, bgb: float = 0.0, table=None):
     """Expected forward and backward counts with N0 set so that Σ(μ_F + μ_B) = ``n_events``.
 
+    Parameters
+    ----------
+    t : ndarray
+        Bin centres in μs.
+    bin_width : float
+        Bin width in μs.
+    model, physics, b_lf, n_events, a0, alpha, fbg, lam, bgf, bgb, table
+        As in :func:`simulate_spectrum`.
+
     Returns
     -------
     mu_f, mu_b : ndarray
+        Expected counts per bin.
     n0 : float
+        Forward counts per bin at t = 0 (counts/bin).
     """
     model = canonical_model(model)
     g = relaxation(model, t, b_lf, _theta(model, physics), table)
@@ -121,8 +132,20 @@ def simulate_run(model: str, physics: Mapping[str, float], b_lf: float = 0.0, *,
     """Simulate a two-detector histogram :class:`bayesmusr.io.run.MuonRun` (forward = 1, backward = 2).
 
     The histograms start ``t0_bins`` bins before t0 (those bins hold only the
-    flat background); good bins start at t0.  Other keywords as in
-    :func:`simulate_spectrum`.
+    flat background); good bins start at t0.
+
+    Parameters
+    ----------
+    model, physics, b_lf, rng, n_bins, bin_width
+        As in :func:`simulate_spectrum` (``n_bins`` good bins after t0).
+    temperature_K : float
+        Temperature in K for the metadata.
+    run_number : int
+        Run number for the metadata.
+    t0_bins : int
+        Background-only bins before t0.
+    **kwargs
+        Other keywords of :func:`simulate_spectrum` (histograms only; ``label`` is not stored).
 
     Returns
     -------

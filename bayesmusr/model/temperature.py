@@ -155,23 +155,55 @@ class TemperatureProblem:
         return [p.name for p in PHYSICS_PARAMETERS[self.model]]
 
     def parameter_table(self) -> str:
-        """Plain-text table of all parameters, units, priors and descriptions."""
+        """Plain-text table of all parameters, units, priors and descriptions.
+
+        Returns
+        -------
+        str
+        """
         lines = [f"{'name':<10} {'unit':<11} {'prior':<36} description"]
         for e in self.entries:
             lines.append(f"{e.name:<10} {e.unit:<11} {e.prior.describe():<36} {e.description}")
         return "\n".join(lines)
 
     def support_note(self) -> str:
-        """Words on where the EA table limits the support (empty for KT models)."""
+        """Words on where the EA table limits the support (empty for KT models).
+
+        Returns
+        -------
+        str
+        """
         return ea_support_note(self.runs, self.table) if self.model == "ea" else ""
 
     # ---------------------------------------------------------- coordinates
     def to_physical(self, y: np.ndarray) -> np.ndarray:
-        """Full parameter vector (order :attr:`all_names`, fixed ones included) from ``y``."""
+        """Full parameter vector (order :attr:`all_names`, fixed ones included) from ``y``.
+
+        Parameters
+        ----------
+        y : ndarray
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+
+        Returns
+        -------
+        ndarray
+            Physical values, shape (len(all_names),).
+        """
         return self.params.to_physical(y)
 
     def to_sampled(self, values: Mapping[str, float] | np.ndarray) -> np.ndarray:
-        """Sampling vector ``y`` from physical values (mapping by name or a full vector)."""
+        """Sampling vector ``y`` from physical values (mapping by name or a full vector).
+
+        Parameters
+        ----------
+        values : mapping or ndarray
+            ``{name: value}`` (the rest at :meth:`default_values`) or a vector ordered as :attr:`all_names`.
+
+        Returns
+        -------
+        ndarray
+            y, shape (ndim,).
+        """
         if isinstance(values, Mapping):
             full = self.default_values()
             for k, v in values.items():
@@ -185,7 +217,13 @@ class TemperatureProblem:
         return self.params.to_sampled(full)
 
     def default_values(self) -> np.ndarray:
-        """Full vector of declared defaults (fixed values where fixed), clipped into prior bounds."""
+        """Full vector of declared defaults (fixed values where fixed), clipped into prior bounds.
+
+        Returns
+        -------
+        ndarray
+            Physical values, shape (len(all_names),).
+        """
         out = np.empty(len(self.entries))
         decl = {p.name: p.default for p in PHYSICS_PARAMETERS[self.model]}
         decl.update({p.name: p.default for p, _, _ in RUN_PARAMETERS})
@@ -202,7 +240,17 @@ class TemperatureProblem:
         return out
 
     def in_bounds(self, y: np.ndarray) -> bool:
-        """True if ``y`` is inside the prior bounds."""
+        """True if ``y`` is inside the prior bounds.
+
+        Parameters
+        ----------
+        y : ndarray
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+
+        Returns
+        -------
+        bool
+        """
         return self.params.in_bounds(y)
 
     @property
@@ -211,16 +259,48 @@ class TemperatureProblem:
         return self.params.bounds[0].copy(), self.params.bounds[1].copy()
 
     def log_prior(self, y: np.ndarray) -> float:
-        """Log prior density in sampling coordinates (up to a constant); −inf outside bounds."""
+        """Log prior density in sampling coordinates (up to a constant); −inf outside bounds.
+
+        Parameters
+        ----------
+        y : ndarray
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+
+        Returns
+        -------
+        float
+        """
         return self.params.log_prior(y)
 
     def sample_prior(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Prior draws in sampling coordinates, shape (size, ndim)."""
+        """Prior draws in sampling coordinates, shape (size, ndim).
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+        size : int
+            Number of draws.
+
+        Returns
+        -------
+        ndarray
+        """
         return self.params.sample(rng, size)
 
     # ------------------------------------------------------------- the model
     def polarisations(self, x: np.ndarray) -> list[np.ndarray]:
-        """P_r(t) of every run for a full physical vector ``x`` (raises ValueError off-table)."""
+        """P_r(t) of every run for a full physical vector ``x`` (raises ValueError off-table).
+
+        Parameters
+        ----------
+        x : ndarray
+            Full physical vector, shape (len(all_names),), ordered as :attr:`all_names`.
+
+        Returns
+        -------
+        list of ndarray
+            One P(t) = (1 − f) G e^{−λt} + f per run, shape (n_obs,).
+        """
         theta = x[: self._n_phys]
         cache: dict[float, np.ndarray] = {}
         out = []
@@ -237,7 +317,20 @@ class TemperatureProblem:
         return out
 
     def shapes(self, x: np.ndarray, pols: list[np.ndarray] | None = None) -> list[np.ndarray]:
-        """Per run: expected counts divided by N0 (forward then backward), or the model asymmetry."""
+        """Per run: expected counts divided by N0 (forward then backward), or the model asymmetry.
+
+        Parameters
+        ----------
+        x : ndarray
+            Full physical vector, shape (len(all_names),), ordered as :attr:`all_names`.
+        pols : list of ndarray, optional
+            :meth:`polarisations` of ``x``, if already computed.
+
+        Returns
+        -------
+        list of ndarray
+            Shape (2 n_obs,) for histogram runs, (n_obs,) for asymmetry runs.
+        """
         pols = self.polarisations(x) if pols is None else pols
         out = []
         for i, r in enumerate(self.runs):
@@ -253,7 +346,18 @@ class TemperatureProblem:
         return out
 
     def log_likelihood(self, y: np.ndarray) -> float:
-        """Log-likelihood of all runs with N0 integrated out (histogram runs)."""
+        """Log-likelihood of all runs with N0 integrated out (histogram runs).
+
+        Parameters
+        ----------
+        y : ndarray
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+
+        Returns
+        -------
+        float
+            −inf outside the EA table's support.
+        """
         x = self.to_physical(y)
         try:
             shapes = self.shapes(x)
@@ -268,7 +372,18 @@ class TemperatureProblem:
         return float(total)
 
     def log_posterior(self, y: np.ndarray) -> float:
-        """Log posterior (up to a constant) in sampling coordinates."""
+        """Log posterior (up to a constant) in sampling coordinates.
+
+        Parameters
+        ----------
+        y : ndarray
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+
+        Returns
+        -------
+        float
+            −inf outside the prior bounds or the EA table's support.
+        """
         lp = self.log_prior(y)
         if not math.isfinite(lp):
             return -math.inf
@@ -284,6 +399,16 @@ class TemperatureProblem:
         N0 profiled (μ = N0̂ m, N0̂ = Σn/Σm — the same maximiser as the N0
         marginal), (y − a)/σ for asymmetry runs, and (y − μ)/σ for normal priors.
         Outside the EA table support every residual is 1e6.
+
+        Parameters
+        ----------
+        y : ndarray
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+
+        Returns
+        -------
+        ndarray
+            Histogram runs (2 n_obs each), asymmetry runs (n_obs each), then normal priors.
         """
         y = np.asarray(y, dtype=float)
         x = self.to_physical(y)
@@ -309,7 +434,18 @@ class TemperatureProblem:
         return np.concatenate(parts)
 
     def conditional_n0(self, y: np.ndarray) -> list[tuple[float, float]]:
-        """(shape, rate) of the Gamma conditional posterior of N0 per run ((nan, nan) for asymmetry runs)."""
+        """(shape, rate) of the Gamma conditional posterior of N0 per run ((nan, nan) for asymmetry runs).
+
+        Parameters
+        ----------
+        y : ndarray
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+
+        Returns
+        -------
+        list of (float, float)
+            (Σn, Σm) per run, m the expected counts per unit N0.
+        """
         x = self.to_physical(y)
         shapes = self.shapes(x)
         out = []
@@ -321,17 +457,50 @@ class TemperatureProblem:
         return out
 
     def draw_n0(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One draw of N0 per run from p(N0 | θ, data) = Gamma(Σn, Σm) (NaN for asymmetry runs)."""
+        """One draw of N0 per run from p(N0 | θ, data) = Gamma(Σn, Σm) (NaN for asymmetry runs).
+
+        Parameters
+        ----------
+        y : ndarray
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+        rng : numpy.random.Generator
+
+        Returns
+        -------
+        ndarray
+            N0 (counts/bin) per run.
+        """
         return np.array([rng.gamma(a, 1.0 / b) if math.isfinite(a) else math.nan for a, b in self.conditional_n0(y)])
 
     def profile_n0(self, y: np.ndarray) -> np.ndarray:
-        """Maximum-likelihood N0 = Σn/Σm per run given the other parameters (NaN for asymmetry runs)."""
+        """Maximum-likelihood N0 = Σn/Σm per run given the other parameters (NaN for asymmetry runs).
+
+        Parameters
+        ----------
+        y : ndarray
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+
+        Returns
+        -------
+        ndarray
+            N0 (counts/bin) per run.
+        """
         return np.array([a / b if math.isfinite(a) else math.nan for a, b in self.conditional_n0(y)])
 
     def expected(self, y: np.ndarray, n0: np.ndarray | None = None) -> list[np.ndarray]:
         """Expected counts (forward then backward, concatenated) or model asymmetry per run.
 
-        ``n0`` defaults to the profile (maximum-likelihood) value per run.
+        Parameters
+        ----------
+        y : ndarray
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+        n0 : ndarray, optional
+            N0 per run (counts/bin); default the profile (maximum-likelihood) value.
+
+        Returns
+        -------
+        list of ndarray
+            Shape (2 n_obs,) counts for histogram runs, (n_obs,) asymmetry for asymmetry runs.
         """
         x = self.to_physical(y)
         shapes = self.shapes(x)
@@ -365,7 +534,21 @@ class TemperatureProblem:
         return out
 
     def simulate_observations(self, y: np.ndarray, n0: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-        """Replicated data per run (Poisson counts, forward then backward; or Gaussian asymmetry)."""
+        """Replicated data per run (Poisson counts, forward then backward; or Gaussian asymmetry).
+
+        Parameters
+        ----------
+        y : ndarray
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+        n0 : ndarray
+            N0 per run (counts/bin), e.g. from :meth:`draw_n0`.
+        rng : numpy.random.Generator
+
+        Returns
+        -------
+        list of ndarray
+            Shaped as :meth:`expected`.
+        """
         mus = self.expected(y, n0)
         out = []
         for r, mu in zip(self.runs, mus):
@@ -373,7 +556,13 @@ class TemperatureProblem:
         return out
 
     def initial_guesses(self) -> list[np.ndarray]:
-        """Starting points (sampling coordinates) for the MAP search: defaults plus a spread of physics values."""
+        """Starting points (sampling coordinates) for the MAP search: defaults plus a spread of physics values.
+
+        Returns
+        -------
+        list of ndarray
+            Shape (ndim,) each.
+        """
         base = self.default_values()
         for i, r in enumerate(self.runs):
             ka = self._slots[i]["alpha"] if self._slots[i]["alpha"] >= 0 else None

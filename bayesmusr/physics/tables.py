@@ -112,7 +112,18 @@ def _default_output(grid: str) -> pathlib.Path:
 
 
 def grid_axes(grid: str = "standard"):
-    """Return the axes (nu_i, q, omega, x) of a named grid, in physical units of Δ."""
+    """Return the axes (nu_i, q, omega, x) of a named grid, in physical units of Δ.
+
+    Parameters
+    ----------
+    grid : str
+        Grid name from `GRIDS`.
+
+    Returns
+    -------
+    nu_i, q, omega, x : numpy.ndarray
+        Node values of ν_i/Δ, Q, ω_L/Δ and Δt (1-D each).
+    """
     nu, q, segments, x = _grid_parts(grid)
     return nu, q, np.concatenate(segments), x
 
@@ -275,6 +286,20 @@ def reference_factor(dx: float, n: int, v: float, q: float, w: float) -> np.ndar
     (Hermite, fourth-order slopes): max error 3.1e-4 → 5.6e-5, and 8.1e-4 → 2.2e-4
     for Q > 0.9.  In a field (w/σ ≥ 0.5) S_σ comes from the recurrence kernel
     `_kernels.static_kt_uniform` (agrees with the Faddeeva form to 4e-8, ~10× faster).
+
+    Parameters
+    ----------
+    dx : float
+        Δt step.
+    n : int
+        Number of nodes.
+    v, q, w : float
+        ν_i/Δ, Q and ω_L/Δ.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        The factor (all ones where λ or σ vanishes).
     """
     lam = q**REF_Q_POWER * v * v / (v * v + REF_NU * REF_NU)
     sigma2 = 1.0 - q
@@ -352,7 +377,17 @@ class EATable:
 
 
 def load_table(path=None) -> EATable:
-    """Load and verify a table (checksum, version, axes).  Cached per path."""
+    """Load and verify a table (checksum, version, axes).  Cached per path.
+
+    Parameters
+    ----------
+    path : path, optional
+        Table file (default: `DEFAULT_TABLE`).
+
+    Returns
+    -------
+    EATable
+    """
     # os.path, not pathlib: this runs in every `ea` call, and pathlib's parsing cost ~8 µs of its ~60
     return _load_cached(os.path.abspath(path) if path else _DEFAULT_KEY)
 
@@ -439,6 +474,19 @@ def interpolate_g0(table: EATable, v: float, q: float, w: float, n_x: int) -> np
     slopes from the quartic through five neighbouring nodes (6 × 6 × 6 slices
     combined), and multiplied back by the exact factor.  Against second-order slopes this cut the measured interpolation
     error of the standard table 7-fold (max 2.3e-4 → 3.4e-5 at 60 random points).
+
+    Parameters
+    ----------
+    table : EATable
+        Loaded table.
+    v, q, w : float
+        ν_i/Δ, Q and ω_L/Δ, inside the table's range.
+    n_x : int
+        Number of Δt nodes (step ``table.dx``) to return.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_x,)
     """
     s0, w0 = _axis_weights(table.u_nu, math.asinh(v / NU_SCALE))
     s1, w1 = _axis_weights(table.u_q, math.asin(math.sqrt(q)), True)  # G is even in θ at 0 and π/2
@@ -448,7 +496,18 @@ def interpolate_g0(table: EATable, v: float, q: float, w: float, n_x: int) -> np
 
 
 def describe_table(path=None) -> str:
-    """Human-readable summary of a table file."""
+    """Human-readable summary of a table file.
+
+    Parameters
+    ----------
+    path : path, optional
+        Table file (default: `DEFAULT_TABLE`).
+
+    Returns
+    -------
+    str
+        Multi-line description: version, size, axes.
+    """
     t = load_table(path)
     n_nu, n_q, n_w, n_x = t.data.shape
     size = pathlib.Path(t.path).stat().st_size / 2**20
@@ -481,6 +540,11 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
         Longitudinal field in mT.
     table : path, optional
         Table file (default: the shipped ``bayesmusr/physics/data/ea_g0_v2.nc``).
+
+    Returns
+    -------
+    numpy.ndarray
+        G_z(t), same shape as ``t``.
 
     Notes
     -----
@@ -551,6 +615,12 @@ class CheckReport:
         return bool(np.max(self.errors) <= self.tolerance)
 
     def summary(self) -> str:
+        """Text report: error statistics, worst point, PASS/FAIL.
+
+        Returns
+        -------
+        str
+        """
         e = self.errors
         worst = self.points[int(np.argmax(e))]
         return (f"EA table check: {len(e)} random off-grid points, 40 random times each (Δt in [0, 20])\n"
@@ -577,6 +647,23 @@ def check_table(n_points: int = 200, seed: int = 20261124, table=None, progress:
     Parameters are drawn uniformly in the table's own coordinates (asinh ν_i,
     θ = arcsin √Q, asinh ω_L) so the whole domain is covered, ν_μ/Δ is 0 for a
     quarter of the points and log-uniform in [1e-3, 10] otherwise.
+
+    Parameters
+    ----------
+    n_points : int
+        Random parameter points (40 random times each).
+    seed : int
+        Random seed.
+    table : path, optional
+        Table file (default: `DEFAULT_TABLE`).
+    progress : bool
+        Show a tqdm progress bar.
+    workers : int, optional
+        Worker processes (default: all cores).
+
+    Returns
+    -------
+    CheckReport
     """
 
 

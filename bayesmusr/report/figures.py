@@ -24,7 +24,13 @@ _COLORS = ("C0", "C1", "C2", "C3", "C4")
 
 
 def pyplot():
-    """``matplotlib.pyplot`` with the Agg backend (imported when a figure is drawn)."""
+    """``matplotlib.pyplot`` with the Agg backend (imported when a figure is drawn).
+
+    Returns
+    -------
+    module
+        ``matplotlib.pyplot``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,7 +40,19 @@ def pyplot():
 
 
 def png(fig, dpi: int = 90) -> bytes:
-    """The PNG bytes of ``fig`` at ``dpi`` dots per inch (the figure is closed)."""
+    """The PNG bytes of ``fig`` at ``dpi`` dots per inch (the figure is closed).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        Figure to render; closed afterwards.
+    dpi : int
+        Resolution, dots per inch.
+
+    Returns
+    -------
+    bytes
+    """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     pyplot().close(fig)
@@ -203,7 +221,17 @@ def _kt_points(ax, kt: Result | None, name: str, x_of, label: str):
 
 
 def linewidth_bands(ax, delta: np.ndarray, q) -> None:
-    """Horizontal 68/95 % bands and medians of the EA scan's Δ and √(1−Q)Δ (μs⁻¹) from their draws."""
+    """Horizontal 68/95 % bands and medians of the EA scan's Δ and √(1−Q)Δ (μs⁻¹) from their draws.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Axes to draw on.
+    delta : numpy.ndarray
+        Draws of Δ (μs⁻¹), any shape.
+    q : numpy.ndarray or float
+        Draws of Q matching ``delta``, or its fixed value.
+    """
     for arr, color, label in ((delta, "C2", "Δ (EA scan)"), (np.sqrt(1 - q) * delta, "C3", "√(1−Q)Δ (EA scan)")):
         p = np.percentile(arr, PERCENTILES)
         ax.axhspan(p[0], p[4], color=color, alpha=0.18)

@@ -95,11 +95,27 @@ class Result:
             getattr(self.idata, g).close()
 
     def draws(self, name: str) -> np.ndarray:
-        """All posterior draws of a variable, flattened over chains."""
+        """All posterior draws of a variable, flattened over chains.
+
+        Parameters
+        ----------
+        name : str
+            Posterior variable.
+
+        Returns
+        -------
+        numpy.ndarray, shape (chains × draws,)
+        """
         return np.asarray(self.idata.posterior[name]).ravel()
 
     def global_names(self) -> list[str]:
-        """Parameters shared by all runs: those the corner plot shows."""
+        """Parameters shared by all runs: those the corner plot shows.
+
+        Returns
+        -------
+        list of str
+            Posterior variable names (empty for a ``kt_scan``).
+        """
         post = list(self.idata.posterior.data_vars)
         if self.kind == "ea_scan":
             return [n for n in post if not re.search(r"_T\d+$", n)]
@@ -112,7 +128,13 @@ class Result:
         return [n for n in phys if n in post]
 
     def fingerprint(self) -> tuple:
-        """Identifies the fitted data: results with equal fingerprints can be compared."""
+        """Identifies the fitted data: results with equal fingerprints can be compared.
+
+        Returns
+        -------
+        tuple
+            Number of ``obs`` entries, then per run (index, kind, bins, Σt, Σ data).
+        """
         return (int(self.idata.log_likelihood["y"].shape[-1]), *(
             (r.index, r.kind, r.t.size, float(r.t.sum()), float(np.sum(r.forward if r.forward is not None
                                                                          else r.asymmetry))) for r in self.runs))
@@ -341,7 +363,17 @@ def _collect_files(inputs, data: dict) -> None:
 
 
 def groups(results: Sequence[Result]) -> list[list[Result]]:
-    """Results grouped by the data they were fitted to (:meth:`Result.fingerprint`), in input order."""
+    """Results grouped by the data they were fitted to (:meth:`Result.fingerprint`), in input order.
+
+    Parameters
+    ----------
+    results : sequence of Result
+
+    Returns
+    -------
+    list of list of Result
+        One list per distinct fingerprint.
+    """
     out: dict[tuple, list[Result]] = {}
     for r in results:
         out.setdefault(r.fingerprint(), []).append(r)

@@ -82,7 +82,20 @@ RESULT_KT = "kt_per_temperature.nc"
 
 
 def load_config(path) -> tuple[dict, pathlib.Path]:
-    """Read an analysis TOML; returns (config, folder the relative paths refer to)."""
+    """Read an analysis TOML (layout: module docstring).
+
+    Parameters
+    ----------
+    path : path
+        The analysis TOML; it must have a ``[data]`` table.
+
+    Returns
+    -------
+    config : dict
+        The parsed TOML.
+    base : pathlib.Path
+        Folder its relative paths refer to.
+    """
     path = pathlib.Path(path)
     if not path.exists():
         raise FileNotFoundError(f"analysis file {path} not found")
@@ -96,7 +109,20 @@ def load_config(path) -> tuple[dict, pathlib.Path]:
 
 
 def load_scan(cfg: dict, base: pathlib.Path):
-    """Runs of the configuration as :class:`bayesmusr.model.scan.ScanPointData` (ZF and LF runs per temperature)."""
+    """Runs of the configuration as :class:`bayesmusr.model.scan.ScanPointData` (ZF and LF runs per temperature).
+
+    Parameters
+    ----------
+    cfg : dict
+        Analysis configuration; its ``[data]`` table is used.
+    base : pathlib.Path
+        Folder relative paths refer to.
+
+    Returns
+    -------
+    list of ScanPointData
+        One per temperature with ZF/LF runs (≥ 3), ascending T.
+    """
 
     data = cfg["data"]
     if "runs" in data:
@@ -130,6 +156,20 @@ def fingerprint(problem, seed: int, settings: dict) -> str:
     Stored next to the HDF5 backend (``<backend>.fingerprint``); a result or
     backend whose fingerprint differs came from another configuration or other
     data and is not reused.
+
+    Parameters
+    ----------
+    problem
+        Scan or KT-per-temperature problem (``describe()``, ``points``).
+    seed : int
+        Sampler seed.
+    settings : dict
+        Sampler settings; those of ``_LENGTH_SETTINGS`` are left out.
+
+    Returns
+    -------
+    str
+        SHA-256 hex digest.
     """
 
     h = hashlib.sha256()
@@ -172,7 +212,20 @@ ESS_GOAL = 400
 
 
 def diagnostics(idata, names) -> dict:
-    """Unrounded split R-hat and bulk ESS per parameter, and whether the goals are met."""
+    """Unrounded split R-hat and bulk ESS per parameter, and whether the goals are met.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        A result with a posterior group.
+    names : iterable of str
+        Posterior variables to check.
+
+    Returns
+    -------
+    dict
+        ``r_hat`` and ``ess_bulk`` (name → float), ``met``: all R-hat < `RHAT_GOAL` and ESS > `ESS_GOAL`.
+    """
 
     az = compare._az()
     rhat = az.rhat(idata, var_names=list(names))
@@ -241,6 +294,22 @@ def combine_kt(kt_results, problem, path, attrs: dict | None = None):
     index gives draws of the joint posterior; the pointwise log-likelihoods are
     concatenated in the scan's bin order, which makes the result comparable
     with the EA scan model by LOO.
+
+    Parameters
+    ----------
+    kt_results : list of arviz.InferenceData
+        Per-temperature KT results, in the scan's temperature order.
+    problem : ScanProblem
+        The scan's problem (observed data and run descriptions).
+    path : path
+        netCDF file to write.
+    attrs : dict, optional
+        More posterior attributes (e.g. the specification).
+
+    Returns
+    -------
+    arviz.InferenceData
+        ``delta_T<j>``, ``nu_T<j>`` (μs⁻¹) on the common (chain, draw) size, pointwise log-likelihood.
     """
 
     nw = min(int(r.posterior.sizes["chain"]) for r in kt_results)
@@ -281,6 +350,19 @@ def conventional_reading(temps, kt_results) -> dict:
     left out of T*, the Arrhenius fit and Eq. 4: their medians are set by
     the prior range, not by the data, and a least-squares KT fit would land
     anywhere on the ridge.
+
+    Parameters
+    ----------
+    temps : numpy.ndarray
+        Temperatures (K), ascending, one per KT result.
+    kt_results : list of arviz.InferenceData
+        Per-temperature KT results.
+
+    Returns
+    -------
+    dict
+        ``temperature_K``, ``delta_kt``/``nu_kt`` with ``_sd`` (μs⁻¹), ``t_star_K``, ``undetermined_K``,
+        ``t_star_at_scan_edge``, ``arrhenius_below_t_star`` (if ≥ 2 points; eV, s⁻¹) and ``eq4``.
     """
     d_med = np.array([float(np.median(_posterior_array(r, "delta"))) for r in kt_results])
     d_sd = np.array([float(np.std(_posterior_array(r, "delta"))) for r in kt_results])
@@ -320,6 +402,18 @@ def support_warning(problem, idata) -> str:
     The table covers ω_L/Δ ≤ ω_max and Δ·t ≤ x_max, so for the scan's fields and
     times Δ is confined to [ω_L,max/ω_max, x_max/t_max]; a posterior piled at
     either end is truncated by the table, not by the data.
+
+    Parameters
+    ----------
+    problem : ScanProblem
+        The scan's problem (runs, EA table).
+    idata : arviz.InferenceData
+        Its result.
+
+    Returns
+    -------
+    str
+        The warning, or '' (also when Δ is not in the posterior).
     """
 
     lo, hi, tab = ea_delta_support([r for p in problem.points for r in p.runs], problem.table)
@@ -430,7 +524,26 @@ def fit_scan(cfg: dict, base: pathlib.Path, out: pathlib.Path, progress: bool = 
 
 
 def scan_spec(cfg: dict, base: pathlib.Path, points, problem, sampler: dict) -> dict:
-    """The specification of a scan job: the configuration, every run with its file and reduction, priors."""
+    """The specification of a scan job: the configuration, every run with its file and reduction, priors.
+
+    Parameters
+    ----------
+    cfg : dict
+        Analysis configuration.
+    base : pathlib.Path
+        Folder its relative paths refer to.
+    points : list of ScanPointData
+        The scan's temperatures and runs.
+    problem : ScanProblem
+        The EA scan problem (priors, options, temperatures).
+    sampler : dict
+        Sampler settings with ``seed``.
+
+    Returns
+    -------
+    dict
+        A ``"scan"`` specification (:func:`bayesmusr.workflows.spec.new_spec`).
+    """
     runs = [run_record(r) for p in points for r in p.runs]
     model = {"name": "ea_arrhenius_scan", "priors": {q.name: pr.as_dict() for q, pr in zip(problem.declared,
                                                                                             problem.priors)},

@@ -70,7 +70,7 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
         Sample temperature in K; default: the runs' own (their mean, from the files' logs or
         titles), recorded in the result with where it came from.
     **settings
-        Sampler settings (:data:`SAMPLER_DEFAULTS`), e.g. ``workers=2``.
+        Sampler settings (:data:`~bayesmusr.inference.sampling.SAMPLER_DEFAULTS`), e.g. ``workers=2``.
 
     Returns
     -------
@@ -121,7 +121,18 @@ def _temperature(runs, given) -> dict:
 
 
 def run_record(r: RunData) -> dict:
-    """The specification entry of one run: label, kind, field, temperature, source file and reader settings."""
+    """The specification entry of one run: label, kind, field, temperature, source file and reader settings.
+
+    Parameters
+    ----------
+    r : RunData
+        A reduced run; its ``meta`` supplies the provenance.
+
+    Returns
+    -------
+    dict
+        JSON-ready entry (``field_mT`` in mT, ``temperature_K`` in K, ``window_us`` in μs).
+    """
     m = r.meta
     src = file_record(m["source_file"], m.get("format", "")) if m.get("source_file") else None
     return {"label": r.label, "kind": r.kind, "field_mT": r.b_lf, "field_source": m.get("field_source", "user"),
