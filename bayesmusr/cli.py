@@ -72,13 +72,15 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
     spec = read_spec(load(args.result))
     if spec is None:
         raise ValueError(f"{args.result}: no fit specification stored (made before bayesmusr stored them)")
-    if args.data_dir:
-        spec = relocate(spec, args.data_dir)
-    out = args.out or str(pathlib.Path(args.result).with_name(pathlib.Path(args.result).stem + "_rerun.nc"))
-    if spec["kind"] == "scan":
-        run_analysis_from_spec(spec, out_dir=out, progress=not args.quiet)
+    result = pathlib.Path(args.result).resolve()
+    if spec["kind"] == "scan":  # the whole job again, into a new folder
+        out = args.out or str(result.parent.with_name(result.parent.name + "_rerun"))
+        run_analysis_from_spec(spec, out_dir=out, progress=not args.quiet, data_dir=args.data_dir)
         print(f"scan refitted into {out}")
         return 0
+    if args.data_dir:
+        spec = relocate(spec, args.data_dir)
+    out = args.out or str(result.with_name(result.stem + "_rerun.nc"))
     refit(spec, out=out, progress=not args.quiet)
     print(f"refitted: {out}")
     return 0

@@ -1,11 +1,14 @@
 """End-to-end: `bayesmusr fit` on a tiny simulated scan writes results, figures and a report; bad configs fail clearly."""
 import json
+import shutil
 import runpy
 
 import numpy as np
 import pytest
 
 from bayesmusr import cli
+from bayesmusr.inference import compare
+from bayesmusr.workflows.spec import read_spec
 from bayesmusr.physics import tables
 from bayesmusr.workflows.scan import load_config
 
@@ -50,6 +53,20 @@ folder = "out"
     made = (out / "ea_scan.nc").stat().st_mtime_ns
     assert cli.main(["fit", str(tmp_path / "a.toml"), "--quiet"]) == 0
     assert (out / "ea_scan.nc").stat().st_mtime_ns == made
+    # the results carry the job's specification: every run file with its checksum, the configuration
+    spec = read_spec(compare.load(out / "ea_scan.nc"))
+    assert spec["kind"] == "scan" and spec["model"]["name"] == "ea_arrhenius_scan"
+    assert len(spec["runs"]) == 6 and all(len(r["source"]["sha256"]) == 64 for r in spec["runs"])
+    assert spec["job"]["config"]["data"]["bunch"] == 10 and spec["sampler"]["seed"] == 3
+    assert read_spec(compare.load(out / "kt_per_temperature.nc"))["model"]["name"] == "kt_per_temperature"
+    # rerun from the specification alone, the data folder moved: the same posterior
+    shutil.copytree(tmp_path / "scan", tmp_path / "moved" / "scan")
+    with pytest.warns(Warning):
+        assert cli.main(["rerun", str(out / "ea_scan.nc"), "--out", str(tmp_path / "again"),
+                         "--data-dir", str(tmp_path / "moved"), "--quiet"]) == 0
+    a, b = compare.load(out / "ea_scan.nc").posterior, compare.load(tmp_path / "again" / "ea_scan.nc").posterior
+    for name in ("e_i", "log10_nu_i0", "q", "delta"):
+        assert abs(float(a[name].median()) - float(b[name].median())) < 0.1 * float(a[name].std()), name
 
 
 @needs_table

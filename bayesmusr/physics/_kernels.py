@@ -546,7 +546,7 @@ def _laplace_newton(d, g, nf, nb, z0, free, eta_fixed, lo, hi, logk, predictor):
                     acc -= low[i, m] * w[m]
                 w[i] = acc / low[i, i]
                 ww += w[i] * w[i]
-            if ww < 1e-12:
+            if ww < 1e-9:
                 return val, z, eta, logdet, True
         while True:
             for i in range(k):

@@ -510,7 +510,12 @@ def fit_scan(cfg: dict, base: pathlib.Path, out: pathlib.Path, progress: bool = 
         print("WARNING: " + warning)
     for note in compare.prior_edge_notes(ea_idata):
         print("NOTE: " + note)
-    kt_idata = combine_kt(kt_results, problem, out / RESULT_KT, attrs=spec_attrs(spec))
+    kt_one = KTTemperatureProblem(points[0], kt_cfg.get("priors"))  # the KT reading's priors, as every temperature's
+    kt_model = {"name": "kt_per_temperature", "nuisances": "laplace",
+                "priors": {q.name: pr.as_dict() for q, pr in zip(kt_one.declared, kt_one.priors)},
+                "options": {"holder_fraction": holder is not False,
+                            "count_background": bool(model.get("count_background", True))}}
+    kt_idata = combine_kt(kt_results, problem, out / RESULT_KT, attrs=spec_attrs({**spec, "model": kt_model}))
 
     cmp = compare.compare_results({"EA_scan": ea_idata, "KT_per_T": kt_idata})
     comparison_text = compare.format_comparison(cmp)
