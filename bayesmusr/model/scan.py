@@ -133,6 +133,33 @@ class _ProblemBase:
     def _log_prior(self, y):
         return self.params.log_prior(y)
 
+    def log_posterior(self, y):
+        """Log posterior (up to a constant) with every run's nuisances Laplace-marginalised.
+
+        Parameters
+        ----------
+        y : array_like
+            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
+
+        Returns
+        -------
+        float
+            −inf outside the prior bounds or the EA table's support.
+        """
+        y = np.asarray(y, dtype=float)
+        lp = self._log_prior(y)
+        if not math.isfinite(lp):
+            return -math.inf
+        x = self._physical(y)
+        try:
+            gs = self._polarisations(x)
+        except ValueError:  # outside the EA table's support (e.g. ω_L/Δ > 20.8)
+            return -math.inf
+        return self._sum_marginals(gs, lp + self._hyper_log_prior(x))
+
+    def _hyper_log_prior(self, x) -> float:
+        return 0.0
+
     def _sum_marginals(self, gs, start: float) -> float:
         """start + Σ over runs of the Laplace marginal (−inf as soon as one run has none)."""
         total = start
@@ -312,36 +339,16 @@ class ScanProblem(_ProblemBase):
         f = self.holder(x)
         return gs if f is None else [[(1.0 - f) * g + f for g in g_list] for g_list in gs]
 
-    def log_posterior(self, y):
-        """Log posterior (up to a constant) with every run's nuisances Laplace-marginalised.
-
-        Parameters
-        ----------
-        y : array_like
-            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
-
-        Returns
-        -------
-        float
-            −inf outside the prior bounds or the EA table's support.
-        """
-        y = np.asarray(y, dtype=float)
-        lp = self._log_prior(y)
-        if not math.isfinite(lp):
-            return -math.inf
-        x = self._physical(y)
-        if self.pooled:
-            tau = x[6]
-            dl = np.asarray(x[7:7 + len(self.points)])
-            # log Δ_T − log Δ ~ N(0, τ²) truncated to the declared box [−1, 1]: the truncation's
-            # normaliser depends on τ, so it is part of τ's likelihood (5 % at τ = 0.5)
-            norm = math.erf(1.0 / (tau * math.sqrt(2.0)))
-            lp += float(-0.5 * np.sum(dl**2) / tau**2 - len(dl) * math.log(tau * norm))
-        try:
-            gs = self._polarisations(x)
-        except ValueError:  # outside the EA table's support (e.g. ω_L/Δ > 20.8)
-            return -math.inf
-        return self._sum_marginals(gs, lp)
+    def _hyper_log_prior(self, x) -> float:
+        """The pooled Δ_T's hierarchical prior (0 without pooling)."""
+        if not self.pooled:
+            return 0.0
+        tau = x[6]
+        dl = np.asarray(x[7:7 + len(self.points)])
+        # log Δ_T − log Δ ~ N(0, τ²) truncated to the declared box [−1, 1]: the truncation's
+        # normaliser depends on τ, so it is part of τ's likelihood (5 % at τ = 0.5)
+        norm = math.erf(1.0 / (tau * math.sqrt(2.0)))
+        return float(-0.5 * np.sum(dl**2) / tau**2 - len(dl) * math.log(tau * norm))
 
     def initial_guesses(self):
         """Starting points: the declared defaults and a spread of activation parameters.
@@ -476,29 +483,6 @@ class TemperaturePointProblem(_ProblemBase):
 
     def _polarisations(self, x):
         return [[relaxation(self.model, r.t, r.b_lf, x, table=self.table) for r in self.points[0].runs]]
-
-    def log_posterior(self, y):
-        """Log posterior (up to a constant) with every run's nuisances Laplace-marginalised.
-
-        Parameters
-        ----------
-        y : array_like
-            Sampling coordinates, shape (ndim,): log x for log-uniform priors, x otherwise.
-
-        Returns
-        -------
-        float
-            −inf outside the prior bounds or the EA table's support.
-        """
-        y = np.asarray(y, dtype=float)
-        lp = self._log_prior(y)
-        if not math.isfinite(lp):
-            return -math.inf
-        try:
-            gs = self._polarisations(self._physical(y))
-        except ValueError:  # outside the EA table's support (e.g. ω_L/Δ > 20.8)
-            return -math.inf
-        return self._sum_marginals(gs, lp)
 
     def initial_guesses(self):
         """A grid of physics values (Δ, rates, Q), clipped into the prior bounds.
