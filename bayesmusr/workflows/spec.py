@@ -234,22 +234,49 @@ def format_spec(spec: Mapping) -> str:
              f"  command: {spec.get('command') or '(Python API)'}",
              f"  model: {m.get('name')}   nuisances: {m.get('nuisances')}   options: "
              + ", ".join(f"{k}={v}" for k, v in (m.get("options") or {}).items())]
-    if t:
-        lines.append(f"  temperature: {t.get('value_K')} K ({t.get('source')})")
-    lines.append("  priors:")
+    if t.get("value_K") is not None:
+        lines.append(f"  temperature: {t['value_K']:.2f} K ({t.get('source')})")
+    lines.append("  priors:" + ("  (run nuisances: their declared default priors)" if m.get("nuisances") == "laplace"
+                                else ""))
     lines += [f"    {k:<14} {_prior_text(v)}" for k, v in (m.get("priors") or {}).items()]
     lines.append("  runs:")
     for r in spec.get("runs", []):
-        src = r.get("source") or {}
-        lines.append(f"    {r.get('label')}: {r.get('kind')}, B = {r.get('field_mT')} mT ({r.get('field_source')}), "
-                     f"T = {r.get('temperature_K')} K ({r.get('temperature_source')})")
-        if src:
-            lines.append(f"      file {src.get('path')} [{src.get('format')}] sha256 {str(src.get('sha256'))[:16]}…")
-        reader = r.get("reader") or {}
-        if reader:
-            lines.append("      " + ", ".join(f"{k}={v}" for k, v in reader.items()))
+        lines += _run_lines(r)
     lines.append("  sampler: " + ", ".join(f"{k}={v}" for k, v in s.items()))
     return "\n".join(lines)
+
+
+def _run_lines(r: Mapping) -> list[str]:
+    """A run's entry of :func:`format_spec`: field, temperature, file, reader settings and reduction."""
+    src, red, window = r.get("source") or {}, r.get("reduction") or {}, r.get("window_us") or [None, None]
+    temp = r.get("temperature_K")
+    out = [f"    {r.get('label')}: {r.get('kind')}, B = {r.get('field_mT')} mT ({r.get('field_source')}), "
+           f"T = {'?' if temp is None else f'{temp:.2f}'} K ({r.get('temperature_source') or '?'})"]
+    if src:
+        out.append(f"      file {src.get('path')} [{src.get('format')}] sha256 {str(src.get('sha256'))[:16]}…")
+    reader = {k: v for k, v in (r.get("reader") or {}).items() if v is not None}
+    out.append("      settings: " + (", ".join(f"{k}={v}" for k, v in reader.items()) or "defaults"))
+    if red:
+        out.append(f"      reduction: t0 {red.get('t0_us', float('nan')):.4f} μs, good "
+                   f"{red.get('first_good_time_us', float('nan')):.3f}–{red.get('last_good_time_us', float('nan')):.3f} μs,"
+                   f" forward {_ranges(red.get('forward_detectors', []))}, backward "
+                   f"{_ranges(red.get('backward_detectors', []))}, period {red.get('period')}, dead time "
+                   f"{'corrected' if red.get('dead_time_corrected') else 'not corrected'}, bins "
+                   f"{red.get('bin_width_us', float('nan')) * 1e3:.4g} ns")
+    if window[0] is not None:
+        out.append(f"      fitted: {r.get('n_bins')} bins, {window[0]:.4g}–{window[1]:.4g} μs after t0")
+    return out
+
+
+def _ranges(numbers) -> str:
+    """Detector numbers as compact ranges: [1, 2, 3, 7] → "1–3, 7"."""
+    nums, parts = sorted(int(n) for n in numbers), []
+    for n in nums:
+        if parts and n == parts[-1][1] + 1:
+            parts[-1][1] = n
+        else:
+            parts.append([n, n])
+    return ", ".join(f"{a}–{b}" if b > a else f"{a}" for a, b in parts) or "none"
 
 
 def _prior_text(d) -> str:
