@@ -71,8 +71,8 @@ class HistogramNuisances:
         prior bounds.
         """
         bg = 1e-3 if self.free[3] else 0.0
-        alpha = float(self.nb.sum() / max(self.nf.sum(), 1.0))
-        fallback = np.array([0.2, alpha, 0.05 if self.free[2] else 0.0, bg, bg])
+        rho = float(self.nb.sum() / max(self.nf.sum(), 1.0))  # ρ = 1/α ≈ ΣB/ΣF
+        fallback = np.array([0.2, rho, 0.05 if self.free[2] else 0.0, bg, bg])
         if g is None:
             return fallback
         d = self.d
@@ -92,13 +92,12 @@ class HistogramNuisances:
         a = u + v
         f = v / a if a != 0 else 0.0
         n0f = cf[0] / (1.0 + v)
-        alpha = cb[0] / (1.0 - v) / n0f
+        rho = cb[0] / (1.0 - v) / n0f
         # backgrounds start at ≥ 0: a negative relaxed estimate can make the shapes ≤ 0 in late, nearly
         # empty bins (seen on EMU00020882, 32 μs of data: ℓ = −inf at the start)
         bf = max(cf[2] / n0f, 0.0) if self.free[3] else 0.0
         bb = max(cb[2] / n0f, 0.0) if self.free[3] else 0.0
-        eta = np.array([a, alpha, f, bf, bb])
-        return self._inside(eta)
+        return self._inside(np.array([a, rho, f, bf, bb]))
 
     @staticmethod
     def _inside(eta):
