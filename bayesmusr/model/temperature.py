@@ -102,7 +102,6 @@ class TemperatureProblem:
         self.params = ParameterSet([e.name for e in self.entries], [e.prior for e in self.entries])
         self.all_names, self.names, self.ndim = self.params.all_names, self.params.names, self.params.ndim
         self._index = {n: k for k, n in enumerate(self.all_names)}
-        self._free = np.flatnonzero(self.params.free)
         self._normal = self.params.normal
         self._n_phys = len(PHYSICS_PARAMETERS[self.model])
         # per-run precomputation
@@ -153,18 +152,6 @@ class TemperatureProblem:
     def physics_names(self) -> list[str]:
         """Names of the physics parameters of the model."""
         return [p.name for p in PHYSICS_PARAMETERS[self.model]]
-
-    def parameter_table(self) -> str:
-        """Plain-text table of all parameters, units, priors and descriptions.
-
-        Returns
-        -------
-        str
-        """
-        lines = [f"{'name':<10} {'unit':<11} {'prior':<36} description"]
-        for e in self.entries:
-            lines.append(f"{e.name:<10} {e.unit:<11} {e.prior.describe():<36} {e.description}")
-        return "\n".join(lines)
 
     def support_note(self) -> str:
         """Words on where the EA table limits the support (empty for KT models).
@@ -272,22 +259,6 @@ class TemperatureProblem:
         """
         return self.params.log_prior(y)
 
-    def sample_prior(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Prior draws in sampling coordinates, shape (size, ndim).
-
-        Parameters
-        ----------
-        rng : numpy.random.Generator
-        size : int
-            Number of draws.
-
-        Returns
-        -------
-        ndarray
-        """
-        return self.params.sample(rng, size)
-
-    # ------------------------------------------------------------- the model
     def polarisations(self, x: np.ndarray) -> list[np.ndarray]:
         """P_r(t) of every run for a full physical vector ``x`` (raises ValueError off-table).
 
