@@ -144,17 +144,20 @@ def _cmd_fit_temperature(args: argparse.Namespace) -> int:
         nuisances=args.nuisances, temperature=args.temperature if args.temperature is not None else float("nan"),
         **settings,
     )
-    save(idata, args.out)
+    out = args.out or f"{pathlib.Path(args.files[0]).stem}_{args.model}.nc"
+    save(idata, out)
     a = idata.posterior.attrs
     print(summary(idata).to_string())
     print(f"model {a['model']}, runs: {a['run_labels']}, nuisances: {a.get('nuisances', 'sampled')}")
+    temp = read_spec(idata)["temperature"]
+    print(f"temperature: {temp['value_K'] if temp['value_K'] is None else round(temp['value_K'], 2)} K ({temp['source']})")
     if a.get("ea_support"):
         print(a["ea_support"])
     for note in prior_edge_notes(idata):
         print("NOTE: " + note)
     print(f"chain: {a['n_steps']} steps x {a['nwalkers']} walkers = {a['chain_length_in_tau']:.0f} autocorrelation "
           f"times (tau_max {a['tau_max']:.0f}); {a['convergence_message']}")
-    print(f"result written: {args.out}")
+    print(f"result written: {out}")
     return 0
 
 
@@ -249,7 +252,8 @@ def _add_fit_temperature(sub) -> None:
     ft.add_argument("files", nargs="+", help="run files of one temperature (histograms or asymmetry exports)")
     ft.add_argument("--model", default="kt", choices=["kt", "dynamic_kt", "static_kt", "ea"],
                     help="relaxation model (kt = dynamic KT)")
-    ft.add_argument("--out", required=True, help="result netCDF file")
+    ft.add_argument("--out", default=None,
+                    help="result netCDF file (default: <first run file's name>_<model>.nc in the current folder)")
     ft.add_argument("--backend", default=None, help="emcee HDF5 file: progress is saved there and a rerun resumes")
     ft.add_argument("--field", type=float, nargs="+", default=None,
                     help="longitudinal field(s) in mT when the files do not say (one per file, or one for all)")
