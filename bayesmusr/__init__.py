@@ -15,6 +15,5 @@ from bayesmusr.io.run import MuonRun, estimate_alpha
 from bayesmusr.physics import dynamic_kt, ea, ea_direct, keren, static_kt
 from bayesmusr.workflows.temperature import fit_temperature
 
-
 __all__ = ["static_kt", "dynamic_kt", "keren", "ea", "ea_direct", "read_run", "MuonRun", "estimate_alpha",
            "fit_temperature", "load", "save", "summary", "__version__"]

@@ -12,18 +12,16 @@ import sys
 
 from bayesmusr._version import __version__
 from bayesmusr.demo import run_demo
-from bayesmusr.job import run_analysis, run_analysis_from_spec
-from bayesmusr.physics import tables
+from bayesmusr.inference.compare import compare_results, format_comparison, load, prior_edge_notes, save, summary
 from bayesmusr.io.collection import format_info_lines
-from bayesmusr.report.plots import plot_run_file
-from bayesmusr.inference.compare import compare_results, format_comparison
-from bayesmusr.report.html import write_report
-from bayesmusr.inference.compare import load, prior_edge_notes, save, summary
-from bayesmusr.workflows.temperature import fit_temperature
+from bayesmusr.job import run_analysis, run_analysis_from_spec
 from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS
+from bayesmusr.physics import tables
+from bayesmusr.report.html import write_report
+from bayesmusr.report.plots import plot_run_file
 from bayesmusr.workflows import spec as spec_module
 from bayesmusr.workflows.spec import format_spec, is_result_file, read_spec, relocate
-from bayesmusr.workflows.temperature import refit
+from bayesmusr.workflows.temperature import fit_temperature, refit
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

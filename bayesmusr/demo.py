@@ -11,14 +11,14 @@
 from __future__ import annotations
 
 import pathlib
+import runpy
 import time
 
 import numpy as np
-from bayesmusr.job import run_analysis
-import runpy
 import xarray as xr
-from bayesmusr.physics.kt import dynamic_kt, keren, static_kt
 
+from bayesmusr.job import run_analysis
+from bayesmusr.physics.kt import dynamic_kt, keren, static_kt
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 

@@ -5,13 +5,12 @@ This module sits above both layers; ``bayesmusr fit``, ``bayesmusr rerun`` of a 
 """
 from __future__ import annotations
 
-import os
 import pathlib
 
 from bayesmusr.report.html import write_report as write_html_report
 from bayesmusr.report.scan_report import make_figures, write_report
 from bayesmusr.workflows.scan import fit_scan, load_config
-from bayesmusr.workflows.spec import check_sources
+from bayesmusr.workflows.spec import check_sources, relocate
 
 __all__ = ["run_analysis", "run_analysis_from_spec"]
 
@@ -60,16 +59,8 @@ def run_analysis_from_spec(spec: dict, out_dir, progress: bool = True, data_dir=
     """
     job = spec["job"]
     base = pathlib.Path(data_dir or job["base"])
-    if data_dir:
-        spec = {**spec, "runs": [_moved(r, job["base"], base) for r in spec["runs"]]}
-    check_sources(spec)
+    check_sources(relocate(spec, data_dir, job["base"]) if data_dir else spec)
     return _fit_and_report(job["config"], base, pathlib.Path(out_dir), progress)
-
-
-def _moved(run: dict, old_base, new_base) -> dict:
-    src = dict(run["source"])
-    src["path"] = str(pathlib.Path(new_base) / os.path.relpath(src["path"], old_base))
-    return {**run, "source": src}
 
 
 def _fit_and_report(cfg, base, out, progress) -> pathlib.Path:

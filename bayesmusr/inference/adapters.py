@@ -7,14 +7,13 @@ posterior-predictive replicas and the observed data of the result.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from bayesmusr.model import likelihood as lk
 from bayesmusr.model.forward import asymmetry_shape
 from bayesmusr.model.parameters import N0_PARAMETER, RUN_PARAMETERS
-from bayesmusr.model.temperature import TemperatureProblem
 from bayesmusr.model.rundata import ea_support_note
+from bayesmusr.model.temperature import TemperatureProblem
 from bayesmusr.physics.tables import load_table
 
 __all__ = ["TemperatureAdapter", "MarginalAdapter"]
@@ -218,7 +217,7 @@ class MarginalAdapter:
         """
 
         x = self.p._physical(y)
-        vals = {p.name: v for p, v, f in zip(self.p.declared, x, self.p.free) if f}
+        vals = self.p._sampled_values(x)
         gs = self.p._polarisations(x)[0]
         pw, rep = [], ({} if predictive else None)
         for i, (r, blk, g) in enumerate(zip(self.runs, self.blocks, gs)):

@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
+
 from bayesmusr.model.parameters import Prior, is_physical_edge
 
 __all__ = ["make_inference_data", "save", "load", "summary", "compare_results", "format_comparison",

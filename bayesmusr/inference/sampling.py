@@ -57,20 +57,20 @@ from __future__ import annotations
 
 import contextlib
 import math
+import multiprocessing as mp
 import pathlib
 import time
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-from scipy.optimize import least_squares, minimize
 import emcee
 import h5py
-import multiprocessing as mp
+import numpy as np
+from scipy.optimize import least_squares, minimize
 from tqdm import tqdm
-from bayesmusr.inference import compare
 
+from bayesmusr.inference import compare
 
 __all__ = ["SAMPLER_DEFAULTS", "ConvergenceWarning", "find_map", "sample", "laplace_covariance"]
 

@@ -48,6 +48,7 @@ Units: rates μs⁻¹ inside; prefactors ν_i0, ν_μ0 are sampled as log10 of s
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,12 +56,22 @@ from typing import Any
 
 import numpy as np
 
-from bayesmusr.physics.constants import arrhenius
 from bayesmusr.model.forward import relaxation
 from bayesmusr.model.nuisances import AsymmetryNuisances, HistogramNuisances, make_nuisances
-from bayesmusr.model.parameters import HOLDER_PARAMETER, ParameterSet, KT_SCAN_PARAMETERS, PHYSICS_PARAMETERS, POOL_PARAMETER, SCAN_PARAMETERS, canonical_model, parse_prior, pooled_delta_parameter
+from bayesmusr.model.parameters import (
+    HOLDER_PARAMETER,
+    KT_SCAN_PARAMETERS,
+    PHYSICS_PARAMETERS,
+    POOL_PARAMETER,
+    SCAN_PARAMETERS,
+    ParameterSet,
+    canonical_model,
+    parse_prior,
+    pooled_delta_parameter,
+)
 from bayesmusr.model.rundata import RunData, ea_support_note
-import itertools
+from bayesmusr.physics.constants import arrhenius
+
 
 def holder_option(value) -> bool | str:
     """Check a ``holder_fraction`` option: True (one f per run), False (none) or "shared" (one for the scan).
@@ -91,6 +102,28 @@ class ScanPointData:
     runs: list[RunData] = field(default_factory=list)
 
 
+def resolve_priors(declared, priors) -> list:
+    """The prior of each declared parameter: the user's (checked against its support) or its default.
+
+    Parameters
+    ----------
+    declared : sequence of FitParameter
+        The parameters of a problem.
+    priors : mapping or None
+        User overrides by name (see :func:`bayesmusr.model.parameters.parse_prior`).
+
+    Returns
+    -------
+    list of Prior
+        In the order of ``declared``; ValueError for a name that is not declared.
+    """
+    priors = dict(priors or {})
+    unknown = set(priors) - {p.name for p in declared}
+    if unknown:
+        raise ValueError(f"unknown prior name(s) {sorted(unknown)}; expected some of {[p.name for p in declared]}")
+    return [parse_prior(priors[p.name], p.name, p) if p.name in priors else p.default_prior() for p in declared]
+
+
 def _conditional(blk, g) -> None:
     """Set ``blk``'s conditional nuisances at ``g``; a retained draw without an optimum is an error, not stale values."""
     if not math.isfinite(blk.marginal(g)):
@@ -116,19 +149,27 @@ class _ProblemBase:
                 "options": [f"{k}={v}" for k, v in self.options.items()]}
 
     def _setup_priors(self, declared, priors):
-        priors = dict(priors or {})
-        unknown = set(priors) - {p.name for p in declared}
-        if unknown:
-            raise ValueError(f"unknown prior name(s) {sorted(unknown)}; expected some of {[p.name for p in declared]}")
         self.declared = list(declared)
-        self.priors = [parse_prior(priors[p.name], p.name, p) if p.name in priors else p.default_prior()
-                       for p in declared]
+        self.priors = resolve_priors(declared, priors)
         self.params = ParameterSet([p.name for p in declared], self.priors)
         self.free, self.names, self.ndim, self.bounds = (list(self.params.free), self.params.names,
                                                          self.params.ndim, self.params.bounds)
 
     def _physical(self, y):
         return self.params.to_physical(y)
+
+    def _sampled_values(self, x) -> dict:
+        """The sampled parameters of physical vector ``x``, by name."""
+        return {p.name: v for p, v, free in zip(self.declared, x, self.free) if free}
+
+    def _plugin_pointwise(self, gs) -> list:
+        """Per-run pointwise terms at each run's conditional nuisances for polarisations ``gs``."""
+        pw = []
+        for blocks, g_list in zip(self.blocks, gs):
+            for blk, g in zip(blocks, g_list):
+                _conditional(blk, g)  # conditional nuisances at this draw
+                pw.append(blk.pointwise(g))
+        return pw
 
     def _log_prior(self, y):
         return self.params.log_prior(y)
@@ -398,7 +439,7 @@ class ScanProblem(_ProblemBase):
             ``forward_<i>``/``backward_<i>`` or ``asymmetry_<i>`` per run; None unless ``predictive``.
         """
         x = self._physical(y)
-        vals = {p.name: v for p, v in zip(self.declared, x) if p.name in self.names}
+        vals = self._sampled_values(x)
         nu_i, nu_mu = self.rates(x)
         for j, t in enumerate(self.temperatures):
             vals[f"nu_i_T{j}"] = nu_i[j]
@@ -407,13 +448,10 @@ class ScanProblem(_ProblemBase):
                 vals[f"delta_T{j}"] = self.deltas(x)[j]
         g_plain = self._relaxations(x)
         gs = self._polarisations(x, g_plain)
-        pw = []
         if not self.shared_holder:
-            for blocks, g_list in zip(self.blocks, gs):
-                for blk, g in zip(blocks, g_list):
-                    _conditional(blk, g)  # conditional nuisances at this draw
-                    pw.append(blk.pointwise(g))
+            pw = self._plugin_pointwise(gs)
         else:
+            pw = []
             # bins scored with per-run conditional (A, α, f, β) on G^EA (see score_blocks in __init__); the
             # model's own optimum, with f = the shared f, is the same expectation in the per-run form
             # (A((1 − f)G + f)), so the per-run Newton starts there and only lets f move
@@ -527,13 +565,9 @@ class TemperaturePointProblem(_ProblemBase):
             ``forward_<i>``/``backward_<i>`` or ``asymmetry_<i>`` per run; None unless ``predictive``.
         """
         x = self._physical(y)
-        vals = {p.name: v for p, v in zip(self.declared, x) if p.name in self.names}
         gs = self._polarisations(x)
-        pw = []
-        for blk, g in zip(self.blocks[0], gs[0]):
-            _conditional(blk, g)
-            pw.append(blk.pointwise(g))
-        return vals, np.concatenate(pw), (self._replicas(gs, rng) if predictive else None)
+        pw = self._plugin_pointwise(gs)
+        return self._sampled_values(x), np.concatenate(pw), (self._replicas(gs, rng) if predictive else None)
 
     def describe(self):
         """Attributes of a result: model, temperature, runs, priors, options.

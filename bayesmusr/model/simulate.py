@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import h5py
 import numpy as np
 
+from bayesmusr.io.run import MuonRun, make_histogram_dataset
+from bayesmusr.model.forward import bin_decay, histogram_shapes, polarisation, relaxation
 from bayesmusr.model.parameters import PHYSICS_PARAMETERS, canonical_model
 from bayesmusr.model.rundata import RunData
-from bayesmusr.model.forward import bin_decay, histogram_shapes, polarisation, relaxation
-from bayesmusr.io.run import MuonRun, make_histogram_dataset
-import h5py
 
 __all__ = ["simulate_spectrum", "simulate_run", "expected_counts", "write_isis_nexus_v2"]
 

@@ -26,6 +26,7 @@ R. Kadono, ion jump motion as the background for muon diffusion (the EA function
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,10 +34,16 @@ from typing import Any
 import numpy as np
 
 from bayesmusr.model import likelihood as lk
-from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS, ParameterSet, Prior, canonical_model, parse_prior
-from bayesmusr.model.rundata import RunData, ea_support_note
 from bayesmusr.model.forward import histogram_shapes, polarisation, relaxation
-import itertools
+from bayesmusr.model.parameters import (
+    PHYSICS_PARAMETERS,
+    RUN_PARAMETERS,
+    ParameterSet,
+    Prior,
+    canonical_model,
+    parse_prior,
+)
+from bayesmusr.model.rundata import RunData, ea_support_note
 
 __all__ = ["TemperatureProblem"]
 

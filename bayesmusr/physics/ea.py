@@ -40,8 +40,15 @@ import numpy as np
 
 from bayesmusr.physics import _kernels
 from bayesmusr.physics.constants import OMEGA_PER_MT
-from bayesmusr.physics.kt import (KEREN_ABOVE, _check_scalar, _check_times, _dynamic_kt_scaled, _phi2,
-                                  _static_kt_scaled, keren)
+from bayesmusr.physics.kt import (
+    KEREN_ABOVE,
+    _check_scalar,
+    _check_times,
+    _dynamic_kt_scaled,
+    _phi2,
+    _static_kt_scaled,
+    keren,
+)
 
 #: default number of Gauss-Legendre radial nodes (convergence: tests/test_ea.py)
 N_RADIAL = 96

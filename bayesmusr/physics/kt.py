@@ -39,7 +39,6 @@ import numpy as np
 from scipy.special import wofz
 
 from bayesmusr.physics import _kernels
-
 from bayesmusr.physics.constants import K_B_EV, MUON_LIFETIME, OMEGA_PER_MT  # noqa: F401  (re-exported)
 
 _SERIES_BELOW = 0.5  # ω/Δ below which the LF static KT uses the power series

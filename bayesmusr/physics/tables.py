@@ -42,22 +42,26 @@ import functools
 import hashlib
 import importlib.resources
 import math
+import multiprocessing as mp
 import os
 import pathlib
 import time
 from dataclasses import dataclass
 
 import numpy as np
+import xarray as xr
+from tqdm import tqdm
 
 from bayesmusr.physics import _kernels
-from bayesmusr.physics.ea import ea_static_scaled
-from bayesmusr.physics.kt import _static_kt_scaled
-import multiprocessing as mp
-from tqdm import tqdm
-import xarray as xr
-from bayesmusr.physics.ea import check_ea_args, fast_ion_limit, fast_muon_limit, muon_renewal
-from bayesmusr.physics.kt import KEREN_ABOVE, OMEGA_PER_MT, dynamic_kt
-from bayesmusr.physics.ea import ea_direct
+from bayesmusr.physics.ea import (
+    check_ea_args,
+    ea_direct,
+    ea_static_scaled,
+    fast_ion_limit,
+    fast_muon_limit,
+    muon_renewal,
+)
+from bayesmusr.physics.kt import KEREN_ABOVE, OMEGA_PER_MT, _static_kt_scaled, dynamic_kt
 
 TABLE_VERSION = "2.0"
 NU_SCALE = 1e-3  # ν_i/Δ below which the ν_i axis is linear

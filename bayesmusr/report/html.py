@@ -25,8 +25,17 @@ from bayesmusr._version import __version__
 from bayesmusr.inference.compare import prior_edge_notes
 from bayesmusr.report.bands import PERCENTILES, RunBands, run_bands
 from bayesmusr.report.figures import corner_figure, diagnostics_figure, png, run_figure, temperature_figure
-from bayesmusr.report.results import (SAMPLER_ATTRS, Result, RunInfo, collect_results, comparison,
-                                      diagnostics_summary, groups, load_result, sampler_info)
+from bayesmusr.report.results import (
+    SAMPLER_ATTRS,
+    Result,
+    RunInfo,
+    collect_results,
+    comparison,
+    diagnostics_summary,
+    groups,
+    load_result,
+    sampler_info,
+)
 
 __all__ = ["Result", "RunInfo", "RunBands", "PERCENTILES", "load_result", "collect_results", "run_bands",
            "run_figure", "corner_figure", "temperature_figure", "diagnostics_summary", "sampler_info",

@@ -19,8 +19,15 @@ from bayesmusr.inference.conventional import two_state_delta
 from bayesmusr.model.forward import polarisation, relaxation
 from bayesmusr.physics.constants import arrhenius
 from bayesmusr.report.figures import corner_plot, linewidth_bands, pyplot
-from bayesmusr.workflows.scan import (ESS_GOAL, NU_KT_RIDGE_BOUND_FRACTION, NU_KT_RIDGE_RATIO, RHAT_GOAL,
-                                      _posterior_array, diagnostics, support_warning)
+from bayesmusr.workflows.scan import (
+    ESS_GOAL,
+    NU_KT_RIDGE_BOUND_FRACTION,
+    NU_KT_RIDGE_RATIO,
+    RHAT_GOAL,
+    _posterior_array,
+    diagnostics,
+    support_warning,
+)
 
 __all__ = ["make_figures", "write_report"]
 

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -58,21 +59,16 @@ import tomllib
 
 import numpy as np
 
-from bayesmusr.model.scan import ScanProblem, holder_option
+from bayesmusr.inference import compare
+from bayesmusr.inference.compare import priors_of
+from bayesmusr.inference.conventional import fit_arrhenius, fit_two_state
+from bayesmusr.inference.sampling import SAMPLER_DEFAULTS, sample
+from bayesmusr.io.collection import RunCollection
+from bayesmusr.model.parameters import KT_SCAN_PARAMETERS
+from bayesmusr.model.rundata import RunData, ea_delta_support
+from bayesmusr.model.scan import KTTemperatureProblem, ScanPointData, ScanProblem, holder_option, resolve_priors
 from bayesmusr.workflows.spec import new_spec, spec_attrs
 from bayesmusr.workflows.temperature import run_record
-from bayesmusr.inference.conventional import fit_arrhenius, fit_two_state
-from bayesmusr.io.collection import RunCollection
-from bayesmusr.model.rundata import RunData
-from bayesmusr.model.scan import ScanPointData
-import hashlib
-from bayesmusr.inference import compare
-from bayesmusr.inference.sampling import sample
-from bayesmusr.inference.sampling import SAMPLER_DEFAULTS
-from bayesmusr.model.scan import KTTemperatureProblem
-from bayesmusr.inference.compare import priors_of
-from bayesmusr.model.parameters import KT_SCAN_PARAMETERS
-from bayesmusr.model.rundata import ea_delta_support
 
 #: the [model] holder_fraction of a TOML that does not set it (see bayesmusr.model.scan.ScanProblem)
 DEFAULT_HOLDER_FRACTION = "shared"
@@ -510,9 +506,9 @@ def fit_scan(cfg: dict, base: pathlib.Path, out: pathlib.Path, progress: bool = 
         print("WARNING: " + warning)
     for note in compare.prior_edge_notes(ea_idata):
         print("NOTE: " + note)
-    kt_one = KTTemperatureProblem(points[0], kt_cfg.get("priors"))  # the KT reading's priors, as every temperature's
+    kt_priors = resolve_priors(KT_SCAN_PARAMETERS, kt_cfg.get("priors"))  # every temperature's
     kt_model = {"name": "kt_per_temperature", "nuisances": "laplace",
-                "priors": {q.name: pr.as_dict() for q, pr in zip(kt_one.declared, kt_one.priors)},
+                "priors": {q.name: pr.as_dict() for q, pr in zip(KT_SCAN_PARAMETERS, kt_priors)},
                 "options": {"holder_fraction": holder is not False,
                             "count_background": bool(model.get("count_background", True))}}
     kt_idata = combine_kt(kt_results, problem, out / RESULT_KT, attrs=spec_attrs({**spec, "model": kt_model}))

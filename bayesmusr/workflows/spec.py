@@ -20,6 +20,7 @@ import datetime
 import hashlib
 import json
 import math
+import os
 import pathlib
 import shlex
 from collections.abc import Mapping
@@ -165,24 +166,30 @@ def read_spec(idata) -> dict | None:
     return json.loads(text) if text else None
 
 
-def relocate(spec: Mapping, data_dir) -> dict:
-    """A copy of ``spec`` whose run files are looked up by name in ``data_dir`` (checksums still checked).
+def relocate(spec: Mapping, data_dir, old_base=None) -> dict:
+    """A copy of ``spec`` whose run files are looked up in ``data_dir`` (checksums still checked).
 
     Parameters
     ----------
     spec : mapping
         A specification.
     data_dir : str or path
-        Folder holding the run files.
+        Folder that now holds the run files.
+    old_base : str or path, optional
+        The folder the files were under before: their paths relative to it are kept
+        (a scan's data tree); default: each file is looked up by name alone.
 
     Returns
     -------
     dict
     """
     out = json.loads(json.dumps(spec))
+    new = pathlib.Path(data_dir).resolve()
     for run in out.get("runs", []):
         if run.get("source"):
-            run["source"]["path"] = str(pathlib.Path(data_dir).resolve() / pathlib.Path(run["source"]["path"]).name)
+            old = pathlib.Path(run["source"]["path"])
+            rel = os.path.relpath(old, old_base) if old_base is not None else old.name
+            run["source"]["path"] = str(new / rel)
     return out
 
 

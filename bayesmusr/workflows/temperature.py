@@ -12,10 +12,9 @@ import numpy as np
 from bayesmusr.inference.adapters import MarginalAdapter, TemperatureAdapter
 from bayesmusr.inference.sampling import sample
 from bayesmusr.io.run import MuonRun
-from bayesmusr.model.parameters import declared, parse_prior
-from bayesmusr.model.scan import ScanPointData, TemperaturePointProblem
-from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS, canonical_model
+from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS, canonical_model, declared, parse_prior
 from bayesmusr.model.rundata import RunData, ea_support_note
+from bayesmusr.model.scan import ScanPointData, TemperaturePointProblem
 from bayesmusr.model.temperature import TemperatureProblem
 from bayesmusr.workflows.spec import check_sources, file_record, new_spec, spec_attrs
 
@@ -218,7 +217,7 @@ def refit(spec: Mapping, *, out=None, backend=None, **overrides):
     seed = s.pop("seed", 0)
     s.update(overrides)
     t = spec.get("temperature", {})
-    priors = {k: v for k, v in m["priors"].items() if k not in _default_priors(m, spec)}
+    priors = {k: v for k, v in m["priors"].items() if k not in _default_priors(m)}
     opts = m["options"]
     return fit_temperature(paths, m["name"], priors=priors or None, out=out, backend=backend, seed=seed,
                            b_lf=[r["field_mT"] for r in spec["runs"]] if len(paths) > 1 else spec["runs"][0]["field_mT"],
@@ -229,7 +228,7 @@ def refit(spec: Mapping, *, out=None, backend=None, **overrides):
                            **readers[0], **s)
 
 
-def _default_priors(model: Mapping, spec: Mapping) -> set:
+def _default_priors(model: Mapping) -> set:
     """Names whose stored prior is the declared default (they need not be passed again)."""
     out = set()
     for name, d in model["priors"].items():

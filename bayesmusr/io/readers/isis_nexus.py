@@ -34,12 +34,12 @@ import pathlib
 import re
 from typing import Any
 
+import h5py
 import numpy as np
 
 from bayesmusr.io.errors import RunFormatError
 from bayesmusr.io.readers._isolate import call_isolated
 from bayesmusr.io.run import MuonRun, make_histogram_dataset
-import h5py
 
 __all__ = ["read_nexus_v1", "read_nexus_v2"]
 
@@ -140,8 +140,8 @@ class _Hdf4Tree:
     """Walks an HDF4 NeXus file from its entry Vgroup (pyhdf)."""
 
     def __init__(self, path: pathlib.Path):
-        from pyhdf.HDF import HC, HDF, HDF4Error
         import pyhdf.V  # noqa: F401  (registers the Vgroup interface; needed before vgstart)
+        from pyhdf.HDF import HC, HDF, HDF4Error
         from pyhdf.SD import SD, SDC
 
         self.HC, self.Error = HC, HDF4Error
