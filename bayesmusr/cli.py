@@ -13,7 +13,9 @@ import sys
 from bayesmusr._version import __version__
 from bayesmusr.demo import run_demo
 from bayesmusr.inference.compare import compare_results, format_comparison, load, prior_edge_notes, save, summary
-from bayesmusr.io.collection import format_info_lines
+from bayesmusr.io.collection import DEFAULT_TEMPERATURE_TOLERANCE_K, format_info_lines
+from bayesmusr.io.msr import read_msr
+from bayesmusr.io.setup import SETUP_OPTIONS, RunSetup
 from bayesmusr.job import run_analysis, run_analysis_from_spec
 from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS
 from bayesmusr.physics import tables
@@ -122,6 +124,43 @@ def _parse_prior_args(items):
     return priors
 
 
+#: set-up options whose command-line flag is not derived from the option name
+_SETUP_FLAGS = {"field_mT": "--field", "temperature_K": "--temperature"}
+
+
+def _add_setup_options(parser: argparse.ArgumentParser, msr: bool = True) -> None:
+    """The run set-up flags, one per option of :data:`bayesmusr.io.setup.SETUP_OPTIONS`, and ``--msr``."""
+    grp = parser.add_argument_group("run set-up (default: as the file says; docs/coming-from-musrfit.md)")
+    for o in SETUP_OPTIONS:
+        nargs = "+" if o.name == "field_mT" else o.nargs  # one field per file is allowed
+        help_text = o.help + ("; one value, or one per file" if o.name == "field_mT" else "")
+        grp.add_argument(_SETUP_FLAGS.get(o.name, o.flag), dest=o.name, nargs=nargs, metavar=o.metavar,
+                         default=None, help=help_text)
+    if msr:
+        grp.add_argument("--msr", default=None, help="musrfit msr file: take the RUN block of each run file "
+                                                     "(groups, t0, data, background, fit range, packing, fixed α)")
+        grp.add_argument("--msr-run", type=int, default=None, help="RUN block number of the msr file (from 1)")
+
+
+def _run_setups(args: argparse.Namespace, files) -> list[RunSetup]:
+    """One set-up per run file: the msr file's RUN block (if given), then the command-line options over it."""
+    given = {o.name: " ".join(v) if isinstance(v, list) else v
+             for o in SETUP_OPTIONS if (v := getattr(args, o.name, None)) is not None}
+    fields = (getattr(args, "field_mT", None) or [None])
+    if len(fields) not in (1, len(files)):
+        raise ValueError(f"--field: expected one value or one per file ({len(files)}), got {len(fields)}")
+    fields = fields * len(files) if len(fields) == 1 else fields
+    setups = []
+    for f, field in zip(files, fields):
+        base = RunSetup()
+        if getattr(args, "msr", None):
+            imp = read_msr(args.msr, run=f, block=args.msr_run)
+            print(imp.describe())
+            base = imp.setup
+        setups.append(base.updated({**given, "field_mT": field}, "command line"))
+    return setups
+
+
 def _cmd_fit_temperature(args: argparse.Namespace) -> int:
 
     settings = {"progress": not args.quiet}
@@ -131,16 +170,14 @@ def _cmd_fit_temperature(args: argparse.Namespace) -> int:
         settings["max_seconds"] = args.max_seconds
     if args.workers is not None:
         settings["workers"] = args.workers
-    b_lf = None
-    if args.field is not None:
-        b_lf = args.field if len(args.field) > 1 else args.field[0]
+    setups = _run_setups(args, args.files)
+    temperature = setups[0].temperature_K
     idata = fit_temperature(
         args.files, args.model, priors=_parse_prior_args(args.prior), backend=args.backend, seed=args.seed,
-        b_lf=b_lf, t_min=args.t_min, t_max=args.t_max, bunch=args.bunch,
-        holder_fraction=not args.no_holder_fraction, extra_relaxation=args.extra_relaxation,
+        setup=setups, holder_fraction=not args.no_holder_fraction, extra_relaxation=args.extra_relaxation,
         count_background=not args.no_background, shared=tuple(args.share or ()), table=args.table,
-        nuisances=args.nuisances, temperature=args.temperature if args.temperature is not None else float("nan"),
-        **settings,
+        nuisances=args.nuisances, temperature=temperature if temperature is not None else float("nan"),
+        temperature_tolerance_K=args.temperature_tolerance, **settings,
     )
     out = args.out or f"{pathlib.Path(args.files[0]).stem}_{args.model}.nc"
     save(idata, out)
@@ -253,13 +290,8 @@ def _add_fit_temperature(sub) -> None:
     ft.add_argument("--out", default=None,
                     help="result netCDF file (default: <first run file's name>_<model>.nc in the current folder)")
     ft.add_argument("--backend", default=None, help="emcee HDF5 file: progress is saved there and a rerun resumes")
-    ft.add_argument("--field", type=float, nargs="+", default=None,
-                    help="longitudinal field(s) in mT when the files do not say (one per file, or one for all)")
     ft.add_argument("--prior", action="append", default=None,
                     help="prior override NAME=KIND:LO:HI (uniform/loguniform), NAME=normal:MU:SIGMA, or NAME=VALUE to fix")
-    ft.add_argument("--t-min", type=float, default=None, help="first time used, μs")
-    ft.add_argument("--t-max", type=float, default=None, help="last time used, μs")
-    ft.add_argument("--bunch", type=int, default=1, help="pack this many bins into one")
     ft.add_argument("--no-holder-fraction", action="store_true", help="fix the non-relaxing fraction at 0")
     ft.add_argument("--extra-relaxation", action="store_true", help="fit an extra exponential relaxation per run")
     ft.add_argument("--no-background", action="store_true", help="no flat count backgrounds")
@@ -269,13 +301,16 @@ def _add_fit_temperature(sub) -> None:
                     help="laplace: sample only the physics, per-run nuisances integrated out (fast); sampled: "
                          "sample every nuisance (needed for --extra-relaxation, --share and nuisance priors); "
                          "auto (default): laplace unless one of those is asked for")
-    ft.add_argument("--temperature", type=float, default=None, help="sample temperature in K (default: from the files, recorded with its source)")
+    ft.add_argument("--temperature-tolerance", type=float, default=DEFAULT_TEMPERATURE_TOLERANCE_K,
+                    help="largest spread of the runs' temperatures (K) fitted as one temperature "
+                         f"(default {DEFAULT_TEMPERATURE_TOLERANCE_K})")
     ft.add_argument("--workers", type=int, default=None,
                     help="processes evaluating the posterior during sampling (default 1)")
     ft.add_argument("--seed", type=int, default=0, help="random seed")
     ft.add_argument("--max-steps", type=int, default=None, help="maximum MCMC steps")
     ft.add_argument("--max-seconds", type=float, default=None, help="wall-clock budget of the MCMC part")
     ft.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_setup_options(ft)
     ft.set_defaults(func=_cmd_fit_temperature)
 
 

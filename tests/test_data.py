@@ -210,7 +210,7 @@ def test_collection_sorted_and_paired():
     assert len(pts) == 1 and [r.attrs["run_number"] for r in pts[0].zf] == [20882]
     assert [r.attrs["run_number"] for r in pts[0].tf] == [20883]
     assert len(col.paired(tolerance_K=0.5)) == 2
-    col2 = RunCollection.from_files([ZF, TF], overrides={"EMU00020882.nxs": {"temperature_K": 10.0}, 20883: {"t0": 0.24}})
+    col2 = RunCollection.from_files([ZF, TF], overrides={"EMU00020882.nxs": {"temperature_K": 10.0}, 20883: {"t0_us": 0.24}})
     assert [r.attrs["run_number"] for r in col2] == [20882, 20883]
     assert np.all(col2[1].ds["t0"].values == 0.24)
 
@@ -218,16 +218,16 @@ def test_collection_sorted_and_paired():
 def test_collection_from_toml(tmp_path):
     toml = tmp_path / "scan.toml"
     toml.write_text(
-        f'[defaults]\ngroups = {{ forward = [1, 2, 3], backward = [49, 50] }}\n\n'
+        f'[defaults]\nforward = [1, 2, 3]\nbackward = [49, 50]\n\n'
         f'[[run]]\nfile = "{ZF}"\ntemperature_K = 290.0\n\n'
         f'[[run]]\nglob = "{DATA}/EMU00020883.nxs"\n\n'
-        f'[[run]]\nfile = "{HIFI}"\ntemperature_K = 5.0\ngeometry = "ZF"\ngroups = {{ forward = [1], backward = [2] }}\n'
+        f'[[run]]\nfile = "{HIFI}"\ntemperature_K = 5.0\ngeometry = "ZF"\n'
     )
     # [defaults] groups also reach the ASCII run, which has no histograms: refused
     with pytest.raises(ValueError, match="histogram runs only"):
         RunCollection.from_toml(toml)
     toml.write_text(
-        f'[[run]]\nfile = "{ZF}"\ntemperature_K = 290.0\ngroups = {{ forward = [1, 2, 3], backward = [49, 50] }}\n\n'
+        f'[[run]]\nfile = "{ZF}"\ntemperature_K = 290.0\nforward = "1-3"\nbackward = [49, 50]\n\n'
         f'[[run]]\nglob = "{DATA}/EMU00020883.nxs"\n\n[[run]]\nfile = "{HIFI}"\ntemperature_K = 5.0\n'
     )
     col = RunCollection.from_toml(toml)

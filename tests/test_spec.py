@@ -59,7 +59,7 @@ def test_result_carries_its_specification(fitted, run_files):
     assert spec["command"].startswith("bayesmusr fit-temperature ") and "--bunch 2" in spec["command"]
     assert [r["source"]["path"] for r in spec["runs"]] == [str(pathlib.Path(p).resolve()) for p in run_files]
     assert all(len(r["source"]["sha256"]) == 64 for r in spec["runs"])
-    assert spec["runs"][0]["reader"]["bunch"] == 2 and spec["runs"][0]["reader"]["t_max"] == 8
+    assert spec["runs"][0]["setup"]["bunch"] == 2 and spec["runs"][0]["setup"]["t_max"] == 8
     assert spec["runs"][1]["field_mT"] == 1.0
     assert spec["model"]["name"] == "dynamic_kt" and spec["model"]["nuisances"] == "laplace"
     assert spec["model"]["priors"]["delta"] == declared("delta").default_prior().as_dict()

@@ -14,8 +14,10 @@ import numpy as np
 from bayesmusr.io.errors import RunFormatError
 from bayesmusr.io.readers import read_run
 from bayesmusr.io.run import MuonRun
+from bayesmusr.io.setup import SETUP_OPTIONS, RunSetup, check_keys
 
-__all__ = ["RunCollection", "ScanPoint", "format_info_lines"]
+__all__ = ["RunCollection", "ScanPoint", "format_info_lines", "set_up", "META_KEYS",
+           "DEFAULT_TEMPERATURE_TOLERANCE_K"]
 
 
 def format_info_lines(files: Iterable[str | os.PathLike]) -> list[str]:
@@ -39,6 +41,37 @@ def format_info_lines(files: Iterable[str | os.PathLike]) -> list[str]:
 
 
 # --------------------------------------------------------------------- scans
+#: largest spread of the runs' temperatures (K) read as one temperature (scan points, one-temperature fits)
+DEFAULT_TEMPERATURE_TOLERANCE_K = 0.5
+
+#: run keys of a collection that are metadata, not set-up (MuonRun.with_overrides)
+META_KEYS = ("geometry", "sample", "title", "run_number")
+
+
+def set_up(run: MuonRun, values: Mapping[str, Any], where: str) -> MuonRun:
+    """A run with per-file keys applied: metadata (:data:`META_KEYS`) and run set-up options.
+
+    Parameters
+    ----------
+    run : MuonRun
+        As read.
+    values : mapping
+        Keys of :data:`bayesmusr.io.setup.SETUP_OPTIONS` and :data:`META_KEYS`; any other key is
+        refused with the nearest valid name.
+    where : str
+        Where the keys came from (file, table), for messages.
+
+    Returns
+    -------
+    MuonRun
+        A validated copy carrying its set-up (:meth:`RunSetup.attach`).
+    """
+    check_keys(values, [*META_KEYS, *(o.name for o in SETUP_OPTIONS)], where)
+    meta = {k: v for k, v in values.items() if k in META_KEYS}
+    setup = RunSetup.from_mapping({k: v for k, v in values.items() if k not in META_KEYS}, where)
+    return setup.attach(run.with_overrides(**meta) if meta else run).validate()
+
+
 @dataclasses.dataclass
 class ScanPoint:
     """Runs of one temperature in a scan.
@@ -132,7 +165,6 @@ class RunCollection:
             paths = [str(p) for p in files]
         overrides = dict(overrides or {})
         runs = []
-
         for p in paths:
             per = dict(common)
             for key in (p, pathlib.Path(p).name, str(pathlib.Path(p).resolve())):
@@ -142,7 +174,7 @@ class RunCollection:
             rn = run.attrs.get("run_number")
             if rn in overrides:
                 per.update(overrides[rn])
-            runs.append(run.with_overrides(**per).validate() if per else run)
+            runs.append(set_up(run, per, str(p)) if per else run)
         return cls(runs)
 
     @classmethod
@@ -179,11 +211,11 @@ class RunCollection:
         except tomllib.TOMLDecodeError as exc:
             raise RunFormatError(path, "TOML", f"invalid TOML ({exc})") from None
         base = path.parent
+        check_keys(spec, ("defaults", "run"), str(path))
         defaults = dict(spec.get("defaults", {}))
         entries = spec.get("run", [])
-        if not isinstance(entries, list) or not entries:
+        if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
             raise RunFormatError(path, "run", "expected one or more [[run]] tables")
-
         runs = []
         for k, entry in enumerate(entries, start=1):
             entry = dict(entry)
@@ -196,12 +228,10 @@ class RunCollection:
             else:
                 raise RunFormatError(path, f"run[{k}]", "expected a 'file' or 'glob' key")
             for f in files:
-                run = read_run(f)
-                per = {**defaults, **entry}
-                runs.append(run.with_overrides(**per).validate() if per else run)
+                runs.append(set_up(read_run(f), {**defaults, **entry}, f"{path} [[run]] {k}"))
         return cls(runs)
 
-    def paired(self, tolerance_K: float = 0.5) -> list[ScanPoint]:
+    def paired(self, tolerance_K: float = DEFAULT_TEMPERATURE_TOLERANCE_K) -> list[ScanPoint]:
         """Group runs measured at one temperature (within ``tolerance_K``) by geometry.
 
         Runs are taken in ascending temperature; a run joins the current point if

@@ -484,20 +484,31 @@ class MuonRun:
         )
 
     def _select_period(self, period: int | str | None) -> tuple[np.ndarray, np.ndarray, str]:
+        """Counts (detector, bin) and good frames of a period, a sum of periods ("sum", "1+3") or a
+        difference ("1-2": for viewing only, it is not Poisson data); periods are numbered from 1."""
         counts = self.ds["counts"].values.astype(np.float64)
         frames = self.ds["good_frames"].values
-        if period is None:
-            if counts.shape[0] != 1:
-                raise ValueError(
-                    f"{self.source}: {counts.shape[0]} periods; choose period=<1..{counts.shape[0]}> or period='sum'"
-                )
-            period = 1
-        if period == "sum":
-            return counts.sum(axis=0), np.array(np.nansum(frames) if np.any(np.isfinite(frames)) else np.nan), "sum"
-        p = int(period)
-        if not 1 <= p <= counts.shape[0]:
-            raise ValueError(f"{self.source}: period {p} does not exist (1..{counts.shape[0]})")
-        return counts[p - 1], np.array(frames[p - 1]), str(p)
+        n = counts.shape[0]
+        text = "" if period is None else str(period).replace(" ", "").lower()
+        if not text:
+            if n != 1:
+                raise ValueError(f"{self.source}: {n} periods; choose period=<1..{n}>, 'sum', '1+2' or '1-2'")
+            text = "1"
+        if text == "sum":
+            text = "+".join(str(p) for p in range(1, n + 1))
+        sign = -1.0 if "-" in text else 1.0
+        try:
+            picks = [int(p) for p in text.replace("-", "+").split("+")]
+        except ValueError:
+            raise ValueError(f"{self.source}: period {period!r}: expected a number, 'sum', '1+2' or '1-2'") from None
+        if any(not 1 <= p <= n for p in picks) or (sign < 0 and len(picks) != 2):
+            raise ValueError(f"{self.source}: period {period!r} does not exist (the file has periods 1..{n})")
+        weights = np.array([1.0] + [sign] * (len(picks) - 1))
+        sel = np.asarray(picks) - 1
+        c = np.tensordot(weights, counts[sel], axes=1)
+        fr = frames[sel]
+        good = np.array(np.sum(fr) if sign > 0 and np.all(np.isfinite(fr)) else (fr[0] if sign < 0 else np.nan))
+        return c, good, text
 
     def grouped(
         self,

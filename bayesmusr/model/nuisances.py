@@ -55,8 +55,10 @@ class HistogramNuisances:
         self.nb = run.backward
         self.n_total = float(self.nf.sum() + self.nb.sum())
         self.const = gammaln(self.n_total) - float(gammaln(self.nf + 1).sum() + gammaln(self.nb + 1).sum())
-        self.free = np.array([True, True, holder_fraction, count_background, count_background])
-        self.fixed = np.zeros(5)  # values of the entries that are not free (f = 0, no backgrounds)
+        bg = count_background and run.count_background
+        self.free = np.array([True, run.alpha is None, holder_fraction, bg, bg])
+        # values of the entries that are not free: ρ = 1/α when the set-up fixes α, f = 0, no backgrounds
+        self.fixed = np.array([0.0, 0.0 if run.alpha is None else 1.0 / run.alpha, 0.0, 0.0, 0.0])
         self.eta = None  # conditional optimum of the last evaluation (for pointwise terms)
         self.z = None  # the same in unbounded coordinates
         self.ref = None  # fixed Newton start (z), set at the first evaluation

@@ -4,12 +4,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from bayesmusr.io.readers import read_run
 from bayesmusr.io.run import MuonRun
+from bayesmusr.io.setup import RunSetup
 from bayesmusr.model.forward import bin_decay
 from bayesmusr.physics.constants import OMEGA_PER_MT
 from bayesmusr.physics.tables import load_table
@@ -48,6 +49,10 @@ class RunData:
     backward: np.ndarray | None = None
     asymmetry: np.ndarray | None = None
     error: np.ndarray | None = None
+    #: detector balance α (bayesmusr's convention) when the set-up fixes it, else None (α is fitted)
+    alpha: float | None = None
+    #: whether flat count backgrounds are fitted (the set-up's ``background = "none"`` turns them off)
+    count_background: bool = True
     #: how the run was read and reduced (file, grouping, t0, good bins, window, …): the result's specification
     meta: dict = dataclasses.field(default_factory=dict)
 
@@ -128,77 +133,92 @@ class RunData:
         return float((f - alpha * b) / (f + alpha * b)) if f + alpha * b > 0 else 0.0
 
     @classmethod
-    def from_run(cls, run, *, b_lf: float | None = None, groups=None, bunch: int = 1,
-                 t_max: float | None = None, t_min: float | None = None, label: str | None = None,
-                 dead_time: bool | None = None, period=None) -> "RunData":
-        """Build from a :class:`bayesmusr.io.run.MuonRun` (or a file path).
+    def from_run(cls, run, setup: RunSetup | None = None, *, label: str | None = None, b_lf: float | None = None,
+                 groups=None, **options) -> "RunData":
+        """Build from a :class:`bayesmusr.io.run.MuonRun` (or a file path) and its set-up.
 
         Parameters
         ----------
         run : MuonRun or path
             Histogram runs are grouped with :meth:`MuonRun.grouped` (good bins
             only); asymmetry runs are used as stored.
-        b_lf : float, optional
-            Longitudinal field in mT; default from the run: 0 if its geometry
-            is ZF, its ``field_mT`` otherwise.
-        groups, bunch, dead_time, period
-            Passed to :meth:`MuonRun.grouped`.
-        t_min, t_max : float, optional
-            Keep bins with t_min ≤ t ≤ t_max (μs after t0).
+        setup : RunSetup, optional
+            Grouping, t0, good bins, period, dead time, background, field, α, window and
+            packing (:class:`bayesmusr.io.setup.RunSetup`); unset options follow the file.
         label : str, optional
             Label (default: geometry and run number).
+        b_lf : float, optional
+            Longitudinal field in mT (the same as ``field_mT``); default from the run: 0 if
+            its geometry is ZF, its ``field_mT`` otherwise.
+        groups : (forward, backward), optional
+            Detector numbers (the same as ``forward=``, ``backward=``).
+        **options
+            Any option of :data:`bayesmusr.io.setup.SETUP_OPTIONS` (``bunch``, ``t_min``,
+            ``t_max``, ``period``, ``dead_time`` — also True/False —, ``alpha``, …), applied
+            over ``setup``.
 
         Returns
         -------
         RunData
-            With ``meta`` holding the file and reader settings.
+            With ``meta`` holding the file, the set-up and the reduction it gave.
         """
-
+        if groups is not None:
+            options.update(forward=list(groups[0]) if not isinstance(groups, Mapping) else groups["forward"],
+                           backward=list(groups[1]) if not isinstance(groups, Mapping) else groups["backward"])
+        if isinstance(options.get("dead_time"), bool):  # the older True/False spelling
+            options["dead_time"] = "file" if options["dead_time"] else "none"
+        options["field_mT"] = b_lf if b_lf is not None else options.get("field_mT")
         if not isinstance(run, MuonRun):
-
             run = read_run(run)
-        field_source = "user" if b_lf is not None else ""
-        if b_lf is None:
-            field_source = "geometry ZF" if run.geometry == "ZF" else run.attrs.get("field_source") or "file"
-            geom = run.geometry
-            if geom == "ZF":
-                b_lf = 0.0
-            elif math.isfinite(run.field_mT):
-                if geom == "TF":
-                    raise ValueError(f"{run.source}: a transverse-field run cannot be fitted with a ZF/LF relaxation model")
-                b_lf = float(run.field_mT)
-            else:
-                raise ValueError(f"{run.source}: the field is unknown; give b_lf= (mT, 0 for zero field)")
+        setup = RunSetup.of(run).updated(setup).updated(options, "RunData.from_run")
+        run = setup.apply(run)
+        b_lf, field_source = _field(run, setup)
         if label is None:
             rn = run.attrs.get("run_number", -1)
             geom = run.geometry or "run"
             label = f"{geom}{'' if geom == 'ZF' else f' {b_lf:g} mT'}" + (f" #{rn}" if rn not in (-1, None) else "")
-        meta = _run_meta(run, field_source, {"groups": groups, "dead_time": dead_time, "period": period,
-                                             "bunch": bunch, "t_min": t_min, "t_max": t_max})
+        meta = _run_meta(run, field_source, setup.to_dict())
         if run.kind == "asymmetry":
             ds = run.asymmetry()
             t = ds["time"].values
-            sel = _time_window(t, t_min, t_max, run.source)
+            sel = _time_window(t, setup.t_min, setup.t_max, run.source)
             return cls("asymmetry", t[sel], float(b_lf), label, asymmetry=ds["asymmetry"].values[sel],
                        error=ds["asymmetry_error"].values[sel], meta=meta)
-        g = run.grouped(groups, dead_time=dead_time, period=period, bunch=bunch)
+        if setup.period is not None and "-" in setup.period:
+            raise ValueError(f"{run.source}: period {setup.period!r} is a difference of periods, which is not "
+                             "Poisson data; fit the periods separately (or their sum '1+2')")
+        g = run.grouped(setup.groups, dead_time=setup.dead_time_mode, period=setup.period, bunch=setup.bunch or 1)
         meta["reduction"] = {k: g.attrs[k] for k in ("t0_us", "first_good_time_us", "last_good_time_us",
                                                      "dead_time_corrected", "period", "forward_detectors",
                                                      "backward_detectors", "bin_width_us") if k in g.attrs}
         t = g["time"].values
-        sel = _time_window(t, t_min, t_max, run.source)
+        sel = _time_window(t, setup.t_min, setup.t_max, run.source)
         return cls("histograms", t[sel], float(b_lf), label, width=np.full(int(sel.sum()), g.attrs["bin_width_us"]),
-                   forward=g["forward"].values[sel], backward=g["backward"].values[sel], meta=meta)
+                   forward=g["forward"].values[sel], backward=g["backward"].values[sel],
+                   alpha=setup.alpha_bayesmusr, count_background=setup.fit_background, meta=meta)
 
 
-def _run_meta(run: MuonRun, field_source: str, reader: dict) -> dict:
+def _field(run: MuonRun, setup: RunSetup) -> tuple[float, str]:
+    """The run's longitudinal field in mT and where it came from (user, ZF geometry, the file)."""
+    if setup.field_mT is not None:
+        return float(setup.field_mT), "user"
+    if run.geometry == "ZF":
+        return 0.0, "geometry ZF"
+    if run.geometry == "TF":
+        raise ValueError(f"{run.source}: a transverse-field run cannot be fitted with a ZF/LF relaxation model")
+    if math.isfinite(run.field_mT):
+        return float(run.field_mT), run.attrs.get("field_source") or "file"
+    raise ValueError(f"{run.source}: the field is unknown; give field_mT= (--field, mT; 0 for zero field)")
+
+
+def _run_meta(run: MuonRun, field_source: str, setup: dict) -> dict:
     """The part of a run's specification that comes from its file and reader settings."""
     a = run.attrs
     src = a.get("source_file") or ""
     return {"source_file": str(pathlib.Path(src).resolve()) if src and pathlib.Path(src).is_file() else "",
             "format": a.get("format", ""), "temperature_K": a.get("temperature_K", math.nan),
             "temperature_source": a.get("temperature_source", ""), "field_source": field_source,
-            "run_number": a.get("run_number", -1), "reader": reader}
+            "run_number": a.get("run_number", -1), "setup": setup}
 
 
 def _time_window(t, t_min, t_max, source):

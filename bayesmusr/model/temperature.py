@@ -144,8 +144,12 @@ class TemperatureProblem:
         names = [e.name for e in entries]
         if name in names:
             return names.index(name)
-        off = option is not None and not self.options[option]
+        run = self.runs[i]
+        off = option is not None and not (self.options[option] and (option != "count_background"
+                                                                     or run.count_background))
         pr = Prior("fixed", value=p.default) if off else p.default_prior()
+        if p.name == "alpha" and run.alpha is not None and not shared:  # the run set-up fixes α
+            pr = Prior("fixed", value=float(run.alpha))
         for key in (p.name,) if shared else (p.name, name):
             if key in priors:
                 pr = parse_prior(priors[key], key, p)

@@ -63,8 +63,9 @@ from bayesmusr.inference import compare
 from bayesmusr.inference.compare import priors_of
 from bayesmusr.inference.conventional import fit_arrhenius, fit_two_state
 from bayesmusr.inference.sampling import SAMPLER_DEFAULTS, sample
-from bayesmusr.io.collection import RunCollection
-from bayesmusr.model.parameters import KT_SCAN_PARAMETERS
+from bayesmusr.io.collection import DEFAULT_TEMPERATURE_TOLERANCE_K, RunCollection
+from bayesmusr.io.setup import SETUP_OPTIONS, RunSetup, check_keys
+from bayesmusr.model.parameters import KT_SCAN_PARAMETERS, SCAN_PARAMETERS
 from bayesmusr.model.rundata import RunData, ea_delta_support
 from bayesmusr.model.scan import KTTemperatureProblem, ScanPointData, ScanProblem, holder_option, resolve_priors
 from bayesmusr.workflows.spec import new_spec, spec_attrs
@@ -101,7 +102,68 @@ def load_config(path) -> tuple[dict, pathlib.Path]:
         raise ValueError(f"{path}: invalid TOML ({exc})") from None
     if "data" not in cfg:
         raise ValueError(f"{path}: a [data] table naming the runs (runs = 'x.toml' or files = '*.nc') is required")
+    check_config(cfg, str(path))
     return cfg, path.parent
+
+
+_DATA_KEYS = ("runs", "files", "temperature_tolerance_K")  # [data] keys that are not run set-up options
+
+#: keys of each table of an analysis TOML (set-up options are added to [data]; [priors], [truth]: parameter names)
+CONFIG_KEYS = {
+    "": ("data", "model", "priors", "sampler", "kt", "truth", "output"),
+    "data": (*_DATA_KEYS, *(o.name for o in SETUP_OPTIONS)),
+    "model": ("pooled_delta", "holder_fraction", "count_background", "table"),
+    "sampler": (*SAMPLER_DEFAULTS, "seed"),
+    "kt": ("parallel", "sampler", "priors"),
+    "kt.sampler": (*SAMPLER_DEFAULTS, "seed"),
+    "output": ("folder",),
+}
+
+
+def check_config(cfg: dict, where: str) -> None:
+    """Refuse unknown tables and keys of an analysis TOML (with the nearest valid name) and bad set-up values.
+
+    Parameters
+    ----------
+    cfg : dict
+        The parsed TOML.
+    where : str
+        Its path, for messages.
+
+    Returns
+    -------
+    None
+    """
+    for table, keys in CONFIG_KEYS.items():
+        section = cfg
+        for part in filter(None, table.split(".")):
+            section = section.get(part, {})
+        if not isinstance(section, dict):
+            raise ValueError(f"{where}: [{table}] must be a table, got {type(section).__name__}")
+        check_keys(section, keys, f"{where}: [{table}]" if table else where)
+    names = {p.name for p in SCAN_PARAMETERS}
+    for table in ("truth",):
+        check_keys(cfg.get(table, {}), names | {"fbg", "nu", "tau_delta"}, f"{where}: [{table}]")
+    scan_setup(cfg, where)
+
+
+def scan_setup(cfg: dict, where: str = "[data]") -> RunSetup:
+    """The run set-up options of an analysis TOML's [data] table (applied under each file's own).
+
+    Parameters
+    ----------
+    cfg : dict
+        The analysis configuration.
+    where : str
+        For messages.
+
+    Returns
+    -------
+    RunSetup
+    """
+    data = cfg.get("data", {})
+    return RunSetup.from_mapping({k: v for k, v in data.items() if k not in _DATA_KEYS},
+                                 f"{where}: [data]")
 
 
 def load_scan(cfg: dict, base: pathlib.Path):
@@ -129,10 +191,10 @@ def load_scan(cfg: dict, base: pathlib.Path):
         coll = RunCollection.from_files(files)
     else:
         raise ValueError("[data] needs 'runs' (a RunCollection TOML) or 'files' (a glob or list)")
-    kw = {k: data[k] for k in ("bunch", "t_min", "t_max") if k in data}
+    common = scan_setup(cfg)
     points = []
-    for sp in coll.paired(float(data.get("temperature_tolerance_K", 0.5))):
-        runs = [RunData.from_run(r, **kw) for r in sp.zf + sp.lf]
+    for sp in coll.paired(float(data.get("temperature_tolerance_K", DEFAULT_TEMPERATURE_TOLERANCE_K))):
+        runs = [RunData.from_run(r, common.updated(RunSetup.of(r))) for r in sp.zf + sp.lf]  # the file's keys win
         if not runs:
             continue
         points.append(ScanPointData(sp.temperature_K, runs))

@@ -261,8 +261,8 @@ def _run_lines(r: Mapping) -> list[str]:
            f"T = {'?' if temp is None else f'{temp:.2f}'} K ({r.get('temperature_source') or '?'})"]
     if src:
         out.append(f"      file {src.get('path')} [{src.get('format')}] sha256 {str(src.get('sha256'))[:16]}…")
-    reader = {k: v for k, v in (r.get("reader") or {}).items() if v is not None}
-    out.append("      settings: " + (", ".join(f"{k}={v}" for k, v in reader.items()) or "defaults"))
+    setup = {k: v for k, v in (r.get("setup") or r.get("reader") or {}).items() if v is not None}
+    out.append("      set-up: " + (", ".join(f"{k}={v}" for k, v in setup.items()) or "as the file says"))
     if red:
         out.append(f"      reduction: t0 {red.get('t0_us', float('nan')):.4f} μs, good "
                    f"{red.get('first_good_time_us', float('nan')):.3f}–{red.get('last_good_time_us', float('nan')):.3f} μs,"

@@ -11,7 +11,9 @@ import numpy as np
 
 from bayesmusr.inference.adapters import MarginalAdapter, TemperatureAdapter
 from bayesmusr.inference.sampling import sample
+from bayesmusr.io.collection import DEFAULT_TEMPERATURE_TOLERANCE_K
 from bayesmusr.io.run import MuonRun
+from bayesmusr.io.setup import RunSetup
 from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS, canonical_model, declared, parse_prior
 from bayesmusr.model.rundata import RunData, ea_support_note
 from bayesmusr.model.scan import ScanPointData, TemperaturePointProblem
@@ -26,10 +28,12 @@ NUISANCE_MODES = ("auto", "laplace", "sampled")
 
 def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any] | None = None,
                     out: str | pathlib.Path | None = None, backend: str | pathlib.Path | None = None, seed: int = 0,
-                    b_lf=None, t_min: float | None = None, t_max: float | None = None, bunch: int = 1,
-                    groups=None, dead_time: bool | None = None, period=None, holder_fraction: bool = True, extra_relaxation: bool = False,
+                    setup=None, b_lf=None, t_min: float | None = None, t_max: float | None = None,
+                    bunch: int | None = None, groups=None, dead_time=None, period=None,
+                    holder_fraction: bool = True, extra_relaxation: bool = False,
                     count_background: bool = True, shared=(), table=None, nuisances: str = "auto",
-                    temperature: float = math.nan, **settings):
+                    temperature: float = math.nan,
+                    temperature_tolerance_K: float = DEFAULT_TEMPERATURE_TOLERANCE_K, **settings):
     """Fit one temperature (its ZF and LF runs together) with one model: the one-call entry point.
 
     Parameters
@@ -47,10 +51,15 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
         emcee HDF5 backend (resumes if it exists).
     seed : int
         Random seed.
+    setup : RunSetup, mapping, or a list of them (one per run), optional
+        How each run is read and reduced: grouping, t0, good bins, period, dead time,
+        background, field, α (and its convention), window and packing
+        (:class:`bayesmusr.io.setup.RunSetup`; a mapping is validated by option name).
     b_lf : float or list, optional
-        Field(s) in mT when the files do not say.
+        Field(s) in mT when the files do not say (one for all runs, or one per run).
     t_min, t_max, bunch, groups, dead_time, period
-        Data selection and reduction, see :meth:`bayesmusr.model.rundata.RunData.from_run`.
+        Shorthands for the same set-up options, applied over ``setup`` to every run
+        (see :meth:`bayesmusr.model.rundata.RunData.from_run`).
     holder_fraction, extra_relaxation, count_background : bool
         Nuisance options of :class:`~bayesmusr.model.temperature.TemperatureProblem`.
     shared : sequence of str
@@ -68,6 +77,9 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
     temperature : float
         Sample temperature in K; default: the runs' own (their mean, from the files' logs or
         titles), recorded in the result with where it came from.
+    temperature_tolerance_K : float
+        Largest spread (K) of the runs' own temperatures accepted as one temperature; runs
+        further apart are refused unless ``temperature`` is given.
     **settings
         Sampler settings (:data:`~bayesmusr.inference.sampling.SAMPLER_DEFAULTS`), e.g. ``workers=2``.
 
@@ -82,9 +94,9 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
         raise ValueError(f"nuisances must be one of {NUISANCE_MODES}, got {nuisances!r}")
     if isinstance(runs, (str, pathlib.Path, RunData, MuonRun)):
         runs = [runs]
-    rd = _to_rundata(list(runs), b_lf, {"t_min": t_min, "t_max": t_max, "bunch": bunch, "groups": groups,
-                                        "dead_time": dead_time, "period": period})
-    temp = _temperature(rd, temperature)
+    rd = _to_rundata(list(runs), setup, b_lf, {"t_min": t_min, "t_max": t_max, "bunch": bunch, "groups": groups,
+                                               "dead_time": dead_time, "period": period})
+    temp = _temperature(rd, temperature, temperature_tolerance_K)
     options = {"holder_fraction": holder_fraction, "extra_relaxation": extra_relaxation,
                "count_background": count_background, "shared": list(shared)}
     adapter = _adapter(rd, canonical_model(model), priors, options, table, nuisances, temp["value_K"])
@@ -96,18 +108,24 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
                   **settings)
 
 
-def _to_rundata(runs, b_lf, kw):
+def _to_rundata(runs, setup, b_lf, kw):
+    """RunData of each run: its own set-up (or the common one), the shorthands and its field applied over it."""
+    setups = list(setup) if isinstance(setup, (list, tuple)) else [setup] * len(runs)
+    fields = list(b_lf) if isinstance(b_lf, (list, tuple)) else [b_lf] * len(runs)
+    for name, values in (("setup", setups), ("b_lf", fields)):
+        if len(values) != len(runs):
+            raise ValueError(f"{name}: expected one entry per run ({len(runs)}), got {len(values)}")
     out = []
-    for k, r in enumerate(runs):
+    for r, su, field in zip(runs, setups, fields):
         if isinstance(r, RunData):
             out.append(r)
             continue
-        field = None if b_lf is None else (b_lf[k] if isinstance(b_lf, (list, tuple)) else b_lf)
-        out.append(RunData.from_run(r, b_lf=field, **kw))
+        su = su if isinstance(su, RunSetup) else RunSetup.from_mapping(su, "setup")
+        out.append(RunData.from_run(r, su, b_lf=field, **{k: v for k, v in kw.items() if v is not None}))
     return out
 
 
-def _temperature(runs, given) -> dict:
+def _temperature(runs, given, tolerance) -> dict:
     """The sample temperature and where it came from: the user's, else the mean of the runs' own."""
     if given is not None and math.isfinite(given):
         return {"value_K": float(given), "source": "user"}
@@ -115,6 +133,13 @@ def _temperature(runs, given) -> dict:
     known = [(t, s) for t, s in known if t is not None and math.isfinite(t)]
     if not known:
         return {"value_K": None, "source": "unknown (give --temperature)"}
+    temps = [t for t, _ in known]
+    if not (tolerance >= 0):
+        raise ValueError(f"temperature_tolerance_K: expected a value >= 0 K, got {tolerance!r}")
+    if max(temps) - min(temps) > tolerance:
+        raise ValueError(f"the runs were measured at different temperatures ({', '.join(f'{t:.2f}' for t in temps)} "
+                         f"K, spread > {tolerance:g} K): fit each temperature separately, or give the temperature "
+                         "(--temperature) or a larger --temperature-tolerance")
     sources = sorted({s or "file" for _, s in known})
     return {"value_K": float(np.mean([t for t, _ in known])), "source": "runs: " + ", ".join(sources)}
 
@@ -136,7 +161,7 @@ def run_record(r: RunData) -> dict:
     src = file_record(m["source_file"], m.get("format", "")) if m.get("source_file") else None
     return {"label": r.label, "kind": r.kind, "field_mT": r.b_lf, "field_source": m.get("field_source", "user"),
             "temperature_K": m.get("temperature_K"), "temperature_source": m.get("temperature_source", ""),
-            "run_number": m.get("run_number"), "source": src, "reader": m.get("reader", {}),
+            "run_number": m.get("run_number"), "source": src, "setup": m.get("setup", {}),
             "reduction": m.get("reduction", {}), "n_bins": r.n_obs,
             "window_us": [float(r.t.min()), float(r.t.max())]}
 
@@ -210,9 +235,7 @@ def refit(spec: Mapping, *, out=None, backend=None, **overrides):
     if spec.get("kind") != "temperature":
         raise ValueError(f"not a one-temperature specification (kind {spec.get('kind')!r})")
     paths = check_sources(spec)
-    readers = [r.get("reader") or {} for r in spec["runs"]]
-    if any(rd != readers[0] for rd in readers):
-        raise ValueError("runs were reduced with different reader settings; refit them through the Python API")
+    setups = [r.get("setup") or _legacy_reader(r.get("reader") or {}) for r in spec["runs"]]
     m, s = spec["model"], dict(spec["sampler"])
     seed = s.pop("seed", 0)
     s.update(overrides)
@@ -225,7 +248,17 @@ def refit(spec: Mapping, *, out=None, backend=None, **overrides):
                            count_background=opts["count_background"], shared=tuple(opts["shared"]),
                            table=m.get("table"), nuisances=m["nuisances"],
                            temperature=t.get("value_K") if t.get("source") == "user" else math.nan,
-                           **readers[0], **s)
+                           setup=setups, **s)
+
+
+def _legacy_reader(reader: Mapping) -> dict:
+    """A specification's run settings as stored before run set-ups (``reader``) in set-up option names."""
+    out = {k: v for k, v in reader.items() if v is not None and k in ("bunch", "t_min", "t_max", "period")}
+    if reader.get("groups") is not None:
+        out["forward"], out["backward"] = reader["groups"]
+    if isinstance(reader.get("dead_time"), bool):
+        out["dead_time"] = "file" if reader["dead_time"] else "none"
+    return out
 
 
 def _default_priors(model: Mapping) -> set:
