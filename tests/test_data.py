@@ -131,7 +131,7 @@ def test_psi_t0_alignment_and_background():
     run = read_run(MDU)
     c = run.ds["counts"].values[0].astype(float)
     # Forward t0 bin 259, Backward 251: backward is shifted by 8 bins onto forward's time axis
-    g = run.grouped(good_only=False)
+    g = run.grouped(groups=([1], [2]), good_only=False)
     start = int(g["first_bin"].values[0])
     n = g.sizes["time"]
     assert start == 8  # the first 8 forward bins have no backward partner
@@ -139,14 +139,14 @@ def test_psi_t0_alignment_and_background():
     np.testing.assert_array_equal(g["backward"].values, c[1, start - 8: start - 8 + n])
     np.testing.assert_allclose(g["time"].values[0], (start + 0.5) * run.bin_width_us - (259 + 0.5) * run.bin_width_us)
     # pre-t0 background: mean over 0.1·t0 .. t0 − 10 bins (times relative to t0)
-    bF, bB, _, _ = run.background()
+    bF, bB, _, _ = run.background(groups=([1], [2]))
     t = g["time"].values
     t0 = (259 + 0.5) * run.bin_width_us
     sel = (t >= -0.9 * t0) & (t < -10 * run.bin_width_us)
     assert bF == pytest.approx(g["forward"].values[sel].mean())
     assert bB == pytest.approx(g["backward"].values[sel].mean())
-    a = run.asymmetry(background="pre_t0")
-    good = run.grouped()
+    a = run.asymmetry(groups=([1], [2]), background="pre_t0")
+    good = run.grouped(groups=([1], [2]))
     F, B = good["forward"].values - bF, good["backward"].values - bB
     ok = F + B > 0
     np.testing.assert_allclose(a["asymmetry"].values, ((F - B) / (F + B))[ok], rtol=1e-10)

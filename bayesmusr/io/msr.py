@@ -25,6 +25,11 @@ MSR_KEYS = {"forward": "forward", "backward": "backward", "t0": "t0", "data": "g
             "background": "background", "backgr.fix": "background_fix", "packing": "bunch", "fit": "t_min/t_max",
             "alpha": "alpha (if its parameter is fixed)", "deadtime-cor": "dead_time"}
 
+#: what a taken key does that the user might not expect
+_NOTES = {"background": " (used for plots and asymmetries; the Poisson fit fits flat backgrounds over the whole "
+                        "window instead of subtracting them)",
+          "backgr.fix": " (used for plots and asymmetries; the Poisson fit fits flat backgrounds)"}
+
 #: keys read but not part of a run set-up (the model is chosen with --model; fields come from the file or --field)
 _NOT_SETUP = ("map", "norm", "backgr.fit", "lifetime", "lifetimecorrection", "beta", "xy-data", "rrf_freq",
               "rrf_packing", "rrf_phase", "addt0")
@@ -143,7 +148,13 @@ def read_msr(path: str | os.PathLike, run: str | os.PathLike | None = None, bloc
     glob = next((_key_values(b) for h, b in blocks if h.upper() == "GLOBAL"), {})
     values = {**glob, **_key_values(body)}
     setup, taken, ignored = _to_setup(path, values, params)
-    ignored += [f"{h.split()[0]} block: not a run set-up (choose the model with --model)"
+    theory = next((b for h, b in blocks if h.upper() == "THEORY"), [])
+    functions = next((b for h, b in blocks if h.upper() == "FUNCTIONS"), [])
+    field = _lf_field(theory, functions, params)
+    if field is not None:
+        setup = setup.updated({"field_mT": field[0]}, str(path))
+        taken.append(f"THEORY {field[1]} -> field_mT {field[0]:.6g} (the fixed field of its LF Kubo-Toyabe)")
+    ignored += [f"{h.split()[0]} block: the model is chosen with --model, not read from the msr file"
                 for h, _ in blocks if h.split()[0].upper() in ("THEORY", "FUNCTIONS")]
     tok = head.split()
     return MsrImport(path, tok[1] if len(tok) > 1 else "", tok[4] if len(tok) > 4 else "", setup, taken, ignored)
@@ -179,7 +190,8 @@ def _to_setup(path, values: dict[str, list[str]], params) -> tuple[RunSetup, lis
         line = f"{key} {' '.join(vals)}"
         if key in ("forward", "backward", "t0", "data", "background", "backgr.fix", "packing"):
             opts[MSR_KEYS[key]] = " ".join(vals)
-            taken.append(f"{line} -> {MSR_KEYS[key]}")
+            note = _NOTES.get(key, "")
+            taken.append(f"{line} -> {MSR_KEYS[key]}{note}")
         elif key == "fit":
             rng = _fit_range(path, vals, values)
             opts.update(rng)
@@ -236,3 +248,29 @@ def _alpha(vals, params, opts, taken, ignored, line) -> None:
         return
     opts["alpha"], opts["alpha_convention"] = value, "musrfit"
     taken.append(f"{line} -> alpha {value:g} (musrfit's, fixed) = {1 / value:.6g} in bayesmusr's convention")
+
+
+#: musrfit's γ_μ/2π in MHz/G (PMusr.h GAMMA_BAR_MUON), used by ``gamma_mu`` in FUNCTIONS
+GAMMA_BAR_MUON_MHZ_PER_G = 1.355388094e-2
+#: musrfit theory functions whose first parameter is the LF frequency γ_μ B/2π in MHz (PTheory.h)
+_KT_LF = ("sgktlf", "dyngssktlf", "dgktlf", "statexpktlf", "sektlf", "dynexpktlf", "dektlf",
+          "statgssktlf")
+
+
+def _lf_field(theory: list[str], functions: list[str], params) -> tuple[float, str] | None:
+    """The longitudinal field (mT) of the first KT-LF theory line whose frequency is a *fixed* parameter,
+    or ``funN = parK * gamma_mu`` of a fixed parameter K (a field in G); None otherwise."""
+    for line in theory:
+        line = line.split("(")[0].strip()  # musrfit's "(frequency damping …)" annotation
+        tok = line.split()
+        if len(tok) < 2 or tok[0].lower() not in _KT_LF:
+            continue
+        arg = tok[1].lower()
+        if arg.isdigit() and int(arg) in params and params[int(arg)][2] == 0:
+            return params[int(arg)][1] / GAMMA_BAR_MUON_MHZ_PER_G / 10.0, line
+        m = re.fullmatch(r"fun(\d+)", arg)
+        for f in functions if m else []:
+            fm = re.fullmatch(rf"fun{m[1]}\s*=\s*par(\d+)\s*\*\s*gamma_mu", f.strip().lower())
+            if fm and int(fm[1]) in params and params[int(fm[1])][2] == 0:
+                return params[int(fm[1])][1] / 10.0, f"{line}; {f.strip()}"
+    return None

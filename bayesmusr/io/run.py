@@ -52,14 +52,21 @@ __all__ = ["MuonRun", "estimate_alpha", "make_histogram_dataset", "make_asymmetr
 RUN_FORMAT_ATTR = "bayesmusr_run_format"
 RUN_FORMAT_VERSION = "1"
 
-#: Forward/backward detector numbers (1-based spectrum numbers) used when a file
-#: carries no grouping. Only layouts checked against real files are listed:
-#: EMU (96 detectors) — the grouping stored in the NeXus v2 run EMU00126645.
+#: Forward/backward detector numbers (1-based spectrum numbers) used when a file carries no
+#: grouping, from the facility software: EMU 96 — the grouping stored in the NeXus v2 run
+#: EMU00126645; EMU 32 — musrfit's example msr for EMU00005989 (forward 1-16); MUSR 64, HIFI 64,
+#: ARGUS 192, CHRONUS 608 — Mantid's instrument/Grouping/<INST>_Detector_Grouping_LF_<N>.xml
+#: ("long" pair; CHRONUS leaves out detectors 398 and 518).
 INSTRUMENT_DEFAULT_GROUPS: dict[tuple[str, int], tuple[tuple[int, ...], tuple[int, ...]]] = {
     ("EMU", 96): (tuple(range(1, 49)), tuple(range(49, 97))),
+    ("EMU", 32): (tuple(range(1, 17)), tuple(range(17, 33))),
+    ("MUSR", 64): (tuple(range(33, 65)), tuple(range(1, 33))),
+    ("HIFI", 64): (tuple(range(1, 33)), tuple(range(33, 65))),
+    ("ARGUS", 192): (tuple(range(1, 97)), tuple(range(97, 193))),
+    ("CHRONUS", 608): (tuple(range(1, 609, 2)), tuple(d for d in range(2, 609, 2) if d not in (398, 518))),
 }
 
-#: Histogram labels read as forward / backward (PSI "Forward"/"Backward", TRIUMF "F"/"B").
+#: Histogram labels of detectors downstream / upstream of the sample (PSI "Forw"/"Back", TRIUMF "F"/"B").
 _FORWARD_NAMES = {"forward", "forw", "fwd", "f", "front"}
 _BACKWARD_NAMES = {"backward", "back", "bkwd", "bwd", "b"}
 
@@ -449,7 +456,8 @@ class MuonRun:
         """Forward and backward detector numbers used when none are given.
 
         Order of precedence: the file's (or user's) grouping (1 = forward,
-        2 = backward); PSI histogram labels ``Forward``/``Backward``; the
+        2 = backward); PSI/TRIUMF histogram labels, the ``Back`` histogram(s) forming the
+        forward group (musrfit's choice for these instruments, positive asymmetry); the
         instrument defaults in :data:`INSTRUMENT_DEFAULT_GROUPS`.
 
         Returns
@@ -468,9 +476,13 @@ class MuonRun:
         if np.any(g == 1) and np.any(g == 2):
             return det[g == 1], det[g == 2]
         if "detector_name" in ds:
+            # PSI and TRIUMF name histograms by detector position along the beam.  A surface muon's spin
+            # points back up the beam and positrons go preferentially along it, so the detector named
+            # "Back" sees 1 + A P: it is the forward group of A = (F − αB)/(F + αB), as in musrfit's
+            # msr files for these instruments (Dolly, GPS: forward 2 = "Back"; TRIUMF M20: forward 1 = "Back").
             names = [str(n).strip().lower() for n in ds["detector_name"].values]
-            fw = [d for d, n in zip(det, names) if n in _FORWARD_NAMES]
-            bw = [d for d, n in zip(det, names) if n in _BACKWARD_NAMES]
+            fw = [d for d, n in zip(det, names) if n in _BACKWARD_NAMES]
+            bw = [d for d, n in zip(det, names) if n in _FORWARD_NAMES]
             if fw and bw:
                 return np.asarray(fw), np.asarray(bw)
         key = (str(ds.attrs.get("instrument", "")).upper(), int(det.size))
@@ -630,6 +642,7 @@ class MuonRun:
         dead_time: bool | None = None,
         period: int | str | None = None,
         time_range: tuple[float, float] | None = None,
+        bins: Sequence[int] | None = None,
     ) -> tuple[float, float, float, float]:
         """Mean pre-t0 counts per bin of the forward and backward groups.
 
@@ -643,12 +656,17 @@ class MuonRun:
             As in :meth:`grouped`.
         time_range : (start, stop), optional
             Range in μs relative to t0 (both negative).
+        bins : (f_first, f_last, b_first, b_last), optional
+            Raw bin ranges of each group, both ends included (musrfit's ``background`` line);
+            replaces ``time_range``.
 
         Returns
         -------
         b_forward, b_backward, var_forward, var_backward : float
             Background counts per bin and the variances of these means.
         """
+        if bins is not None:
+            return self._background_bins(groups, period, bins)
         g = self.grouped(groups, dead_time=dead_time, period=period, good_only=False)
         t = g["time"].values
         if time_range is None:
@@ -663,6 +681,21 @@ class MuonRun:
         n = int(sel.sum())
         bF, bB = float(g["forward"].values[sel].mean()), float(g["backward"].values[sel].mean())
         return bF, bB, float(g["forward_variance"].values[sel].sum() / n**2), float(g["backward_variance"].values[sel].sum() / n**2)
+
+    def _background_bins(self, groups, period, bins) -> tuple[float, float, float, float]:
+        """Background per raw bin of each group over inclusive bin ranges (musrfit's ``background``)."""
+        det = self.ds["detector"].values
+        fwd, bwd = self.default_groups() if groups is None else _parse_groups(groups, det, self.source)
+        counts, _, _ = self._select_period(period)
+        out = []
+        for group, (a, b) in ((fwd, bins[:2]), (bwd, bins[2:])):
+            a, b = int(a), int(b)
+            if not 0 <= a <= b < counts.shape[1]:
+                raise ValueError(f"{self.source}: background bins {a}..{b}: expected 0 <= first <= last < "
+                                 f"{counts.shape[1]}")
+            total = float(counts[_detector_index(det, np.asarray(group)), a:b + 1].sum())
+            out.append((total / (b - a + 1), total / (b - a + 1) ** 2))
+        return out[0][0], out[1][0], out[0][1], out[1][1]
 
     def asymmetry(
         self,
@@ -683,9 +716,10 @@ class MuonRun:
             Detector balance α of A = (F − αB)/(F + αB), dimensionless (Mantid's α and the
             fits'; musrfit's alpha is 1/α); default ``attrs['alpha']`` if set (e.g. by an
             override), else 1.
-        background : None, "pre_t0" or (b_forward, b_backward)
+        background : None, "pre_t0", (b_forward, b_backward) or (f_first, f_last, b_first, b_last)
             Counts per (unpacked) bin subtracted from each group before forming A:
-            nothing (default), the pre-t0 mean (:meth:`background`) or constants.
+            nothing (default), the pre-t0 mean (:meth:`background`), constants, or the mean
+            over raw bin ranges (musrfit's ``background`` line, ends included).
 
         Returns
         -------
@@ -711,6 +745,8 @@ class MuonRun:
                 if background != "pre_t0":
                     raise ValueError("background must be None, 'pre_t0' or (b_forward, b_backward)")
                 bF, bB, vbF, vbB = self.background(groups, dead_time=dead_time, period=period)
+            elif len(background) == 4:
+                bF, bB, vbF, vbB = self.background(groups, period=period, bins=background)
             else:
                 bF, bB = map(float, background)
                 vbF = vbB = 0.0

@@ -341,11 +341,9 @@ class RunSetup:
             return self
         if not isinstance(other, RunSetup):
             other = RunSetup.from_mapping(other, where)
-        new = {k: v for k, v in other.to_dict().items()}
-        if "t0" in new:  # one way of giving t0 replaces the other
-            new["t0_us"] = None
-        if "t0_us" in new:
-            new["t0"] = None
+        new = {f.name: getattr(other, f.name) for f in dataclasses.fields(other) if getattr(other, f.name) is not None}
+        if "t0" in new or "t0_us" in new:  # one way of giving t0 replaces the other
+            new = {"t0": None, "t0_us": None, **new}
         return dataclasses.replace(self, **new)._checked(where)
 
     def to_dict(self) -> dict[str, Any]:
