@@ -12,11 +12,15 @@ import pathlib
 import re
 import sys
 
+from bayesmusr.io.setup import options_table
 from bayesmusr.model.parameters import (HOLDER_PARAMETER, KT_SCAN_PARAMETERS, PHYSICS_PARAMETERS, POOL_PARAMETER,
                                         RUN_PARAMETERS, SCAN_PARAMETERS, markdown_table)
 
 PAGE = pathlib.Path(__file__).resolve().parent / "models-priors.md"
 MARKER = re.compile(r"<!-- params:(?P<name>[\w:-]+) -->\n.*?<!-- /params -->", flags=re.S)
+#: the run set-up table of docs/coming-from-musrfit.md, from bayesmusr.io.setup.SETUP_OPTIONS
+SETUP_PAGE = PAGE.with_name("coming-from-musrfit.md")
+SETUP_MARKER = re.compile(r"<!-- setup:options -->\n.*?<!-- /setup -->", flags=re.S)
 
 
 def _switches() -> str:
@@ -49,19 +53,24 @@ def render(text: str) -> str:
     return MARKER.sub(block, text)
 
 
+def render_setup(text: str) -> str:
+    """``text`` with its run set-up option table regenerated."""
+    return SETUP_MARKER.sub(lambda m: f"<!-- setup:options -->\n\n{options_table()}\n\n<!-- /setup -->", text)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    old = PAGE.read_text(encoding="utf-8")
-    new = render(old)
-    if "--check" in argv:
-        if new != old:
-            print(f"{PAGE} has stale parameter tables; run: .venv/bin/python docs/gen_params.py")
-            return 1
-        return 0
-    if new != old:
-        PAGE.write_text(new, encoding="utf-8")
-        print(f"rewrote {PAGE}")
-    return 0
+    stale = 0
+    for page, fn in ((PAGE, render), (SETUP_PAGE, render_setup)):
+        old = page.read_text(encoding="utf-8")
+        new = fn(old)
+        if new != old and "--check" in argv:
+            print(f"{page} has stale generated tables; run: .venv/bin/python docs/gen_params.py")
+            stale = 1
+        elif new != old:
+            page.write_text(new, encoding="utf-8")
+            print(f"rewrote {page}")
+    return stale
 
 
 if __name__ == "__main__":

@@ -193,7 +193,7 @@ def test_netcdf_round_trip_is_lossless(tmp_path, src):
 
 # --------------------------------------------------------------- overrides
 def test_overrides_are_recorded():
-    run = read_run(ZF, temperature_K=295.0, t0=0.24, groups={"forward": [1, 2], "backward": [50]}, geometry="ZF")
+    run = read_run(ZF, temperature_K=295.0, t0_us=0.24, groups={"forward": [1, 2], "backward": [50]}, geometry="ZF")
     assert run.temperature_K == 295.0 and run.attrs["temperature_source"] == "user"
     assert np.all(run.ds["t0"].values == 0.24) and run.attrs["t0_source"] == "user"
     f, b = run.default_groups()

@@ -374,7 +374,7 @@ class MuonRun:
             raise RunFormatError(src, "bin_width", f"expected a positive bin width in μs, found {bw}")
         t0 = ds["t0"].values
         if not np.all(np.isfinite(t0)):
-            raise RunFormatError(src, "t0", "missing: the file gives no time zero; pass t0=... (μs) or t0_bin=...")
+            raise RunFormatError(src, "t0", "missing: the file gives no time zero; pass t0_us=... (μs) or t0=... (bin, its centre)")
         span = ds.sizes["bin"] * bw
         if np.any(t0 < 0) or np.any(t0 >= span):
             raise RunFormatError(src, "t0", f"expected 0 <= t0 < {span:g} μs (histogram length), found {t0.min():g}..{t0.max():g}")
@@ -394,8 +394,9 @@ class MuonRun:
         Parameters
         ----------
         **overrides
-            ``temperature_K``, ``field_mT``, ``geometry``, ``t0`` (μs; scalar or per
-            detector), ``t0_bin`` (bin index; t0 is then its left edge),
+            ``temperature_K``, ``field_mT``, ``geometry``, ``t0`` (bin index, scalar or per
+            detector; the bin's centre is time zero, as musrfit), ``t0_us`` (μs from the start
+            of bin 0),
             ``first_good_bin``, ``last_good_bin``, ``dead_time`` (μs per detector),
             ``grouping`` / ``groups`` ((forward, backward) detector numbers or a
             mapping with those keys), ``alpha`` (stored for later use), ``sample``,
@@ -428,13 +429,13 @@ class MuonRun:
                 a["alpha"] = float(value)
             elif self.kind != "histograms":
                 raise ValueError(f"override {key!r} applies to histogram runs only")
-            elif key == "t0":
+            elif key == "t0_us":
                 ds["t0"].values[:] = np.broadcast_to(np.asarray(value, np.float64), ds["t0"].shape)
                 a["t0_source"] = "user"
-            elif key == "t0_bin":
+            elif key in ("t0", "t0_bin"):  # a bin index: the bin's centre is time zero (musrfit, PSI)
                 tb = np.broadcast_to(np.asarray(value, np.float64), ds["t0"].shape)
-                ds["t0"].values[:] = tb * float(a["bin_width_us"])
-                a["t0_source"] = "user (t0_bin, left edge)"
+                ds["t0"].values[:] = (tb + 0.5) * float(a["bin_width_us"])
+                a["t0_source"] = "user (bin centre)"
             elif key in ("first_good_bin", "last_good_bin"):
                 ds[key].values[:] = np.broadcast_to(np.asarray(value, np.int64), ds[key].shape)
             elif key == "dead_time":

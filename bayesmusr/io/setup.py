@@ -31,7 +31,8 @@ import numpy as np
 
 from bayesmusr.io.run import MuonRun
 
-__all__ = ["RunSetup", "SetupOption", "SETUP_OPTIONS", "parse_detectors", "format_detectors", "check_keys"]
+__all__ = ["RunSetup", "SetupOption", "SETUP_OPTIONS", "parse_detectors", "format_detectors", "check_keys",
+           "options_table", "CLI_FLAGS"]
 
 
 def parse_detectors(value: Any, name: str = "detectors") -> tuple[int, ...]:
@@ -172,6 +173,10 @@ def _group(value, name):
     return parse_detectors(value, name)
 
 
+#: command-line flags that are not derived from the option name
+CLI_FLAGS = {"field_mT": "--field", "temperature_K": "--temperature"}
+
+
 @dataclasses.dataclass(frozen=True)
 class SetupOption:
     """One run set-up option: its name (Python keyword and TOML key), CLI flag, reader and help.
@@ -188,6 +193,8 @@ class SetupOption:
         argparse ``nargs`` of the CLI flag.
     metavar : str
         argparse metavar.
+    musrfit, mantid : str
+        The same setting in a musrfit msr RUN block and in Mantid (for the docs).
     """
 
     name: str
@@ -195,44 +202,70 @@ class SetupOption:
     help: str
     nargs: str | None = None
     metavar: str = "VALUE"
+    musrfit: str = ""
+    mantid: str = ""
 
     @property
     def flag(self) -> str:
-        """The command-line flag, e.g. ``--good-bins``."""
-        return "--" + self.name.replace("_", "-")
+        """The command-line flag, e.g. ``--good-bins`` (``--field``, ``--temperature`` for the unit-named ones)."""
+        return CLI_FLAGS.get(self.name, "--" + self.name.replace("_", "-"))
 
 
-#: every run set-up option, declared once (order = CLI help order)
+#: every run set-up option, declared once (order = CLI help order), with its musrfit msr and Mantid equivalents
 SETUP_OPTIONS: tuple[SetupOption, ...] = (
     SetupOption("forward", _group, "forward group: detector numbers as the facility numbers them (from 1), "
-                "e.g. '1-48' or '2'", "+", "DET"),
-    SetupOption("backward", _group, "backward group, as --forward", "+", "DET"),
+                "e.g. '1-48' or '2'", "+", "DET", "`forward 1-16`", "group `fwd` of the pair (spectrum numbers)"),
+    SetupOption("backward", _group, "backward group, as --forward", "+", "DET", "`backward 17-32`",
+                "group `bwd` of the pair"),
     SetupOption("t0", _t0, "time zero in bins (0-based; the bin's centre is t = 0, as musrfit/PSI): one value, one "
-                "per group (forward, backward) or one per detector (forward then backward)", "+", "BIN"),
-    SetupOption("t0_us", _t0, "time zero in μs from the start of the histogram, as --t0", "+", "US"),
+                "per group (forward, backward) or one per detector (forward then backward)", "+", "BIN",
+                "`t0 160.0 161.0`", "—"),
+    SetupOption("t0_us", _t0, "time zero in μs from the start of the histogram, as --t0", "+", "US", "—",
+                "`TimeZero` (μs)"),
     SetupOption("good_bins", _bins, "good bins FIRST END (first <= bin < end, musrfit's data line), or "
-                "F_FIRST F_END B_FIRST B_END", "+", "BIN"),
+                "F_FIRST F_END B_FIRST B_END", "+", "BIN", "`data 170 9956 168 9110`",
+                "`FirstGoodData`/`LastGoodData` (μs: use t_min/t_max)"),
     SetupOption("period", _period, "period: number (from 1), 'sum', a sum '1+2' or a difference '1-2' "
-                "(a difference is for viewing only: it is not Poisson data)", None, "P"),
+                "(a difference is for viewing only: it is not Poisson data)", None, "P", "— (one file per RUN)",
+                "`SummedPeriodSet` / `SubtractedPeriodSet`"),
     SetupOption("dead_time", _choice_or_numbers(("auto", "file", "none"), None), "dead-time correction: auto "
                 "(the file's when it has them; default), file (required), none, or values in μs per detector", "+",
-                "TAU"),
+                "TAU", "`deadtime-cor file` or `no`", "`ApplyDeadTimeCorr` / dead-time table"),
     SetupOption("background", _choice_or_numbers(("fit", "none"), (4,)), "fit: flat backgrounds fitted (default "
                 "for histograms); none; or musrfit's pre-t0 range F_FIRST F_LAST B_FIRST B_LAST (bins, inclusive), "
-                "subtracted for plots and asymmetries", "+", "B"),
+                "subtracted for plots and asymmetries", "+", "B", "`background 15 146 13 148`", "—"),
     SetupOption("background_fix", lambda v, n: _floats(v, n, (2,)), "fixed background counts per raw bin, forward "
-                "and backward (musrfit's backgr.fix), subtracted for plots and asymmetries", "+", "COUNTS"),
-    SetupOption("field_mT", _number(0.0), "longitudinal field in mT, replacing the file's (0 = ZF)", None, "MT"),
+                "and backward (musrfit's backgr.fix), subtracted for plots and asymmetries", "+", "COUNTS",
+                "`backgr.fix 0 0`", "—"),
+    SetupOption("field_mT", _number(0.0), "longitudinal field in mT, replacing the file's (0 = ZF)", None, "MT",
+                "fixed field of a KT-LF THEORY line (G)", "sample log `Field_Danfysik` etc."),
     SetupOption("alpha", _number(0.0, strict=True), "fixed detector balance α (see --alpha-convention)", None,
-                "ALPHA"),
+                "ALPHA", "`alpha N`, FITPARAMETER N fixed (step 0)", "`Alpha` of the pair / `AlphaCalc`"),
     SetupOption("alpha_convention", _choice(("bayesmusr", "mantid", "musrfit")), "bayesmusr/mantid: A = (F - αB)/"
-                "(F + αB); musrfit: its α (= 1/α of bayesmusr), converted", None, "WHICH"),
-    SetupOption("bunch", _number(1, integer=True), "pack this many bins into one (musrfit's packing)", None, "N"),
-    SetupOption("t_min", _number(0.0), "first time used, μs after t0 (musrfit's fit range start)", None, "US"),
-    SetupOption("t_max", _number(0.0, strict=True), "last time used, μs after t0", None, "US"),
+                "(F + αB); musrfit: its α (= 1/α of bayesmusr), converted", None, "WHICH", "`musrfit`", "`mantid`"),
+    SetupOption("bunch", _number(1, integer=True), "pack this many bins into one (musrfit's packing)", None, "N",
+                "`packing 5`", "`Rebin` by a fixed factor"),
+    SetupOption("t_min", _number(0.0), "first time used, μs after t0 (musrfit's fit range start)", None, "US",
+                "`fit 0.25 10` (first value)", "`StartX` / `FirstGoodData`"),
+    SetupOption("t_max", _number(0.0, strict=True), "last time used, μs after t0", None, "US",
+                "`fit 0.25 10` (second value)", "`EndX` / `LastGoodData`"),
     SetupOption("temperature_K", _number(0.0, strict=True), "sample temperature in K (default: from the file)",
-                None, "K"),
+                None, "K", "— (from the file)", "sample log `Temp_Sample`"),
 )
+
+
+def options_table() -> str:
+    """The run set-up options as a markdown table (docs/coming-from-musrfit.md is generated from it).
+
+    Returns
+    -------
+    str
+    """
+    rows = ["| option (Python, TOML) | command line | meaning | musrfit msr | Mantid |", "|---|---|---|---|---|"]
+    for o in SETUP_OPTIONS:
+        rows.append(f"| `{o.name}` | `{o.flag}` | {o.help} | {o.musrfit} | {o.mantid} |")
+    return "\n".join(rows)
+
 
 _BY_NAME = {o.name: o for o in SETUP_OPTIONS}
 
@@ -461,9 +494,9 @@ class RunSetup:
             t0 = run.ds["t0"].values.copy()
             for d, v in per.items():
                 t0[det == d] = (v + 0.5) * bw if self.t0 is not None else v  # bins: the bin's centre is t = 0
-            out["t0"] = t0
+            out["t0_us"] = t0
         if self.good_bins is not None:
-            t0 = out.get("t0", run.ds["t0"].values)
+            t0 = out.get("t0_us", run.ds["t0"].values)
             t0_bins = [float(t0[det == g[0]][0]) / bw - 0.5 for g in (fwd, bwd)]
             gb = _musrfit_range(self.good_bins, t0_bins) if len(self.good_bins) == 4 else self.good_bins * 2
             first, last = run.ds["first_good_bin"].values.copy(), run.ds["last_good_bin"].values.copy()
