@@ -38,6 +38,15 @@ def test_parameter_tables_are_generated_from_the_declarations():
     assert gen.render(text) == text, f"docs/models-priors.md has stale parameter tables; run: {FIX}"
 
 
+def test_setup_option_table_is_generated_from_the_declaration():
+    gen = _gen_params()
+    text = gen.SETUP_PAGE.read_text(encoding="utf-8")
+    assert len(gen.SETUP_MARKER.findall(text)) == 1, "docs/coming-from-musrfit.md needs one setup:options table"
+    assert gen.render_setup(text) == text, f"docs/coming-from-musrfit.md has a stale set-up table; run: {FIX}"
+    from bayesmusr.io.setup import SETUP_OPTIONS
+    assert all(f"| `{o.name}` | `{o.flag}` |" in text for o in SETUP_OPTIONS)
+
+
 def test_generated_tables_list_every_declared_parameter():
     from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS, SCAN_PARAMETERS
 
