@@ -58,14 +58,16 @@ def _cmd_tables(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    results = [f for f in args.files if is_result_file(f)]
+    # only regular files are probed: opening a FIFO would block
+    results = [f for f in args.files if pathlib.Path(f).is_file() and is_result_file(f)]
     for f in results:
         spec = read_spec(load(f))
         print(f"{f}:\n" + (format_spec(spec) if spec else "  (a result made before specifications were stored)"))
     runs = [f for f in args.files if f not in results]
-    for line in format_info_lines(runs) if runs else []:
-        print(line)
-    return 0
+    lines, n_bad = format_info_lines(runs, verbose=args.verbose) if runs else ([], 0)
+    for line in lines:
+        print(line, file=sys.stderr if line.startswith("ERROR ") else sys.stdout)
+    return 1 if n_bad else 0
 
 
 def _cmd_rerun(args: argparse.Namespace) -> int:
@@ -124,17 +126,13 @@ def _parse_prior_args(items):
     return priors
 
 
-#: set-up options whose command-line flag is not derived from the option name
-_SETUP_FLAGS = {"field_mT": "--field", "temperature_K": "--temperature"}
-
-
 def _add_setup_options(parser: argparse.ArgumentParser, msr: bool = True) -> None:
     """The run set-up flags, one per option of :data:`bayesmusr.io.setup.SETUP_OPTIONS`, and ``--msr``."""
     grp = parser.add_argument_group("run set-up (default: as the file says; docs/coming-from-musrfit.md)")
     for o in SETUP_OPTIONS:
         nargs = "+" if o.name == "field_mT" else o.nargs  # one field per file is allowed
         help_text = o.help + ("; one value, or one per file" if o.name == "field_mT" else "")
-        grp.add_argument(_SETUP_FLAGS.get(o.name, o.flag), dest=o.name, nargs=nargs, metavar=o.metavar,
+        grp.add_argument(o.flag, dest=o.name, nargs=nargs, metavar=o.metavar,
                          default=None, help=help_text)
     if msr:
         grp.add_argument("--msr", default=None, help="musrfit msr file: take the RUN block of each run file "
@@ -242,6 +240,8 @@ def _add_job_commands(sub) -> None:
     i = sub.add_parser("info", help="run files: one line each (format, run, sample, T, field, counts); result "
                                     "files: the fit specification they carry")
     i.add_argument("files", nargs="+")
+    i.add_argument("-v", "--verbose", action="store_true",
+                   help="also t0, good bins, grouping, dead times and good frames per period of each run")
     i.set_defaults(func=_cmd_info)
 
     rr = sub.add_parser("rerun", help="fit again from the specification stored in a result (same files, settings, seed)")

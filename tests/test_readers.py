@@ -34,7 +34,7 @@ try:
     import mudpy.mud_friendly_wrapper as _mud
 except ImportError:  # pragma: no cover - optional extra
     _mud = None
-needs_mud = pytest.mark.skipif(_mud is None, reason="mud-py (bayesmusr[mud]) not installed")
+needs_mud = pytest.mark.skipif(_mud is None, reason="mud-py (a dependency, built from source) not installed")
 
 
 # ------------------------------------------------------------ ISIS NeXus v1
@@ -183,7 +183,7 @@ def test_psi_bin_written_by_layout(tmp_path):
     assert r.attrs["temperature_K"] == pytest.approx(12.0)
     assert r.attrs["field_mT"] == pytest.approx(5.0)
     f, b = r.default_groups()
-    assert f.tolist() == [1] and b.tolist() == [2]  # from the labels Forw/Back
+    assert f.tolist() == [2] and b.tolist() == [1]  # labels Forw/Back: "Back" is the forward group (musrfit's)
 
 
 # -------------------------------------------------------------------- ASCII
@@ -256,7 +256,7 @@ def test_mud_file_named_msr(tmp_path):
     assert r.bin_width_us == pytest.approx(0.000390625)
     assert r.temperature_K == 10.0 and r.field_mT == pytest.approx(2.0)
     f, b = r.default_groups()
-    assert f.tolist() == [2] and b.tolist() == [1]
+    assert f.tolist() == [1] and b.tolist() == [2]  # histogram 1 is labelled "Back" here
 
 
 def test_musrfit_msr_text_is_not_data(tmp_path):
@@ -272,7 +272,7 @@ def test_mud_without_mudpy_says_how_to_install(tmp_path, monkeypatch):
     p.write_bytes(struct.pack("<III", 44, 0x01010003, 0x02010000) + bytes(40))
     monkeypatch.setitem(sys.modules, "mudpy", None)
     monkeypatch.setitem(sys.modules, "mudpy.mud_friendly_wrapper", None)
-    with pytest.raises(RunFormatError, match=r"pip install 'bayesmusr\[mud\]'"):
+    with pytest.raises(RunFormatError, match=r"pip install 'mud-py>=1\.3'"):
         read_run(p)
 
 
@@ -343,7 +343,7 @@ def test_v2_missing_t0(tmp_path):
     p = tmp_path / "not0.nxs"
     _synthetic_v2(p, np.ones((1, 4, 50), np.int32), t0=False)
     _raises(p, "t0", "missing")
-    assert read_run(p, t0=0.032).ds["t0"].values[0] == 0.032  # an override completes it
+    assert read_run(p, t0_us=0.032).ds["t0"].values[0] == 0.032  # an override completes it
 
 
 def test_v2_negative_nan_and_empty_counts(tmp_path):

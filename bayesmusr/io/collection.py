@@ -20,24 +20,122 @@ __all__ = ["RunCollection", "ScanPoint", "format_info_lines", "set_up", "META_KE
            "DEFAULT_TEMPERATURE_TOLERANCE_K"]
 
 
-def format_info_lines(files: Iterable[str | os.PathLike]) -> list[str]:
-    """``bayesmusr info`` lines: one per run file.
+def _ranges(numbers: Iterable[int]) -> str:
+    """Detector numbers compressed as ranges: ``1-48, 50, 52-53``."""
+    out: list[str] = []
+    for n in sorted(int(x) for x in numbers):
+        if out and out[-1][1] == n - 1:
+            out[-1][1] = n
+        else:
+            out.append([n, n])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in out) or "none"
+
+
+def _span(values: np.ndarray, fmt: str = "{:g}") -> str:
+    """One value, or min–max when the detectors differ."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return "?"
+    lo, hi = v.min(), v.max()
+    return fmt.format(lo) if lo == hi else f"{fmt.format(lo)}–{fmt.format(hi)}"
+
+
+def _grouping_line(run: MuonRun) -> str:
+    """Forward/backward detectors of :meth:`MuonRun.default_groups` and where they come from."""
+    ds = run.ds
+    try:
+        fwd, bwd = run.default_groups()
+    except RunFormatError:
+        return "  grouping: none in the file and no instrument default (give --forward and --backward, or forward = / backward = in TOML)"
+    g = ds["grouping"].values
+    if np.any(g == 1) and np.any(g == 2):
+        origin = f"grouping array ({run.attrs.get('grouping_source') or 'file'})"
+    elif "detector_name" in ds:
+        origin = "histogram labels " + ", ".join(f"{d}={str(n).strip()!r}" for d, n in
+                                                 zip(ds["detector"].values, ds["detector_name"].values))
+    else:
+        origin = f"default for {run.attrs.get('instrument') or '?'} with {run.n_detectors} detectors"
+    return f"  grouping: forward {_ranges(fwd)}, backward {_ranges(bwd)} ({origin})"
+
+
+def _info_details(run: MuonRun) -> list[str]:
+    """The indented lines of ``bayesmusr info -v``."""
+    a, ds = run.attrs, run.ds
+    if run.kind != "histograms":
+        t = ds["time"].values
+        return [f"  format: {a.get('format')}; asymmetry only, {t.size} points, {t[0]:g}-{t[-1]:g} μs after t0"]
+    bw = run.bin_width_us
+    t0 = ds["t0"].values
+    t0_bin = ds["t0_bin"].values if "t0_bin" in ds else t0 / bw
+    dt = ds["dead_time"].values
+    frames = ds["good_frames"].values
+    periods = f"{run.n_periods}" + (f" ({a['periods_source']})" if a.get("periods_source") else "")
+    dead = "absent" if not np.any(np.isfinite(dt)) else (
+        f"present for {int(np.isfinite(dt).sum())}/{dt.size} detectors, {_span(dt)} μs, {int((dt < 0).sum())} negative")
+    good = "unknown" if not np.any(np.isfinite(frames)) else "; ".join(
+        f"period {i + 1}: {f:g}" for i, f in enumerate(frames))
+    return [
+        f"  format: {a.get('format')}; periods: {periods}",
+        f"  detectors: {run.n_detectors}; bins: {run.n_bins} x {bw * 1e3:g} ns",
+        f"  t0: bin {_span(t0_bin)} ({_span(t0, '{:.4g}')} μs) [{a.get('t0_source') or '?'}]",
+        f"  good bins: {_span(ds['first_good_bin'].values)} <= i < {_span(ds['last_good_bin'].values)}",
+        _grouping_line(run),
+        f"  dead times: {dead}",
+        f"  good frames: {good}" + (f" ({a['good_frames_source']})" if a.get("good_frames_source") else ""),
+    ]
+
+
+def _not_a_run_file(path: pathlib.Path) -> str:
+    """Why ``path`` cannot be a run file, without opening it (a FIFO would block the reader); "" if it may be."""
+    if not path.exists():
+        return "no such file"
+    if path.is_dir():
+        return "a directory, not a run file"
+    if not path.is_file():
+        return "not a regular file (FIFO, socket or device): not opened"
+    return ""
+
+
+def format_info_lines(files: Iterable[str | os.PathLike], verbose: bool = False) -> tuple[list[str], int]:
+    """``bayesmusr info`` lines: one per run file, good or bad.
 
     Parameters
     ----------
     files : iterable of path
         Run files of any supported format.
+    verbose : bool
+        Add indented lines per run: format and periods, detectors and bin width,
+        t0 (bins and μs, min–max over detectors), good bins, grouping (detector
+        ranges and their origin), dead times, good frames per period.
 
     Returns
     -------
-    list of str
-
-    Raises
-    ------
-    RunFormatError
-        A file cannot be read (the message names it).
+    lines : list of str
+        A file that cannot be read gets one line ``"ERROR <file>: <field>: <what>"``;
+        every file is tried (a directory, FIFO or missing path is reported, never opened).
+    n_bad : int
+        Number of files that could not be read.
     """
-    return [read_run(f).info_line() for f in files]
+    lines: list[str] = []
+    n_bad = 0
+    for f in files:
+        reason = _not_a_run_file(pathlib.Path(f))
+        if not reason:
+            try:
+                run = read_run(f)
+            except RunFormatError as exc:
+                reason = f"{exc.field}: {exc.expected}"
+            except Exception as exc:  # noqa: BLE001 - one unreadable file must not hide the others
+                reason = f"{type(exc).__name__}: {exc}"
+        if reason:
+            n_bad += 1
+            lines.append(f"ERROR {f}: {reason}")
+            continue
+        lines.append(run.info_line())
+        if verbose:
+            lines.extend(_info_details(run))
+    return lines, n_bad
 
 
 # --------------------------------------------------------------------- scans

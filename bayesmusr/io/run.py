@@ -493,7 +493,7 @@ class MuonRun:
         raise RunFormatError(
             self.source, "grouping",
             f"the file has no forward/backward grouping and there is no default for instrument "
-            f"{key[0] or '?'} with {key[1]} detectors; pass groups=(forward, backward)",
+            f"{key[0] or '?'} with {key[1]} detectors; give the groups (--forward 1-16 --backward 17-32, or forward = / backward = in TOML)",
         )
 
     def _select_period(self, period: int | str | None) -> tuple[np.ndarray, np.ndarray, str]:

@@ -10,12 +10,15 @@ signature          format                        module
                    bayesmusr's own netCDF run    :meth:`bayesmusr.io.run.MuonRun.from_netcdf`
 ``'1N'``           PSI-BIN                       :mod:`bayesmusr.io.readers.psi`
 ``'M3' 'T4' 'T5'`` PSI MDU                       :mod:`bayesmusr.io.readers.psi`
+``'root'``         PSI MusrRoot (ROOT file)      :mod:`bayesmusr.io.readers.musrroot`
 MUD group header   TRIUMF MUD                    :mod:`bayesmusr.io.readers.mud`
 text               ASCII asymmetry export        :mod:`bayesmusr.io.readers.ascii`
 =================  ============================  ===============================================
 
 Every failure to read a file raises :class:`RunFormatError` (a ``ValueError``)
-whose message names the file, the field and what was expected.
+whose message names the file, the field and what was expected. Every reader
+completes a geometry its header leaves open from the run title
+(:func:`bayesmusr.io.readers._meta.complete_geometry`).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from bayesmusr.io.readers._isolate import call_isolated
 from bayesmusr.io.readers.ascii import read_ascii
 from bayesmusr.io.readers.isis_nexus import read_nexus_v1, read_nexus_v2
 from bayesmusr.io.readers.mud import read_mud
+from bayesmusr.io.readers.musrroot import ROOT_MAGIC, read_musrroot
 from bayesmusr.io.readers.psi import read_psi
 from bayesmusr.io.run import RUN_FORMAT_ATTR, MuonRun
 
@@ -76,8 +80,8 @@ def sniff_format(path: str | os.PathLike) -> str:
     -------
     str
         One of ``"nexus-v1"``, ``"hdf5"`` (NeXus v2 or a bayesmusr netCDF run; told
-        apart when opened), ``"psi-bin"``, ``"psi-mdu"``, ``"mud"``, ``"msr-text"``
-        (a musrfit text file, not data) or ``"ascii"``.
+        apart when opened), ``"psi-bin"``, ``"psi-mdu"``, ``"musr-root"``, ``"mud"``,
+        ``"msr-text"`` (a musrfit text file, not data) or ``"ascii"``.
 
     Raises
     ------
@@ -96,6 +100,8 @@ def sniff_format(path: str | os.PathLike) -> str:
         return "psi-bin"
     if head[:2] in (b"M3", b"T4", b"T5"):
         return "psi-mdu"
+    if head.startswith(ROOT_MAGIC) and b"\x00" in head[4:8]:  # then the big-endian ROOT version: a text file has no NUL
+        return "musr-root"
     if _looks_like_mud(head):
         return "mud"
     if b"\x00" not in head:
@@ -114,7 +120,7 @@ def sniff_format(path: str | os.PathLike) -> str:
     raise RunFormatError(
         path,
         "file signature",
-        "expected ISIS NeXus (HDF4/HDF5), PSI-BIN ('1N'), PSI MDU ('M3'/'T4'/'T5'), "
+        "expected ISIS NeXus (HDF4/HDF5), PSI-BIN ('1N'), PSI MDU ('M3'/'T4'/'T5'), MusrRoot ('root'), "
         f"TRIUMF MUD or a text asymmetry file; found bytes {head[:8]!r}",
     )
 
@@ -156,6 +162,8 @@ def read_run(path: str | os.PathLike, **overrides: Any) -> "MuonRun":
         run = _read_hdf5(path)
     elif kind in ("psi-bin", "psi-mdu"):
         run = read_psi(path)
+    elif kind == "musr-root":
+        run = read_musrroot(path)
     elif kind == "mud":
         run = read_mud(path)
     elif kind == "msr-text":

@@ -11,8 +11,9 @@ Accepted layouts (as Mantid, musrfit/musrview and WiMDA export grouped data):
 Temperature and field are taken from the header when it says so
 (``T = 280 K``, ``Temperature: 1.5``, ``B = 100 G``, ``Field = 5 mT``; a field
 without a unit is read as G, as μSR headers are) and otherwise from the
-``temperature_K`` / ``field_mT`` arguments; geometry from ``ZF``/``LF``/``TF``
-words in the header or the ``geometry`` argument.
+``temperature_K`` / ``field_mT`` arguments; geometry from the header text read
+like a title (``ZF``, ``LF 5G``, ``transverse``...: :func:`bayesmusr.io.readers._meta.geometry_from_text`,
+which also gives the field when no ``B =`` states it) or the ``geometry`` argument.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bayesmusr.io.errors import RunFormatError
+from bayesmusr.io.readers._meta import geometry_from_text
 from bayesmusr.io.run import MuonRun, make_asymmetry_dataset
 
 __all__ = ["read_ascii"]
@@ -33,7 +35,6 @@ _T_RE = re.compile(r"\b(?:T|temp|temperature)\s*[:=]\s*([-+]?\d+(?:\.\d*)?(?:[eE
 _B_RE = re.compile(
     r"\b(?:B|H|field|magnetic[_ ]field)\s*[:=]\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(mT|T|G|kG|Oe)?\b", re.IGNORECASE
 )
-_GEO_RE = re.compile(r"\b(ZF|LF|TF)\b")
 _RUN_RE = re.compile(r"\brun\s*(?:number)?\s*[:=#]?\s*(\d+)", re.IGNORECASE)
 _TO_MT = {"mt": 1.0, "t": 1000.0, "g": 0.1, "kg": 100.0, "oe": 0.1}
 
@@ -151,8 +152,11 @@ def _header_metadata(head: str, temperature_K, field_mT, geometry) -> dict:
     if m := _B_RE.search(head):
         out.update(field_mT=float(m.group(1)) * _TO_MT[(m.group(2) or "G").lower()],
                    field_source="header" + ("" if m.group(2) else " (no unit: read as G)"))
-    if m := _GEO_RE.search(head):
-        out.update(geometry=m.group(1), geometry_source="header")
+    stated, field, evidence = geometry_from_text(head)
+    if stated:
+        out.update(geometry=stated, geometry_source=f"header: {evidence!r}")
+        if not math.isfinite(out["field_mT"]) and math.isfinite(field):
+            out.update(field_mT=field, field_source=f"header: {evidence!r}")
     for key, value in (("temperature_K", temperature_K), ("field_mT", field_mT), ("geometry", geometry)):
         if value is not None:
             out[key] = str(value).upper() if key == "geometry" else float(value)

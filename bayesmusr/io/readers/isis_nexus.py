@@ -1,31 +1,45 @@
 """ISIS muon NeXus readers: v1 (HDF4, via ``pyhdf``) and v2 (HDF5, via ``h5py``).
 
-Layout facts used (checked on EMU00020882/3.nxs and EMU00126645.nxs):
+Layout facts used (checked on EMU00020882/3.nxs and EMU00126645.nxs; periods as
+Mantid's ``MuonNexusReader``/``LoadMuonNexus1`` and ``LoadMuonNexusV2Helper`` read them):
 
 v1 (HDF4; entry ``run``, class NXentry)
-    ``histogram_data_1/counts`` (detector, bin) or (period·detector, bin), with
-    attributes ``t0_bin``, ``first_good_bin``, ``last_good_bin``;
+    ``histogram_data_1/counts`` is (period·spectrum, bin): period p's spectrum s is
+    row ``p·n_spectra + s``. The number of periods is ``run/switching_states``
+    (its absolute value; 1 in single-period files, whose ``beam/period_sequences``
+    may still say 2); without it, ``instrument/detector/number`` is taken as the
+    number of spectra per period. ``counts`` carries the attributes ``t0_bin``,
+    ``first_good_bin``, ``last_good_bin`` (one value for all periods);
     ``histogram_data_1/time_zero`` (μs), ``resolution`` (ps = bin width),
-    ``grouping`` (all zero when the file has none); ``instrument/detector/deadtimes``
-    (μs, attribute ``available``); ``beam/frames_good`` and ``frames_period``;
-    ``sample/temperature``, ``magnetic_field`` (G), ``magnetic_field_state``;
-    logs are NXlog groups holding ``name``, ``values``, ``time`` (s after the
-    start; negative times are pre-run and dropped). Dataset names repeat in every
-    log, so groups are walked from ``run`` rather than looked up by name.
+    ``grouping`` (all zero when the file has none; one entry per spectrum or per
+    spectrum and period); ``instrument/detector/deadtimes`` (μs, attribute
+    ``available``; also per spectrum or per spectrum and period). Good frames: per
+    period ``instrument/beam/frames_period_daq`` (one per period) in multi-period
+    files, ``frames_good`` (else ``frames``) in single-period ones.
+    ``sample/temperature``, ``magnetic_field`` (G), ``magnetic_field_state``; logs
+    are NXlog groups holding ``name``, ``values``, ``time`` (s after the start;
+    negative times are pre-run and dropped). Dataset names repeat in every log, so
+    groups are walked from ``run`` rather than looked up by name.
 v2 (HDF5; entry ``raw_data_1``)
-    ``detector_1/counts`` (period, spectrum, bin) with the same attributes,
+    ``detector_1/counts`` (period, spectrum, bin) with the same attributes;
+    ``periods/number`` the number of periods and ``periods/good_frames`` the good
+    frames of each (the entry's ``good_frames`` is the total);
     ``detector_1/raw_time`` bin edges (μs), ``time_zero``, ``grouping``,
-    ``dead_time`` (μs); ``periods/good_frames``; ``selog/<name>/value_log`` logs.
+    ``dead_time`` (μs; per spectrum, or per spectrum and period);
+    ``selog/<name>/value_log`` logs.
 
 In both versions ``time_zero ≈ t0_bin × bin width``: t0 lies at the left edge of
-bin ``t0_bin`` (0-based). The file's ``time_zero`` is used as t0.
+bin ``t0_bin`` (0-based). The file's ``time_zero`` is used as t0. Grouping and dead
+times given per period are taken from period 1 (``notes`` says when the periods
+differ).
 
 Temperature: the mean of the ``Temp_Sample`` log over the run (source
 ``"log:Temp_Sample mean"``), else the header ``sample/temperature``, else the title.
 Field: header ``sample/magnetic_field`` (G → mT). Geometry: from the field logs
 (EMU ``Field_T20`` transverse, ``Field_Danfysik`` longitudinal, in G), falling
 back on the header state only when no log exists — headers say "TF" on
-zero-field runs.
+zero-field runs — and then on the title
+(:func:`bayesmusr.io.readers._meta.complete_geometry`).
 """
 from __future__ import annotations
 
@@ -39,9 +53,10 @@ import numpy as np
 
 from bayesmusr.io.errors import RunFormatError
 from bayesmusr.io.readers._isolate import call_isolated
+from bayesmusr.io.readers._meta import complete_geometry
 from bayesmusr.io.run import MuonRun, make_histogram_dataset
 
-__all__ = ["read_nexus_v1", "read_nexus_v2"]
+__all__ = ["read_nexus_v1", "read_nexus_v2", "v1_period_layout"]
 
 #: Field logs (lower-case names) whose non-zero reading means TF or LF, per instrument.
 #: EMU: T20 transverse coils, Danfysik longitudinal magnet (EMU files also log the
@@ -135,7 +150,83 @@ def _temperature(logs: dict[str, tuple[float, float]], log_names: dict[str, str]
     return math.nan, math.nan, ""
 
 
+def _first_period(values: np.ndarray | None, n_det: int, n_per: int, what: str, notes: list[str]):
+    """Period 1's per-spectrum values of an array given per spectrum or per spectrum and period."""
+    if values is None:
+        return None
+    a = np.asarray(values).ravel()
+    if a.size < n_det:
+        notes.append(f"{what}: {a.size} values for {n_det} spectra, ignored")
+        return None
+    if n_per > 1 and a.size == n_det * n_per:
+        per = a.reshape(n_per, n_det)
+        if np.any(per != per[0]):
+            notes.append(f"{what} differ between periods; period 1's are used")
+    return a[:n_det]
+
+
+def _frames(candidates: list[tuple[str, Any]], n_per: int) -> tuple[np.ndarray | None, str]:
+    """The first candidate holding one good-frame count per period (name, values)."""
+    for name, value in candidates:
+        if value is None:
+            continue
+        f = np.asarray(value, np.float64).ravel()
+        if f.size == n_per:
+            return f, name
+    return None, ""
+
+
 # ----------------------------------------------------------------------- v1
+def v1_period_layout(
+    n_rows: int, switching_states: int | None, detector_number: int | None, path: str | pathlib.Path | None = None
+) -> tuple[int, int, str]:
+    """Periods and spectra per period of a NeXus v1 ``counts`` array of ``n_rows`` rows.
+
+    v1 files store (period·spectrum, bin): the rows of period p are
+    ``p·n_spectra .. (p+1)·n_spectra − 1``. The number of periods is
+    ``|run/switching_states|`` (Mantid ``MuonNexusReader``); files without it are
+    split by ``instrument/detector/number`` (spectra per period).
+
+    Parameters
+    ----------
+    n_rows : int
+        First dimension of ``histogram_data_1/counts``.
+    switching_states : int or None
+        ``run/switching_states`` (None when absent).
+    detector_number : int or None
+        ``instrument/detector/number`` (None when absent).
+    path : path, optional
+        The file, for error messages.
+
+    Returns
+    -------
+    n_periods, n_spectra : int
+        With ``n_periods · n_spectra == n_rows``.
+    source : str
+        Which field decided.
+
+    Raises
+    ------
+    RunFormatError
+        ``switching_states`` (or, without it, the detector number) does not divide the rows.
+    """
+    if switching_states is not None and abs(int(switching_states)) >= 1:
+        n_per = abs(int(switching_states))
+        if n_rows % n_per:
+            raise RunFormatError(
+                path, "run/switching_states",
+                f"expected a number of periods dividing the {n_rows} spectra of histogram_data_1/counts, found {n_per}",
+            )
+        return n_per, n_rows // n_per, f"run/switching_states = {int(switching_states)}"
+    if detector_number is None:
+        return 1, n_rows, "one period (no switching_states)"
+    n_det = int(detector_number)
+    if not 0 < n_det <= n_rows or n_rows % n_det:
+        raise RunFormatError(path, "instrument/detector/number",
+                             f"expected a divisor of the {n_rows} spectra of histogram_data_1/counts, found {n_det}")
+    return n_rows // n_det, n_det, f"instrument/detector/number = {n_det} (no switching_states)"
+
+
 class _Hdf4Tree:
     """Walks an HDF4 NeXus file from its entry Vgroup (pyhdf)."""
 
@@ -197,6 +288,29 @@ class _Hdf4Tree:
         finally:
             sds.endaccess()
 
+    def get(self, group: dict, name: str, required: str | None = None) -> tuple[Any, dict]:
+        """Dataset ``name`` of a group listing: (values, attributes), or (None, {})."""
+        item = group.get(name)
+        if item is None or item[0] != "data":
+            if required:
+                raise RunFormatError(self.path, required, "missing from the file")
+            return None, {}
+        return self.data(item[1])
+
+    def number(self, group: dict, name: str) -> float:
+        """First value of a numeric dataset, NaN when absent."""
+        v = self.get(group, name)[0]
+        return float(np.ravel(v)[0]) if v is not None and np.size(v) else math.nan
+
+    def sub(self, group: dict, name: str, required: str | None = None) -> dict:
+        """Listing of the sub-group ``name`` ({} when absent)."""
+        item = group.get(name)
+        if item is None or item[0] != "group":
+            if required:
+                raise RunFormatError(self.path, required, "group missing from the file")
+            return {}
+        return self.children(item[1])
+
 
 def read_nexus_v1(path: str | pathlib.Path):
     """Read an ISIS muon NeXus v1 (HDF4) run.
@@ -239,135 +353,116 @@ def _read_v1_here(path: pathlib.Path):
             tree.close()
 
 
-def _read_v1(tree: _Hdf4Tree, path: pathlib.Path):
-    entry = tree.find_entry()
-    top = tree.children(entry)
-
-    def get(group: dict, name: str, required: str | None = None):
-        item = group.get(name)
-        if item is None or item[0] != "data":
-            if required:
-                raise RunFormatError(path, required, "missing from the file")
-            return None, {}
-        return tree.data(item[1])
-
-    def sub(group: dict, name: str, required: str | None = None) -> dict:
-        item = group.get(name)
-        if item is None or item[0] != "group":
-            if required:
-                raise RunFormatError(path, required, "group missing from the file")
-            return {}
-        return tree.children(item[1])
-
-    hist = sub(top, "histogram_data_1", "run/histogram_data_1")
-    counts, cattrs = get(hist, "counts", "histogram_data_1/counts")
+def _v1_histograms(tree: _Hdf4Tree, hist: dict) -> dict[str, Any]:
+    """Counts (rows, bin), bin width, t0 and good bins of ``histogram_data_1``."""
+    counts, cattrs = tree.get(hist, "counts", "histogram_data_1/counts")
     counts = np.asarray(counts)
     if counts.ndim != 2 or counts.size == 0:
-        raise RunFormatError(path, "histogram_data_1/counts", f"expected a (detector, bin) array, found shape {counts.shape}")
-    res, _ = get(hist, "resolution")
-    bw = float(np.ravel(res)[0]) * 1e-6 if res is not None else math.nan  # ps -> μs
+        raise RunFormatError(tree.path, "histogram_data_1/counts",
+                             f"expected a (period·spectrum, bin) array, found shape {counts.shape}")
+    bw = tree.number(hist, "resolution") * 1e-6  # ps -> μs
     if not (np.isfinite(bw) and bw > 0):
-        raw_time, _ = get(hist, "raw_time")
+        raw_time, _ = tree.get(hist, "raw_time")
         if raw_time is not None and np.size(raw_time) > 1:
             bw = float(np.median(np.diff(np.asarray(raw_time, np.float64))))
-    tz, tz_attrs = get(hist, "time_zero")
+    tz, tz_attrs = tree.get(hist, "time_zero")
     t0_bin = cattrs.get("t0_bin")
     if tz is not None and int(tz_attrs.get("available", 1)) != 0:
-        t0 = float(np.ravel(tz)[0])
-        t0_source = "file:time_zero"
+        t0, t0_source = float(np.ravel(tz)[0]), "file:time_zero"
     elif t0_bin is not None:
-        t0 = float(t0_bin) * bw
-        t0_source = "file:t0_bin (left edge)"
+        t0, t0_source = float(t0_bin) * bw, "file:t0_bin (left edge)"
     else:
         t0, t0_source = math.nan, ""
     n_bins = counts.shape[1]
-    fgb = int(cattrs.get("first_good_bin", 0))
-    lgb = int(cattrs.get("last_good_bin", n_bins))
+    return {"counts": counts, "bw": bw, "t0": t0, "t0_source": t0_source,
+            "t0_bin": math.nan if t0_bin is None else float(t0_bin),
+            "fgb": int(cattrs.get("first_good_bin", 0)),
+            "lgb": min(int(cattrs.get("last_good_bin", n_bins)), n_bins)}
 
-    inst = sub(top, "instrument")
-    det = sub(inst, "detector")
-    n_det_v, _ = get(det, "number")
-    n_det = int(np.ravel(n_det_v)[0]) if n_det_v is not None else counts.shape[0]
-    if n_det <= 0 or counts.shape[0] % n_det:
-        raise RunFormatError(path, "instrument/detector/number", f"expected a divisor of {counts.shape[0]} spectra, found {n_det}")
-    n_per = counts.shape[0] // n_det
-    counts = counts.reshape(n_per, n_det, n_bins)
-    dts, dt_attrs = get(det, "deadtimes")
-    dead = None
-    if dts is not None and int(dt_attrs.get("available", 1)) != 0:
-        dead = np.asarray(dts, np.float64).ravel()[:n_det]
-    grouping, _ = get(hist, "grouping")
-    grouping = None if grouping is None else np.asarray(grouping, np.int64).ravel()[:n_det]
-    if grouping is not None and not (np.any(grouping == 1) and np.any(grouping == 2)):
-        grouping = None
 
-    beam = sub(inst, "beam")
-    frames = None
-    for name in ("frames_period", "frames_good", "frames"):
-        fv, _ = get(beam, name)
-        if fv is not None:
-            f = np.asarray(fv, np.float64).ravel()
-            frames = np.resize(f, n_per) if f.size in (1, n_per) else None
-            if frames is not None:
-                break
-
-    sample = sub(top, "sample")
-    title = _text(get(top, "title")[0])
-    header_T = get(sample, "temperature")[0]
-    header_T = float(np.ravel(header_T)[0]) if header_T is not None else math.nan
-    field_G = get(sample, "magnetic_field")[0]
-    field_G = float(np.ravel(field_G)[0]) if field_G is not None else math.nan
-    state = _text(get(sample, "magnetic_field_state")[0])
-
+def _v1_logs(tree: _Hdf4Tree, top: dict) -> tuple[dict[str, tuple[float, float]], dict[str, str]]:
+    """Mean and spread of every numeric NXlog of the entry, keyed by lower-case log name."""
     logs: dict[str, tuple[float, float]] = {}
     log_names: dict[str, str] = {}
     for key, (kind, ref) in top.items():
         if key.startswith("__class__:") and kind == "NXlog":
             g = tree.children(ref)
-            name = _text(get(g, "name")[0]) or key.split(":", 1)[1]
-            vals, _ = get(g, "values")
-            times, _ = get(g, "time")
+            name = _text(tree.get(g, "name")[0]) or key.split(":", 1)[1]
+            vals, _ = tree.get(g, "values")
+            times, _ = tree.get(g, "time")
             if vals is None or np.asarray(vals).dtype.kind not in "fiu":
                 continue
             m = _log_mean(times, vals)
             if m is not None:
                 logs[name.lower()] = m
                 log_names[name.lower()] = name
-    T, T_std, T_src = _temperature(logs, log_names, header_T, title)
-    number = get(top, "number")[0]
-    instrument = _text(get(inst, "name")[0]) or _text(get(top, "beamline")[0])
+    return logs, log_names
+
+
+def _v1_detectors(tree: _Hdf4Tree, top: dict, hist: dict, n_rows: int, notes: list[str]) -> dict[str, Any]:
+    """Periods, spectra, dead times, grouping and good frames per period."""
+    inst = tree.sub(top, "instrument")
+    det = tree.sub(inst, "detector")
+    ss = tree.number(top, "switching_states")
+    number = tree.number(det, "number")
+    n_per, n_det, layout = v1_period_layout(
+        n_rows, None if not np.isfinite(ss) else int(ss), None if not np.isfinite(number) else int(number), tree.path)
+    dts, dt_attrs = tree.get(det, "deadtimes")
+    available = dts is not None and int(dt_attrs.get("available", 1)) != 0
+    dead = _first_period(np.asarray(dts, np.float64) if available else None, n_det, n_per, "dead times", notes)
+    grouping = _first_period(tree.get(hist, "grouping")[0], n_det, n_per, "grouping", notes)
+    if grouping is not None:
+        grouping = grouping.astype(np.int64)
+        if not (np.any(grouping == 1) and np.any(grouping == 2)):
+            grouping = None
+    beam = tree.sub(inst, "beam")
+    names = ("frames_period_daq", "frames_period") if n_per > 1 else ("frames_good", "frames_period", "frames")
+    frames, frames_from = _frames([(n, tree.get(beam, n)[0]) for n in names], n_per)
+    if frames is None and n_per > 1:
+        notes.append(f"no good frames per period (beam/frames_period_daq with {n_per} values)")
+    return {"inst": inst, "n_per": n_per, "n_det": n_det, "layout": layout, "dead": dead,
+            "grouping": grouping, "frames": frames, "frames_from": frames_from}
+
+
+def _read_v1(tree: _Hdf4Tree, path: pathlib.Path):
+    top = tree.children(tree.find_entry())
+    hist = tree.sub(top, "histogram_data_1", "run/histogram_data_1")
+    h = _v1_histograms(tree, hist)
+    notes: list[str] = []
+    d = _v1_detectors(tree, top, hist, h["counts"].shape[0], notes)
+    counts = h["counts"].reshape(d["n_per"], d["n_det"], h["counts"].shape[1])
+    sample = tree.sub(top, "sample")
+    title = _text(tree.get(top, "title")[0])
+    field_G = tree.number(sample, "magnetic_field")
+    logs, log_names = _v1_logs(tree, top)
+    T, T_std, T_src = _temperature(logs, log_names, tree.number(sample, "temperature"), title)
+    instrument = _text(tree.get(d["inst"], "name")[0]) or _text(tree.get(top, "beamline")[0])
+    state = _text(tree.get(sample, "magnetic_field_state")[0])
     geometry, geo_src = _geometry_from_logs(logs, state, field_G, instrument)
+    run_number = tree.number(top, "number")
     attrs = {
         "format": "ISIS NeXus v1 (HDF4)",
-        "facility": _text(get(top, "lab")[0]) or "ISIS",
+        "facility": _text(tree.get(top, "lab")[0]) or "ISIS",
         "instrument": instrument,
-        "run_number": int(np.ravel(number)[0]) if number is not None else -1,
-        "sample": _text(get(sample, "name")[0]),
+        "run_number": int(run_number) if np.isfinite(run_number) else -1,
+        "sample": _text(tree.get(sample, "name")[0]),
         "title": title,
-        "comment": _text(get(top, "notes")[0]),
-        "start_time": _text(get(top, "start_time")[0]),
-        "temperature_K": T,
-        "temperature_std_K": T_std,
-        "temperature_source": T_src,
+        "comment": _text(tree.get(top, "notes")[0]),
+        "start_time": _text(tree.get(top, "start_time")[0]),
+        "temperature_K": T, "temperature_std_K": T_std, "temperature_source": T_src,
         "field_mT": field_G / 10.0 if np.isfinite(field_G) else math.nan,
         "field_source": "header:sample/magnetic_field (G)" if np.isfinite(field_G) else "",
-        "geometry": geometry,
-        "geometry_source": geo_src,
+        "geometry": geometry, "geometry_source": geo_src,
         "source_file": str(path),
-        "t0_source": t0_source,
-        "grouping_source": "file" if grouping is not None else "",
+        "t0_source": h["t0_source"],
+        "grouping_source": "file" if d["grouping"] is not None else "",
+        "periods_source": d["layout"], "good_frames_source": d["frames_from"],
+        "notes": "; ".join(notes),
     }
     ds = make_histogram_dataset(
-        counts,
-        bin_width_us=bw,
-        t0_us=t0,
-        t0_bin=np.nan if t0_bin is None else float(t0_bin),
-        first_good_bin=fgb,
-        last_good_bin=min(lgb, n_bins),
-        dead_time_us=dead,
-        grouping=grouping,
-        good_frames=frames,
-        attrs=attrs,
+        counts, bin_width_us=h["bw"], t0_us=h["t0"], t0_bin=h["t0_bin"], first_good_bin=h["fgb"],
+        last_good_bin=h["lgb"], dead_time_us=d["dead"], grouping=d["grouping"], good_frames=d["frames"],
+        attrs=complete_geometry(attrs),
     )
     return MuonRun(ds)
 
@@ -388,7 +483,8 @@ def read_nexus_v2(path: str | pathlib.Path):
     Raises
     ------
     RunFormatError
-        The file is damaged or lacks the counts, bin edges or t0.
+        The file is damaged or lacks the counts, bin edges or t0, or its period
+        count disagrees with the counts.
     """
     path = pathlib.Path(path)
     try:
@@ -400,140 +496,174 @@ def read_nexus_v2(path: str | pathlib.Path):
         raise RunFormatError(path, "HDF5 content", f"damaged or unexpected NeXus v2 content ({type(exc).__name__}: {exc})") from None
 
 
-def _read_v2(fh, path: pathlib.Path):
+class _V2Entry:
+    """Read access to ``raw_data_1`` datasets with defaults."""
 
-    if "raw_data_1" not in fh:
-        raise RunFormatError(path, "raw_data_1", "expected the NeXus v2 entry group")
-    e = fh["raw_data_1"]
+    def __init__(self, entry: h5py.Group, path: pathlib.Path):
+        self.e, self.path = entry, path
 
-    def val(p: str, default=None):
-        obj = e.get(p)
+    def val(self, p: str, default=None):
+        obj = self.e.get(p)
         if obj is None or not isinstance(obj, h5py.Dataset):
             return default
         return obj[()]
 
-    def num(p: str, default=math.nan) -> float:
-        v = val(p)
+    def num(self, p: str, default: float = math.nan) -> float:
+        v = self.val(p)
         if v is None:
             return default
         a = np.asarray(v).ravel()
         return float(a[0]) if a.size and a.dtype.kind in "fiu" else default
 
-    cds = e.get("detector_1/counts")
-    if not isinstance(cds, h5py.Dataset):
-        raise RunFormatError(path, "raw_data_1/detector_1/counts", "missing from the file")
-    counts = np.asarray(cds[()])
-    if counts.ndim == 2:
-        counts = counts[np.newaxis]
-    if counts.ndim != 3:
-        raise RunFormatError(path, "detector_1/counts", f"expected (period, spectrum, bin), found shape {counts.shape}")
-    n_per, n_det, n_bins = counts.shape
-    if counts.size == 0:
-        raise RunFormatError(path, "detector_1/counts", f"expected non-empty histograms, found shape {counts.shape}")
-    edges = val("detector_1/raw_time")
-    if edges is None:
-        edges = val("instrument/dae/time_channels_1/raw_time")
-    if edges is None or np.size(edges) != n_bins + 1:
-        raise RunFormatError(path, "detector_1/raw_time", f"expected {n_bins + 1} bin edges, found {None if edges is None else np.size(edges)}")
-    edges = np.asarray(edges, np.float64)
-    bw = float(np.median(np.diff(edges)))
-    ca = cds.attrs
-    t0_bin = ca.get("t0_bin")
-    tz = e.get("detector_1/time_zero")
-    if isinstance(tz, h5py.Dataset) and int(np.ravel(tz.attrs.get("available", 1))[0]) != 0:
-        t0 = float(np.ravel(tz[()])[0]) - float(edges[0])
-        t0_source = "file:time_zero"
-    elif t0_bin is not None:
-        t0 = float(np.ravel(t0_bin)[0]) * bw
-        t0_source = "file:t0_bin (left edge)"
-    else:
-        t0, t0_source = math.nan, ""
-    fgb = int(np.ravel(ca.get("first_good_bin", 0))[0])
-    lgb = int(np.ravel(ca.get("last_good_bin", n_bins))[0])
-
-    def det_array(name: str, dtype):
+    def det_array(self, name: str, dtype):
+        """``detector_1/<name>`` or ``instrument/detector_1/<name>``; None when absent or not available."""
         for p in (f"detector_1/{name}", f"instrument/detector_1/{name}"):
-            obj = e.get(p)
+            obj = self.e.get(p)
             if isinstance(obj, h5py.Dataset):
                 if int(np.ravel(obj.attrs.get("available", 1))[0]) == 0:
                     return None
-                a = np.asarray(obj[()], dtype).ravel()
-                return a[:n_det] if a.size >= n_det else None
+                return np.asarray(obj[()], dtype).ravel()
         return None
 
-    dead = det_array("dead_time", np.float64)
-    grouping = det_array("grouping", np.int64)
-    if grouping is not None and not (np.any(grouping == 1) and np.any(grouping == 2)):
-        grouping = None
-    spec = det_array("spectrum_index", np.int64)
-    if spec is not None and (np.unique(spec).size != n_det):
-        spec = None
-    frames = val("periods/good_frames")
-    if frames is not None:
-        frames = np.asarray(frames, np.float64).ravel()
-        frames = frames[:n_per] if frames.size >= n_per else None
-    if frames is None and n_per == 1:
-        gf = num("good_frames")
-        frames = None if not np.isfinite(gf) else np.array([gf])
 
+def _v2_counts(e: _V2Entry) -> tuple[np.ndarray, h5py.AttributeManager, str]:
+    """Counts as (period, spectrum, bin), checked against ``periods/number``."""
+    cds = e.e.get("detector_1/counts")
+    if not isinstance(cds, h5py.Dataset):
+        raise RunFormatError(e.path, "raw_data_1/detector_1/counts", "missing from the file")
+    counts = np.asarray(cds[()])
+    declared = e.num("periods/number")
+    if counts.ndim == 2:
+        # a 2-D array holds one period, unless periods/number splits it like a v1 file
+        p = int(declared) if np.isfinite(declared) and declared > 1 and counts.shape[0] % int(declared) == 0 else 1
+        counts = counts.reshape(p, counts.shape[0] // p, counts.shape[1])
+    if counts.ndim != 3:
+        raise RunFormatError(e.path, "detector_1/counts", f"expected (period, spectrum, bin), found shape {counts.shape}")
+    if counts.size == 0:
+        raise RunFormatError(e.path, "detector_1/counts", f"expected non-empty histograms, found shape {counts.shape}")
+    if np.isfinite(declared) and int(declared) != counts.shape[0]:
+        raise RunFormatError(e.path, "raw_data_1/periods/number",
+                             f"expected {counts.shape[0]} periods like detector_1/counts {counts.shape}, found {int(declared)}")
+    source = "periods/number" if np.isfinite(declared) else "detector_1/counts shape"
+    return counts, cds.attrs, source
+
+
+def _v2_time(e: _V2Entry, ca, n_bins: int) -> dict[str, Any]:
+    """Bin width from the bin edges; t0 (μs after the first edge) and good bins."""
+    edges = e.val("detector_1/raw_time")
+    if edges is None:
+        edges = e.val("instrument/dae/time_channels_1/raw_time")
+    if edges is not None and np.size(edges) == n_bins and n_bins > 1:
+        # early v2 files (e.g. EMU00005989_v2, 2000 values from 0 for 2000 bins) store the bins' left edges
+        start = np.asarray(edges, np.float64).ravel()
+        edges = np.append(start, start[-1] + (start[-1] - start[0]) / (n_bins - 1))
+    if edges is None or np.size(edges) != n_bins + 1:
+        raise RunFormatError(e.path, "detector_1/raw_time",
+                             f"expected {n_bins + 1} bin edges (or {n_bins} left edges), found "
+                             f"{None if edges is None else np.size(edges)}")
+    edges = np.asarray(edges, np.float64)
+    if np.any(np.diff(edges) <= 0):
+        raise RunFormatError(e.path, "detector_1/raw_time", "expected increasing bin edges")
+    bw = float(np.median(np.diff(edges)))
+    # counts attributes (EMU 126645); early v2 files keep per-spectrum datasets beside the counts (EMU 5989)
+    extra = {k: e.val(f"instrument/detector_1/{name}") for k, name in
+             (("t0_bin", "time_zero_bin"), ("first_good_bin", "first_good_bin"), ("last_good_bin", "last_good_bin"))}
+    ca = {**{k: v for k, v in extra.items() if v is not None}, **dict(ca)}
+    t0_bin = ca.get("t0_bin")
+    tz = e.e.get("detector_1/time_zero")
+    if isinstance(tz, h5py.Dataset) and int(np.ravel(tz.attrs.get("available", 1))[0]) != 0:
+        t0, t0_source = float(np.ravel(tz[()])[0]) - float(edges[0]), "file:time_zero"
+    elif t0_bin is not None:
+        t0, t0_source = float(np.ravel(t0_bin)[0]) * bw, "file:t0_bin (left edge)"
+    else:
+        t0, t0_source = math.nan, ""
+    return {"bw": bw, "t0": t0, "t0_source": t0_source,
+            "t0_bin": math.nan if t0_bin is None else float(np.ravel(t0_bin)[0]),
+            "fgb": int(np.ravel(ca.get("first_good_bin", 0))[0]),
+            "lgb": min(int(np.ravel(ca.get("last_good_bin", n_bins))[0]), n_bins)}
+
+
+def _v2_logs(e: _V2Entry) -> tuple[dict[str, tuple[float, float]], dict[str, str]]:
+    """Mean and spread of every numeric ``selog`` log, keyed by lower-case name."""
     logs: dict[str, tuple[float, float]] = {}
     log_names: dict[str, str] = {}
-    selog = e.get("selog")
-    if isinstance(selog, h5py.Group):
-        for name, grp in selog.items():
-            if not isinstance(grp, h5py.Group):
+    selog = e.e.get("selog")
+    if not isinstance(selog, h5py.Group):
+        return logs, log_names
+    for name, grp in selog.items():
+        if not isinstance(grp, h5py.Group):
+            continue
+        vl = grp.get("value_log")
+        if isinstance(vl, h5py.Group) and isinstance(vl.get("value"), h5py.Dataset):
+            v = vl["value"][()]
+            if np.asarray(v).dtype.kind not in "fiu":
                 continue
-            vl = grp.get("value_log")
-            if isinstance(vl, h5py.Group) and isinstance(vl.get("value"), h5py.Dataset):
-                v = vl["value"][()]
-                if np.asarray(v).dtype.kind not in "fiu":
-                    continue
-                t = vl["time"][()] if isinstance(vl.get("time"), h5py.Dataset) else None
-                m = _log_mean(t, v)
-            elif isinstance(grp.get("value"), h5py.Dataset) and grp["value"].dtype.kind in "fiu":
-                m = _log_mean(None, grp["value"][()])
-            else:
-                continue
-            if m is not None:
-                logs[name.lower()] = m
-                log_names[name.lower()] = name
-    title = _text(val("title"))
-    header_T = num("sample/temperature")
-    field_G = num("sample/magnetic_field")
-    T, T_std, T_src = _temperature(logs, log_names, header_T, title)
-    instrument = _text(val("instrument/name")) or _text(val("beamline"))
-    geometry, geo_src = _geometry_from_logs(logs, _text(val("sample/magnetic_field_state")), field_G, instrument)
+            t = vl["time"][()] if isinstance(vl.get("time"), h5py.Dataset) else None
+            m = _log_mean(t, v)
+        elif isinstance(grp.get("value"), h5py.Dataset) and grp["value"].dtype.kind in "fiu":
+            m = _log_mean(None, grp["value"][()])
+        else:
+            continue
+        if m is not None:
+            logs[name.lower()] = m
+            log_names[name.lower()] = name
+    return logs, log_names
+
+
+def _v2_detectors(e: _V2Entry, n_per: int, n_det: int, notes: list[str]) -> dict[str, Any]:
+    """Dead times, grouping, spectrum numbers and good frames per period."""
+    dead = _first_period(e.det_array("dead_time", np.float64), n_det, n_per, "dead times", notes)
+    grouping = _first_period(e.det_array("grouping", np.int64), n_det, n_per, "grouping", notes)
+    if grouping is not None and not (np.any(grouping == 1) and np.any(grouping == 2)):
+        grouping = None
+    spec = e.det_array("spectrum_index", np.int64)
+    spec = spec[:n_det] if spec is not None and spec.size >= n_det and np.unique(spec[:n_det]).size == n_det else None
+    candidates = [("periods/good_frames", e.val("periods/good_frames"))]
+    if n_per == 1:
+        candidates.append(("good_frames", e.val("good_frames")))
+    frames, frames_from = _frames(candidates, n_per)
+    if frames is None and n_per > 1:
+        notes.append(f"no good frames per period (periods/good_frames with {n_per} values)")
+    return {"dead": dead, "grouping": grouping, "spec": spec, "frames": frames, "frames_from": frames_from}
+
+
+def _read_v2(fh, path: pathlib.Path):
+    if "raw_data_1" not in fh:
+        raise RunFormatError(path, "raw_data_1", "expected the NeXus v2 entry group")
+    e = _V2Entry(fh["raw_data_1"], path)
+    counts, ca, periods_source = _v2_counts(e)
+    n_per, n_det, n_bins = counts.shape
+    tm = _v2_time(e, ca, n_bins)
+    notes: list[str] = []
+    d = _v2_detectors(e, n_per, n_det, notes)
+    logs, log_names = _v2_logs(e)
+    title = _text(e.val("title"))
+    field_G = e.num("sample/magnetic_field")
+    T, T_std, T_src = _temperature(logs, log_names, e.num("sample/temperature"), title)
+    instrument = _text(e.val("instrument/name")) or _text(e.val("beamline"))
+    geometry, geo_src = _geometry_from_logs(logs, _text(e.val("sample/magnetic_field_state")), field_G, instrument)
     attrs = {
         "format": "ISIS NeXus v2 (HDF5)",
-        "facility": _text(val("instrument/source/name")) or "ISIS",
+        "facility": _text(e.val("instrument/source/name")) or "ISIS",
         "instrument": instrument,
-        "run_number": int(num("run_number", -1)),
-        "sample": _text(val("sample/name")),
+        "run_number": int(e.num("run_number", -1)),
+        "sample": _text(e.val("sample/name")),
         "title": title,
-        "comment": _text(val("notes")),
-        "start_time": _text(val("start_time")),
-        "temperature_K": T,
-        "temperature_std_K": T_std,
-        "temperature_source": T_src,
+        "comment": _text(e.val("notes")),
+        "start_time": _text(e.val("start_time")),
+        "temperature_K": T, "temperature_std_K": T_std, "temperature_source": T_src,
         "field_mT": field_G / 10.0 if np.isfinite(field_G) else math.nan,
         "field_source": "header:sample/magnetic_field (G)" if np.isfinite(field_G) else "",
-        "geometry": geometry,
-        "geometry_source": geo_src,
+        "geometry": geometry, "geometry_source": geo_src,
         "source_file": str(path),
-        "t0_source": t0_source,
-        "grouping_source": "file" if grouping is not None else "",
+        "t0_source": tm["t0_source"],
+        "grouping_source": "file" if d["grouping"] is not None else "",
+        "periods_source": periods_source, "good_frames_source": d["frames_from"],
+        "notes": "; ".join(notes),
     }
     ds = make_histogram_dataset(
-        counts,
-        bin_width_us=bw,
-        t0_us=t0,
-        t0_bin=np.nan if t0_bin is None else float(np.ravel(t0_bin)[0]),
-        first_good_bin=fgb,
-        last_good_bin=min(lgb, n_bins),
-        dead_time_us=dead,
-        grouping=grouping,
-        good_frames=frames,
-        detector_numbers=spec,
-        attrs=attrs,
+        counts, bin_width_us=tm["bw"], t0_us=tm["t0"], t0_bin=tm["t0_bin"], first_good_bin=tm["fgb"],
+        last_good_bin=tm["lgb"], dead_time_us=d["dead"], grouping=d["grouping"], good_frames=d["frames"],
+        detector_numbers=d["spec"], attrs=complete_geometry(attrs),
     )
     return MuonRun(ds)

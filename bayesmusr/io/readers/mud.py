@@ -1,4 +1,4 @@
-"""TRIUMF MUD reader (via ``mud-py``, the optional extra ``bayesmusr[mud]``).
+"""TRIUMF MUD reader (via ``mud-py``, a core dependency: module ``mudpy``, built from source).
 
 MUD files are binary streams of sections; the file starts with a group section
 whose core is (size, secID = 0x01010003, instanceID = format, e.g. 0x02010000
@@ -9,6 +9,12 @@ Histograms come from ``mudpy.mud_friendly_wrapper``: counts, bin width
 (``fs_per_bin``), ``t0_bin``, good bins ``good_bin1``..``good_bin2`` (inclusive)
 and titles. Temperature and field are the run description strings
 (e.g. ``"10.0K"``, ``"20.0G"``). t0 follows musrfit: the centre of ``t0_bin``.
+MUD headers state no geometry: a zero field means ZF, otherwise the title is read
+(:func:`bayesmusr.io.readers._meta.complete_geometry`).
+
+``mudpy`` is imported inside the forked child that reads the file, not at module
+level: if the C extension failed to build, every other reader keeps working and
+reading a MUD file says how to install it.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ import numpy as np
 
 from bayesmusr.io.errors import RunFormatError
 from bayesmusr.io.readers._isolate import call_isolated
+from bayesmusr.io.readers._meta import complete_geometry
 from bayesmusr.io.run import MuonRun, make_histogram_dataset
 
 __all__ = ["read_mud"]
@@ -51,8 +58,9 @@ def read_mud(path: str | pathlib.Path):
     Raises
     ------
     RunFormatError
-        ``mud-py`` is not installed (``pip install bayesmusr[mud]``), or the file is
-        damaged or holds no TD histograms.
+        ``mud-py`` is missing (it is a dependency of bayesmusr; ``pip install
+        'mud-py>=1.3'`` builds it with a C compiler), or the file is damaged or holds
+        no TD histograms.
     """
     path = pathlib.Path(path)
     return call_isolated(path, "MUD (mud-py)", _read_here, path)
@@ -63,7 +71,9 @@ def _read_here(path: pathlib.Path):
         import mudpy.mud_friendly_wrapper as mud
     except ImportError:
         raise RunFormatError(
-            path, "MUD reader", "reading TRIUMF MUD files needs mud-py: pip install 'bayesmusr[mud]'"
+            path, "MUD reader",
+            "reading TRIUMF MUD files needs mud-py (module mudpy), a dependency of bayesmusr that is not "
+            "installed here: pip install 'mud-py>=1.3' (it builds from source with a C compiler)",
         ) from None
     try:
         fh = mud.open_read(str(path))
@@ -129,7 +139,7 @@ def _read(mud, fh, path: pathlib.Path):
         "field_mT": field_mT,
         "field_source": "header:field string" if np.isfinite(field_mT) else "",
         "geometry": "ZF" if np.isfinite(field_mT) and abs(field_mT) < 0.01 else "",
-        "geometry_source": "header field = 0" if np.isfinite(field_mT) and abs(field_mT) < 0.01 else "not stated (give geometry=...)",
+        "geometry_source": "header field = 0" if np.isfinite(field_mT) and abs(field_mT) < 0.01 else "",
         "source_file": str(path),
         "t0_source": "file:t0_bin (bin centre)",
     }
@@ -141,6 +151,6 @@ def _read(mud, fh, path: pathlib.Path):
         first_good_bin=fgb,
         last_good_bin=np.minimum(lgb, n_bins),
         detector_names=names,
-        attrs=attrs,
+        attrs=complete_geometry(attrs),
     )
     return MuonRun(ds)

@@ -24,7 +24,9 @@ PSI MDU (``'M3'`` pTA, ``'T4'``/``'T5'`` TDC)
 Metadata: temperature from the header values (mean of the first sensor, source
 ``"header:temperature sensor 1"``), field from the padded field string (G → mT),
 t0 per histogram as the header bin (musrfit convention: the t0 bin's centre is
-time zero). Header t0 values are often one bin after the prompt peak.
+time zero). Header t0 values are often one bin after the prompt peak. Geometry:
+ZF when the header field is zero, else from the title
+(:func:`bayesmusr.io.readers._meta.complete_geometry`).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ import numpy as np
 
 from bayesmusr.io.errors import RunFormatError
 from bayesmusr.io.readers._isolate import call_isolated
+from bayesmusr.io.readers._meta import complete_geometry
 from bayesmusr.io.run import MuonRun, make_histogram_dataset
 
 __all__ = ["read_psi", "check_psi_header"]
@@ -259,7 +262,7 @@ def _convert(reader, header: dict, path: pathlib.Path):
     if np.isfinite(field_mT) and abs(field_mT) < 0.01:
         geometry, geo_src = "ZF", "header field = 0"
     else:
-        geometry, geo_src = "", "not stated in PSI files (give geometry=...)"
+        geometry, geo_src = "", ""  # PSI headers state no geometry: complete_geometry reads the title
     start = ""
     date_time = reader.get_timeStart_vector()
     if len(date_time) >= 2:
@@ -296,6 +299,6 @@ def _convert(reader, header: dict, path: pathlib.Path):
         first_good_bin=fg,
         last_good_bin=lg,
         detector_names=names,
-        attrs=attrs,
+        attrs=complete_geometry(attrs),
     )
     return MuonRun(ds)
