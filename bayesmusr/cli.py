@@ -15,8 +15,9 @@ from bayesmusr.demo import run_demo
 from bayesmusr.inference.compare import compare_results, format_comparison, load, prior_edge_notes, save, summary
 from bayesmusr.io.collection import DEFAULT_TEMPERATURE_TOLERANCE_K, format_info_lines
 from bayesmusr.io.msr import read_msr
-from bayesmusr.io.setup import SETUP_OPTIONS, RunSetup
+from bayesmusr.io.setup import SETUP_OPTIONS, RunSetup, format_detectors
 from bayesmusr.job import run_analysis, run_analysis_from_spec
+from bayesmusr.model.rundata import RunData
 from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS
 from bayesmusr.physics import tables
 from bayesmusr.report.html import write_report
@@ -67,7 +68,29 @@ def _cmd_info(args: argparse.Namespace) -> int:
     lines, n_bad = format_info_lines(runs, verbose=args.verbose) if runs else ([], 0)
     for line in lines:
         print(line, file=sys.stderr if line.startswith("ERROR ") else sys.stdout)
+    if runs and (args.msr or any(getattr(args, o.name) is not None for o in SETUP_OPTIONS)):
+        n_bad += _print_reductions(args, runs)
     return 1 if n_bad else 0
+
+
+def _print_reductions(args: argparse.Namespace, files) -> int:
+    """With set-up options: each run as a fit would see it (bins, window, groups, counts); returns the failures."""
+    bad = 0
+    for f, setup in zip(files, _run_setups(args, files)):
+        try:
+            rd = RunData.from_run(f, setup, b_lf=setup.field_mT if setup.field_mT is not None else 0.0)
+        except (ValueError, OSError) as exc:
+            print(f"ERROR {f}: with this set-up: {exc}", file=sys.stderr)
+            bad += 1
+            continue
+        red = rd.meta.get("reduction", {})
+        groups = (f"forward {format_detectors(red['forward_detectors'])}, backward "
+                  f"{format_detectors(red['backward_detectors'])}, " if "forward_detectors" in red else "")
+        counts = f", counts F {rd.forward.sum():.0f} B {rd.backward.sum():.0f}" if rd.kind == "histograms" else ""
+        print(f"{f}: as set up: {groups}{rd.n_obs} bins {rd.t[0]:.4g}–{rd.t[-1]:.4g} μs after t0"
+              f"{counts}, early asymmetry {rd.early_asymmetry(rd.alpha or 1.0):.4f}"
+              + (f" (α = {rd.alpha:.4g})" if rd.alpha else ""))
+    return bad
 
 
 def _cmd_rerun(args: argparse.Namespace) -> int:
@@ -240,6 +263,7 @@ def _add_job_commands(sub) -> None:
     i = sub.add_parser("info", help="run files: one line each (format, run, sample, T, field, counts); result "
                                     "files: the fit specification they carry")
     i.add_argument("files", nargs="+")
+    _add_setup_options(i)
     i.add_argument("-v", "--verbose", action="store_true",
                    help="also t0, good bins, grouping, dead times and good frames per period of each run")
     i.set_defaults(func=_cmd_info)

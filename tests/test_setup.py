@@ -232,3 +232,14 @@ def test_setup_is_stored_in_the_run_data():
     rd = RunData.from_run(MDU, forward="2", backward="1", bunch=4, dead_time=False)
     assert rd.meta["setup"] == {"forward": [2], "backward": [1], "dead_time": "none", "bunch": 4}
     assert math.isclose(rd.meta["reduction"]["bin_width_us"], 4 * read_run(MDU).bin_width_us)
+
+
+def test_info_shows_a_run_as_set_up(tmp_path, capsys):
+    msr = tmp_path / "fit.msr"
+    msr.write_text(MSR)
+    assert cli.main(["info", str(MDU), "--msr", str(msr)]) == 0
+    out = capsys.readouterr().out
+    rd = RunData.from_run(MDU, read_msr(msr, run=MDU).setup)
+    assert f"as set up: forward 2, backward 1, {rd.n_obs} bins" in out
+    assert cli.main(["info", str(MDU), "--forward", "1", "--backward", "1"]) == 1  # overlapping groups
+    assert "overlap" in capsys.readouterr().err
