@@ -7,6 +7,7 @@ below (physics → io → model → inference → workflows → report), whose d
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import sys
 
@@ -15,6 +16,7 @@ from bayesmusr.demo import run_demo
 from bayesmusr.inference.compare import compare_results, format_comparison, load, prior_edge_notes, save, summary
 from bayesmusr.io.collection import DEFAULT_TEMPERATURE_TOLERANCE_K, format_info_lines
 from bayesmusr.io.msr import read_msr
+from bayesmusr.io.paths import check_outputs
 from bayesmusr.io.setup import SETUP_OPTIONS, RunSetup, format_detectors
 from bayesmusr.job import run_analysis, run_analysis_from_spec
 from bayesmusr.model.rundata import RunData
@@ -29,6 +31,7 @@ from bayesmusr.workflows.temperature import fit_temperature, refit
 
 def _cmd_demo(args: argparse.Namespace) -> int:
 
+    check_outputs([("--out", args.out, "folder")])
     path = run_demo(args.out)
     print(f"demo finished: outputs in {path}")
     return 0
@@ -36,6 +39,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
 
+    check_outputs([("--out", args.out, "folder")], inputs=[args.config])
     run_analysis(args.config, out_dir=args.out, progress=not args.quiet)
     return 0
 
@@ -100,12 +104,14 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
     result = pathlib.Path(args.result).resolve()
     if spec["kind"] == "scan":  # the whole job again, into a new folder
         out = args.out or str(result.parent.with_name(result.parent.name + "_rerun"))
+        check_outputs([("--out", out, "folder")], inputs=[result])
         run_analysis_from_spec(spec, out_dir=out, progress=not args.quiet, data_dir=args.data_dir)
         print(f"scan refitted into {out}")
         return 0
     if args.data_dir:
         spec = relocate(spec, args.data_dir)
     out = args.out or str(result.with_name(result.stem + "_rerun.nc"))
+    check_outputs([("--out", out, "result")], inputs=[result])
     refit(spec, out=out, progress=not args.quiet)
     print(f"refitted: {out}")
     return 0
@@ -113,6 +119,7 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
 
 def _cmd_plot(args: argparse.Namespace) -> int:
 
+    check_outputs([("--output", args.output, "figure")], inputs=[args.file])
     out = plot_run_file(args.file, args.output)
     print(f"figure written: {out}")
     return 0
@@ -127,6 +134,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
 
+    check_outputs([("--out", args.out, "report")], inputs=[args.result, *(args.compare or ())])
     out = write_report(args.result, args.out, compare_with=args.compare or ())
     print(f"report written: {out}")
     return 0
@@ -191,6 +199,9 @@ def _cmd_fit_temperature(args: argparse.Namespace) -> int:
         settings["max_seconds"] = args.max_seconds
     if args.workers is not None:
         settings["workers"] = args.workers
+    out = args.out or f"{pathlib.Path(args.files[0]).stem}_{args.model}.nc"
+    check_outputs([("--out", out, "result"), ("--backend", args.backend, "backend")],
+                  inputs=[*args.files, *([args.msr] if args.msr else [])])
     setups = _run_setups(args, args.files)
     temperature = setups[0].temperature_K
     idata = fit_temperature(
@@ -200,7 +211,6 @@ def _cmd_fit_temperature(args: argparse.Namespace) -> int:
         nuisances=args.nuisances, temperature=temperature if temperature is not None else float("nan"),
         temperature_tolerance_K=args.temperature_tolerance, **settings,
     )
-    out = args.out or f"{pathlib.Path(args.files[0]).stem}_{args.model}.nc"
     save(idata, out)
     a = idata.posterior.attrs
     print(summary(idata).to_string())
@@ -349,21 +359,39 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit status: the command's, 2 on a user error, 130 on interrupt.
+        Exit status: the command's (0 done; ``info`` 1 if a file was bad), 2 for bad input (a value,
+        option, path or file), 1 for a failure while running, 130 on interrupt (Ctrl-C).
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     spec_module.COMMAND = ["bayesmusr", *(sys.argv[1:] if argv is None else argv)]  # recorded in every result
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, KeyboardInterrupt) as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            print("interrupted: finished work has been kept; run the same command to resume", file=sys.stderr)
-            return 130
+    except KeyboardInterrupt:
+        print(f"bayesmusr {args.command}: interrupted; {_INTERRUPT_HINT.get(args.command, 'nothing was written')}",
+              file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as exc:  # bad input: a value, a path, a file
         print(f"bayesmusr {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a failure while running: one line, the traceback only on request
+        if os.environ.get("BAYESMUSR_DEBUG"):
+            raise
+        print(f"bayesmusr {args.command}: failed: {type(exc).__name__}: {exc} (set BAYESMUSR_DEBUG=1 for the "
+              "traceback)", file=sys.stderr)
+        return 1
     finally:
         spec_module.COMMAND = None
+
+
+#: what an interrupted command has kept, and how to go on
+_INTERRUPT_HINT = {
+    "fit": "finished fits and the chains' backends are kept in the output folder: run the same command to resume",
+    "fit-temperature": "with --backend the chain so far is kept there: run the same command to resume it",
+    "rerun": "finished work is kept: run the same command to resume",
+    "tables": "finished table points are kept: run the same build command to resume",
+    "demo": "finished fits are kept in the output folder: run the same command to resume",
+}
 
 
 if __name__ == "__main__":  # pragma: no cover

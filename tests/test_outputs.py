@@ -1,0 +1,51 @@
+"""Outputs are checked before any work: inputs, data files and folders are never overwritten."""
+from __future__ import annotations
+
+import pathlib
+import shutil
+
+import pytest
+
+from bayesmusr import cli
+from bayesmusr.io.paths import check_outputs
+
+DATA = pathlib.Path(__file__).parent / "data"
+ZF = DATA / "EMU00020882.nxs"
+
+
+@pytest.fixture()
+def run_copy(tmp_path):
+    p = tmp_path / "run.nxs"
+    shutil.copy(ZF, p)
+    return p
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit-temperature", "{run}", "--out", "{run}"], "one of the inputs"),
+    (["fit-temperature", "{run}", "--out", "{other}"], "did not write"),
+    (["fit-temperature", "{run}", "--out", "{tmp}"], "is a folder"),
+    (["fit-temperature", "{run}", "--backend", "{other}"], "did not write"),
+    (["fit-temperature", "{run}", "--out", "{tmp}/x.nc", "--backend", "{tmp}/x.nc"], "the same path as --out"),
+    (["fit-temperature", "{run}", "--out", "{run}/x.nc"], "is a file, not a folder"),
+    (["plot", "{run}", "-o", "{run}"], "one of the inputs"),
+    (["plot", "{run}", "-o", "{tmp}"], "is a folder"),
+    (["report", "{run}", "--out", "{other}"], "did not write"),
+    (["fit", "{run}", "--out", "{other}"], "not a folder"),
+])
+def test_outputs_that_would_destroy_user_files_are_refused(args, message, run_copy, tmp_path, capsys):
+    other = tmp_path / "other.nxs"
+    shutil.copy(ZF, other)
+    before = {p: p.read_bytes() for p in (run_copy, other)}
+    argv = [a.format(run=run_copy, other=other, tmp=tmp_path) for a in args]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and ("--out" in err or "--backend" in err or "--output" in err)
+    assert all(p.read_bytes() == b for p, b in before.items())  # nothing touched
+
+
+def test_missing_folders_are_created_after_the_checks(tmp_path):
+    out = tmp_path / "a" / "b" / "r.nc"
+    check_outputs([("--out", out, "result")])
+    assert out.parent.is_dir() and not out.exists()
+    with pytest.raises(ValueError, match="unknown output kind"):
+        check_outputs([("--out", tmp_path / "x", "movie")])
