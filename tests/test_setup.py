@@ -243,3 +243,25 @@ def test_info_shows_a_run_as_set_up(tmp_path, capsys):
     assert f"as set up: forward 2, backward 1, {rd.n_obs} bins" in out
     assert cli.main(["info", str(MDU), "--forward", "1", "--backward", "1"]) == 1  # overlapping groups
     assert "overlap" in capsys.readouterr().err
+
+
+def test_setup_round_trips_through_the_specification(tmp_path):
+    msr = tmp_path / "fit.msr"
+    msr.write_text(MSR)
+    setup = read_msr(msr, run=MDU).setup.updated({"dead_time": "none", "period": 1})
+    assert RunSetup.from_mapping(setup.to_dict()) == setup  # what refit() reads back from a result
+
+
+@pytest.mark.parametrize("table, key, value, message", [
+    ("model", "pooled_delta", "yes", "true or false"),
+    ("model", "holder_fraction", "per-run", "shared"),
+    ("data", "temperature_tolerance_K", -1, ">= 0"),
+    ("data", "files", [1, 2], "list of file names"),
+    ("kt", "parallel", 1, "true or false"),
+    ("output", "folder", 3, "folder name"),
+])
+def test_analysis_toml_values_are_checked(table, key, value, message):
+    cfg = {"data": {"runs": "r.toml"}, table: {key: value}} if table != "data" else {"data": {"runs": "r.toml",
+                                                                                            key: value}}
+    with pytest.raises(ValueError, match=message):
+        check_config(cfg, "a.toml")

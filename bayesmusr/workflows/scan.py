@@ -51,6 +51,7 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import json
+import math
 import multiprocessing as mp
 import os
 import pathlib
@@ -144,7 +145,39 @@ def check_config(cfg: dict, where: str) -> None:
     names = {p.name for p in SCAN_PARAMETERS}
     for table in ("truth",):
         check_keys(cfg.get(table, {}), names | {"fbg", "nu", "tau_delta"}, f"{where}: [{table}]")
+    _check_types(cfg, where)
     scan_setup(cfg, where)
+
+
+#: (table, key) → (accepted types, what is expected) for the keys that are not run set-up options
+_TYPES = {
+    ("data", "runs"): ((str,), "a TOML file name"),
+    ("data", "files"): ((str, list), "a glob pattern or a list of file names"),
+    ("data", "temperature_tolerance_K"): ((int, float), "a number of kelvin >= 0"),
+    ("model", "pooled_delta"): ((bool,), "true or false"),
+    ("model", "count_background"): ((bool,), "true or false"),
+    ("model", "holder_fraction"): ((bool, str), 'true, false or "shared"'),
+    ("model", "table"): ((str,), "an EA table file name"),
+    ("kt", "parallel"): ((bool,), "true or false"),
+    ("output", "folder"): ((str,), "a folder name"),
+}
+
+
+def _check_types(cfg: dict, where: str) -> None:
+    """The type (and for numbers the range) of every non-set-up key, named with its table."""
+    for (table, key), (types, expected) in _TYPES.items():
+        if key not in cfg.get(table, {}):
+            continue
+        value = cfg[table][key]
+        bad = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        if key == "temperature_tolerance_K" and not bad:
+            bad = not (math.isfinite(value) and value >= 0)
+        if key == "files" and isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            bad = True
+        if bad:
+            raise ValueError(f"{where}: [{table}] {key} = {value!r}: expected {expected}")
+    if "holder_fraction" in cfg.get("model", {}):
+        holder_option(cfg["model"]["holder_fraction"])
 
 
 def scan_setup(cfg: dict, where: str = "[data]") -> RunSetup:
