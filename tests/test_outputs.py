@@ -49,3 +49,21 @@ def test_missing_folders_are_created_after_the_checks(tmp_path):
     assert out.parent.is_dir() and not out.exists()
     with pytest.raises(ValueError, match="unknown output kind"):
         check_outputs([("--out", tmp_path / "x", "movie")])
+
+
+def test_a_backend_resumes_only_into_its_own_fit(tmp_path):
+    import numpy as np
+
+    from bayesmusr.model.rundata import RunData
+    from bayesmusr.model.simulate import simulate_run
+    from bayesmusr.workflows.temperature import fit_temperature
+
+    run = RunData.from_run(simulate_run("static_kt", {"delta": 0.3}, rng=np.random.default_rng(1), n_bins=300))
+    backend = tmp_path / "chain.h5"
+    kw = dict(backend=backend, progress=False, max_steps=60, min_steps=60, nwalkers=8, count_background=False)
+    fit_temperature([run], "static_kt", seed=1, **kw)
+    assert (tmp_path / "chain.h5.fingerprint").exists()
+    fit_temperature([run], "static_kt", seed=1, **{**kw, "max_steps": 120, "min_steps": 120})  # same fit: resumed
+    with pytest.raises(ValueError, match="another fit"):
+        fit_temperature([run], "static_kt", seed=2, **kw)  # another seed: refused, the file is kept
+    assert backend.exists()

@@ -18,6 +18,7 @@ from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS, canon
 from bayesmusr.model.rundata import RunData, ea_support_note
 from bayesmusr.model.scan import ScanPointData, TemperaturePointProblem
 from bayesmusr.model.temperature import TemperatureProblem
+from bayesmusr.workflows.resume import chain_fingerprint, check_user_backend
 from bayesmusr.workflows.spec import check_sources, file_record, new_spec, spec_attrs
 
 __all__ = ["fit_temperature", "refit", "run_record", "physics_names", "NUISANCE_MODES"]
@@ -48,7 +49,9 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
     out : path, optional
         netCDF file for the result.
     backend : path, optional
-        emcee HDF5 backend (resumes if it exists).
+        emcee HDF5 backend: the chain is saved there as it runs and resumed if it exists — only
+        into the fit it was made for (its fingerprint, :mod:`bayesmusr.workflows.resume`, must
+        match; otherwise ValueError).
     seed : int
         Random seed.
     setup : RunSetup, mapping, or a list of them (one per run), optional
@@ -103,6 +106,7 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
     spec = new_spec("temperature", runs=[run_record(r) for r in rd], temperature=temp,
                     model=_model_section(adapter, options, table, nuisances),
                     sampler={**settings, "seed": seed})
+    check_user_backend(backend, chain_fingerprint(adapter.describe(), rd, seed, settings))
     t_k = float(temp["value_K"]) if temp["value_K"] is not None else math.nan
     return sample(adapter, seed=seed, backend=backend, out=out, attrs={**spec_attrs(spec), "temperature_K": t_k},
                   **settings)
