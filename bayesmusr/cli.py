@@ -12,6 +12,7 @@ import pathlib
 import sys
 
 from bayesmusr._version import __version__
+from bayesmusr.campaign import run_campaign
 from bayesmusr.demo import run_demo
 from bayesmusr.inference.compare import compare_results, format_comparison, load, prior_edge_notes, save, summary
 from bayesmusr.io.collection import DEFAULT_TEMPERATURE_TOLERANCE_K, format_info_lines
@@ -214,6 +215,7 @@ def _cmd_fit_temperature(args: argparse.Namespace) -> int:
     save(idata, out)
     a = idata.posterior.attrs
     print(summary(idata).to_string())
+    print("intervals: central credible, 68 % = q16–q84, 95 % = q2.5–q97.5")
     print(f"model {a['model']}, runs: {a['run_labels']}, nuisances: {a.get('nuisances', 'sampled')}")
     temp = read_spec(idata)["temperature"]
     print(f"temperature: {temp['value_K'] if temp['value_K'] is None else round(temp['value_K'], 2)} K ({temp['source']})")
@@ -245,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_job_commands(sub)
     _add_result_commands(sub)
     _add_fit_temperature(sub)
+    _add_campaign(sub)
     return p
 
 
@@ -348,6 +351,32 @@ def _add_fit_temperature(sub) -> None:
     ft.set_defaults(func=_cmd_fit_temperature)
 
 
+def _cmd_campaign(args: argparse.Namespace) -> int:
+    # a missing TOML is not refused here: it becomes a failed row of the summary and the others go on
+    check_outputs([("--out", args.out, "folder")], inputs=[c for c in args.configs if pathlib.Path(c).is_file()])
+    rows = run_campaign(args.configs, args.out, workers=args.workers, scheduler=args.scheduler,
+                        retries=args.retries)
+    return 1 if any(r["status"] != "ok" for r in rows) else 0
+
+
+def _add_campaign(sub) -> None:
+    """``campaign``: many scans as tasks on a Dask cluster (bayesmusr.campaign)."""
+    c = sub.add_parser("campaign", help="fit many temperature scans (one TOML each) on a Dask cluster; "
+                                        "summary campaign.csv/.nc/.html",
+                       description="Each scan is fitted into OUT/<TOML stem>/ exactly as 'bayesmusr fit' does; "
+                                   "finished scans are not refitted, failed ones are listed with their error "
+                                   "(exit status 1). See docs/campaigns.md.")
+    c.add_argument("configs", nargs="+", metavar="SCAN.toml", help="analysis TOML files, one per scan")
+    c.add_argument("--out", required=True, help="campaign folder")
+    where = c.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None,
+                       help="worker processes of a local Dask cluster, one core each (default: all cores)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    c.add_argument("--retries", type=int, default=1, help="more tries of a scan task that raised (default 1)")
+    c.set_defaults(func=_cmd_campaign)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line.
 
@@ -391,6 +420,7 @@ _INTERRUPT_HINT = {
     "rerun": "finished work is kept: run the same command to resume",
     "tables": "finished table points are kept: run the same build command to resume",
     "demo": "finished fits are kept in the output folder: run the same command to resume",
+    "campaign": "finished scans and every chain's backend are kept: run the same command to resume",
 }
 
 

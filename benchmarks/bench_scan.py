@@ -81,8 +81,6 @@ def main():
     cpu = _cpu_seconds() - cpu0
     load_end = os.getloadavg()
     idata = compare.load(out / "ea_scan.nc")
-    summ = compare.summary(idata, var_names=prob.names, hdi_prob=0.95)
-    hdi = [c for c in summ.columns if c.startswith("hdi")]
     rows = {}
     post = idata.posterior
     import arviz as az
@@ -97,8 +95,7 @@ def main():
         # unrounded diagnostics (the summary table rounds R-hat to 2 decimals)
         rows[n] = {"mean": float(draws.mean()), "sd": float(draws.std()), "q2.5": float(lo), "q97.5": float(hi),
                    "truth": tv, "truth_in_95": bool(lo <= tv <= hi), "r_hat": float(rhat[n]),
-                   "ess_bulk": float(ess_bulk[n]), "ess_tail": float(ess_tail[n]),
-                   "hdi95": [float(summ.loc[n, hdi[0]]), float(summ.loc[n, hdi[1]])]}
+                   "ess_bulk": float(ess_bulk[n]), "ess_tail": float(ess_tail[n])}
         r = rows[n]
         print(f"{n:13s} mean {r['mean']:.4g} sd {r['sd']:.3g} 95% [{lo:.4g}, {hi:.4g}] truth {tv:g} "
               f"{'in' if r['truth_in_95'] else 'OUT'}  R-hat {r['r_hat']:.3f} ESS {r['ess_bulk']:.0f}")

@@ -7,7 +7,9 @@ expected counts from ``forward.histogram_shapes`` and the Laplace nuisances from
 when it has one; otherwise ``n_draws`` seeded posterior draws are put through the result's own
 model — its G, and its own run nuisances (A, α, f, backgrounds): the draw's values when they are
 in the posterior, else their conditional optimum (the Laplace step, as its sampler did) — with
-one replica per draw.  About 68 % / 95 % of the data should fall inside the 68 % / 95 % band.
+one replica per draw.  The bands are the central intervals of
+:data:`bayesmusr.inference.compare.INTERVALS` (68 % and 95 %): about 68 % / 95 % of the data
+should fall inside them.
 
 Histogram runs are shown as (F − αB)/(F + αB) of data and replicas with **one** α: the
 result's own (posterior median, or conditional optimum at the posterior-median physics) unless
@@ -24,6 +26,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from bayesmusr.inference.compare import INTERVALS, interval_label, interval_percentiles
 from bayesmusr.model.forward import asymmetry_shape, bin_decay, histogram_shapes, polarisation, relaxation
 from bayesmusr.model.nuisances import make_nuisances
 from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS, canonical_model
@@ -31,10 +34,14 @@ from bayesmusr.model.rundata import RunData
 from bayesmusr.physics.constants import arrhenius
 from bayesmusr.report.results import Result, RunInfo
 
-__all__ = ["PERCENTILES", "RunBands", "run_bands"]
+__all__ = ["PERCENTILES", "NARROW", "WIDE", "LEVELS", "RunBands", "run_bands"]
 
-#: percentiles of the bands: 95 % and 68 % central intervals and the median
-PERCENTILES = (2.5, 16.0, 50.0, 84.0, 97.5)
+#: the narrow and the wide central interval of every band and error bar (the package's two intervals)
+NARROW, WIDE = sorted(INTERVALS)
+#: percentiles of the bands, ascending: wide low, narrow low, median, narrow high, wide high
+PERCENTILES = interval_percentiles((NARROW, WIDE))
+#: the two levels in words, for legends and titles: "68/95 %"
+LEVELS = f"{interval_label(NARROW).removesuffix(' %')}/{interval_label(WIDE)}"
 _DEFAULTS = {p.name: p.default for p, _, _ in RUN_PARAMETERS}
 
 
@@ -50,8 +57,8 @@ class RunBands:
     n_replicas: int
     alpha: float  #: α of the shown asymmetry, data and replicas alike (NaN for asymmetry runs)
     pack: int  #: bins summed per shown point
-    inside68: float = math.nan  #: fraction of data points inside the 68 % band
-    inside95: float = math.nan  #: ... and inside the 95 % band
+    inside68: float = math.nan  #: fraction of data points inside the narrow (:data:`NARROW`, 68 %) band
+    inside95: float = math.nan  #: ... and inside the wide (:data:`WIDE`, 95 %) band
     note: str = ""  #: why there is no band, or a caveat
     #: the result's own α (posterior median, or conditional optimum at the posterior-median physics), with
     #: which its replicas were made (NaN: asymmetry run, or not computable)

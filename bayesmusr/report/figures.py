@@ -3,18 +3,23 @@
 Owns every figure of the HTML report and the pieces the scan report shares (:func:`corner_plot`,
 :func:`linewidth_bands`).  Figures only draw: the numbers come from :mod:`bayesmusr.report.bands`
 and :mod:`bayesmusr.report.results`.  matplotlib is imported when a figure is drawn (Agg backend).
+Bands and error bars are the central credible intervals of
+:data:`bayesmusr.inference.compare.INTERVALS` (68 % and 95 %, :data:`~bayesmusr.report.bands.PERCENTILES`);
+the 2-D contours of a corner plot hold the same masses as highest-density regions.
 Units: t in μs, rates and Δ in μs⁻¹, T in K.
 """
 from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from bayesmusr.report.bands import PERCENTILES, RunBands
+from bayesmusr.inference.compare import interval_label
+from bayesmusr.report.bands import LEVELS, NARROW, PERCENTILES, WIDE, RunBands
 from bayesmusr.report.results import Result, RunInfo, diagnostics_summary
 
 __all__ = ["run_figure", "corner_plot", "corner_figure", "temperature_figure", "diagnostics_figure", "linewidth_bands", "png",
@@ -85,8 +90,8 @@ def run_figure(run: RunInfo, bands: Sequence[tuple[str, RunBands]]):
         else:
             for j, ls in ((0, ":"), (1, "--"), (3, "--"), (4, ":")):
                 ax.plot(b.t, b.bands[j], color=color, lw=0.8, ls=ls)
-        ax.plot(b.t, b.bands[2], color=color, lw=1.2, label=f"{label}: median, 68/95 %" + (" (dashed/dotted)" * k))
-        lines.append(f"{label}: {100 * b.inside68:.0f} % / {100 * b.inside95:.0f} % of points in the 68/95 % "
+        ax.plot(b.t, b.bands[2], color=color, lw=1.2, label=f"{label}: median, {LEVELS}" + (" (dashed/dotted)" * k))
+        lines.append(f"{label}: {100 * b.inside68:.0f} % / {100 * b.inside95:.0f} % of points in the {LEVELS} "
                      f"band ({b.n_replicas} replicas)")
     label0, b0 = bands[0]
     ax.errorbar(b0.t, b0.y, yerr=b0.yerr, fmt=".", ms=3, lw=0.6, color="k", label="data", zorder=3)
@@ -105,14 +110,14 @@ def run_figure(run: RunInfo, bands: Sequence[tuple[str, RunBands]]):
     return fig
 
 
-def _hpd_levels(h: np.ndarray, masses=(0.95, 0.68)) -> list[float]:
+def _hpd_levels(h: np.ndarray, masses=(WIDE, NARROW)) -> list[float]:
     flat = np.sort(h.ravel())[::-1]
     cum = np.cumsum(flat) / flat.sum()
     return sorted({float(flat[min(np.searchsorted(cum, m), flat.size - 1)]) for m in masses})
 
 
 def _pair_panel(ax, xj, xi, bins):
-    """Lower-triangle panel: points and the 68/95 % highest-density contours of a smoothed 2-D histogram."""
+    """Lower-triangle panel: points and the 68/95 % (NARROW/WIDE) highest-density contours of a 2-D histogram."""
     if np.ptp(xi) > 0 and np.ptp(xj) > 0:
         h, xe, ye = np.histogram2d(xj, xi, bins=bins)
         h = gaussian_filter(h, 1.0)
@@ -127,8 +132,9 @@ def corner_plot(draws: Mapping[str, np.ndarray], title: str, truth: Mapping[str,
                 bins: int = 30):
     """Corner plot of posterior draws.
 
-    Diagonal: marginal histograms with the median and the 68 % interval; below: 2-D histograms
-    (lightly smoothed) with the 68 % and 95 % highest-density contours.
+    Diagonal: marginal histograms with the median and the 68 % central interval (dotted), as the
+    tables quote them; below: 2-D histograms (lightly smoothed) with the 68 % and 95 %
+    highest-density contours (:data:`~bayesmusr.report.bands.NARROW`, ``WIDE``).
 
     Parameters
     ----------
@@ -155,12 +161,13 @@ def corner_plot(draws: Mapping[str, np.ndarray], title: str, truth: Mapping[str,
                 continue
             if i == j:
                 ax.hist(xi, bins=bins, color="C0", alpha=0.7)
-                lo, med, hi = np.percentile(xi, [16, 50, 84])
+                lo, med, hi = np.percentile(xi, PERCENTILES[1:4])  # the narrow central interval
                 for v, ls in ((lo, ":"), (med, "-"), (hi, ":")):
                     ax.axvline(v, color="k", lw=0.8, ls=ls)
                 if names[i] in truth:
                     ax.axvline(truth[names[i]], color="C3", lw=1)
-                ax.set_title(f"{names[i]} = {med:.4g} (+{hi - med:.2g} −{med - lo:.2g})", fontsize=7)
+                ax.set_title(f"{names[i]} = {med:.4g} (+{hi - med:.2g} −{med - lo:.2g}, {interval_label(NARROW)})",
+                             fontsize=7)
                 ax.set_yticks([])
             else:
                 _pair_panel(ax, draws[names[j]], xi, bins)
@@ -171,7 +178,8 @@ def corner_plot(draws: Mapping[str, np.ndarray], title: str, truth: Mapping[str,
             if j > 0 and i != j:
                 ax.set_yticklabels([])
             ax.tick_params(labelsize=6)
-    fig.suptitle(title, fontsize=9)
+    # wrapped to the figure's width (~14 characters of 9 pt per inch): a small corner plot is narrow
+    fig.suptitle(textwrap.fill(title, width=int(14 * fig.get_figwidth())), fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -196,7 +204,8 @@ def corner_figure(result: Result, names: Sequence[str] | None = None, bins: int 
     if not names:
         return None
     return corner_plot({n: result.draws(n) for n in names}, f"{result.label}: posterior of the global parameters "
-                       "(contours: 68 % and 95 %)", bins=bins)
+                       f"(diagonal: median, {interval_label(NARROW)} central interval; contours: "
+                       f"{interval_label(NARROW)}, {interval_label(WIDE)} highest density)", bins=bins)
 
 
 def _per_temperature(result: Result, name: str) -> np.ndarray | None:
@@ -214,14 +223,14 @@ def _band_plot(ax, x, p, color, label, marker="o"):
 
 
 def _kt_points(ax, kt: Result | None, name: str, x_of, label: str):
-    """Overlay the KT reading's medians with 68 % error bars."""
+    """Overlay the KT reading's medians with 68 % (NARROW) central error bars."""
     if kt is not None and (p := _per_temperature(kt, name)) is not None:
         ax.errorbar(x_of(kt.temperatures), p[2], yerr=[p[2] - p[1], p[3] - p[2]], fmt="ks", ms=3, lw=0.8,
-                    label=f"{label} ({kt.label}, median, 68 %)")
+                    label=f"{label} ({kt.label}, median, {interval_label(NARROW)})")
 
 
 def linewidth_bands(ax, delta: np.ndarray, q) -> None:
-    """Horizontal 68/95 % bands and medians of the EA scan's Δ and √(1−Q)Δ (μs⁻¹) from their draws.
+    """Horizontal 68/95 % central bands and medians of the EA scan's Δ and √(1−Q)Δ (μs⁻¹) from their draws.
 
     Parameters
     ----------
@@ -246,7 +255,7 @@ def _ea_panels(a1, a2, result: Result, kt: Result | None):
             _band_plot(a1, 1000.0 / result.temperatures, p, color, label)
     _kt_points(a1, kt, "nu", lambda t: 1000.0 / t, "ν_KT")
     a1.set_ylabel("jump rate (μs⁻¹)")
-    a1.set_title("Jump rates with 68/95 % credible bands", fontsize=9)
+    a1.set_title(f"Jump rates with {LEVELS} credible bands", fontsize=9)
     if (pd := _per_temperature(result, "delta")) is not None:
         _band_plot(a2, result.temperatures, pd, "C2", "Δ_T (EA scan, pooled)")
     elif "delta" in result.idata.posterior:
@@ -257,7 +266,7 @@ def _ea_panels(a1, a2, result: Result, kt: Result | None):
 
 
 def temperature_figure(result: Result, kt: Result | None = None):
-    """Temperature dependences with 68/95 % credible bands.
+    """Temperature dependences with 68/95 % central credible bands.
 
     ``ea_scan``: ν_i(T), ν_μ(T) against 1000/T and Δ with √(1−Q)Δ against T; ``kt_scan``:
     ν_KT(T) and Δ_KT(T).
@@ -284,8 +293,8 @@ def temperature_figure(result: Result, kt: Result | None = None):
             if (p := _per_temperature(result, name)) is not None:
                 _band_plot(ax, x, p, "C3", f"{label} ({result.label})", marker="s")
         a1.set_ylabel("ν_KT (μs⁻¹)")
-        a1.set_title("KT fluctuation rate with 68/95 % credible bands", fontsize=9)
-        a2.set_title("KT linewidth with 68/95 % credible bands", fontsize=9)
+        a1.set_title(f"KT fluctuation rate with {LEVELS} credible bands", fontsize=9)
+        a2.set_title(f"KT linewidth with {LEVELS} credible bands", fontsize=9)
     a1.set_yscale("log")
     a1.set_xlabel("1000 / T (K⁻¹)")
     a2.set_xlabel("T (K)")

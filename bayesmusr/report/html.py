@@ -4,7 +4,9 @@
 or a folder written by ``bayesmusr fit``, into **one** HTML file with every figure embedded as a
 PNG ``data:`` URI: the runs with the posterior-predictive bands of every result fitted to them,
 corner plots, temperature dependences, the LOO/WAIC comparison and sampler diagnostics; whatever
-cannot be shown is said in a note where it would be.  This module owns the page (sections,
+cannot be shown is said in a note where it would be.  Every interval is a central credible interval
+of :data:`bayesmusr.inference.compare.INTERVALS` (68 % and 95 %), and every table that shows one says
+so.  This module owns the page (sections,
 tables, CSS); loading is :mod:`~bayesmusr.report.results`, the bands :mod:`~bayesmusr.report.bands`
 and the figures :mod:`~bayesmusr.report.figures`, whose public names are re-exported here.
 """
@@ -22,8 +24,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from bayesmusr._version import __version__
-from bayesmusr.inference.compare import prior_edge_notes
-from bayesmusr.report.bands import PERCENTILES, RunBands, run_bands
+from bayesmusr.inference.compare import INTERVALS, interval_columns, interval_label, prior_edge_notes
+from bayesmusr.report.bands import NARROW, PERCENTILES, WIDE, RunBands, run_bands
 from bayesmusr.report.figures import corner_figure, diagnostics_figure, png, run_figure, temperature_figure
 from bayesmusr.report.results import (
     SAMPLER_ATTRS,
@@ -105,11 +107,13 @@ def _header(data) -> list[str]:
 
 def _runs_section(gs, n_draws, max_points, seed) -> list[str]:
     """One figure per run with the bands of every result of its group, all in the first result's α."""
+    narrow, wide = interval_label(NARROW), interval_label(WIDE)
     parts = ["<h2 id='runs'>Data and posterior-predictive bands</h2><p>Every run's asymmetry (black) with the "
-             "median and the 68 % (dark) and 95 % (light) bands of the replicated data of each result, each made "
-             "with that result's own nuisances. If a model describes the data, about 68 % and 95 % of the points "
-             "fall inside its bands (stated in each figure). Histogram runs are shown as (F − αB)/(F + αB) with "
-             "one α per run for the data and every replica: the first result's, given in the title.</p>"]
+             f"median and the {narrow} (dark) and {wide} (light) central bands of the replicated data of each "
+             f"result, each made with that result's own nuisances. If a model describes the data, about {narrow} "
+             f"and {wide} of the points fall inside its bands (stated in each figure). Histogram runs are shown as "
+             "(F − αB)/(F + αB) with one α per run for the data and every replica: the first result's, given in "
+             "the title.</p>"]
     for g in gs:
         parts.append(f"<h3>Runs fitted by {html.escape(', '.join(r.label for r in g))}</h3>")
         figs, sources, notes = [], {}, {}
@@ -147,7 +151,8 @@ def _temperature_section(results, gs) -> list[str]:
     """Temperature dependences; an EA scan gets the KT reading of the same data overlaid."""
     kt_of = {r.label: next((x for x in g if x.kind == "kt_scan"), None) for g in gs for r in g if r.kind == "ea_scan"}
     parts = ["<h2 id='temperature'>Temperature dependences</h2>"
-             "<p>Posterior median per temperature with 68 % (dark) and 95 % (light) credible bands.</p>"]
+             f"<p>Posterior median per temperature with {interval_label(NARROW)} (dark) and {interval_label(WIDE)} "
+             "(light) central credible bands.</p>"]
     for r in results:
         fig = temperature_figure(r, kt_of.get(r.label))
         parts.append(_note(f"{r.label}: a single-temperature result has no temperature dependence.") if fig is None
@@ -205,10 +210,11 @@ def _conventional_section(conv: dict | None) -> list[str]:
 
 
 def _diagnostics_section(data) -> list[str]:
-    parts = ["<h2 id='diagnostics'>Sampler diagnostics</h2><p>arviz.summary over the walkers (treated as "
-             "chains): bulk and tail effective sample size, Monte Carlo standard errors and R-hat. R-hat across "
-             "ensemble walkers is a check, not a proof, of convergence; the primary criterion is the chain length "
-             "in integrated autocorrelation times τ, stored by the sampler.</p>"]
+    parts = ["<h2 id='diagnostics'>Sampler diagnostics</h2><p>Posterior mean, SD, median and "
+             f"{_intervals_text()}, with the Monte Carlo standard errors, bulk and tail effective sample size "
+             "and R-hat of arviz over the walkers (treated as chains). R-hat across ensemble walkers is a check, "
+             "not a proof, of convergence; the primary criterion is the chain length in integrated "
+             "autocorrelation times τ, stored by the sampler.</p>"]
     for r in data["results"]:
         s, info = diagnostics_summary(r), sampler_info(r)
         parts.append(f"<h3>{html.escape(r.label)}</h3>" + _summary_html(r, s) + _sampler_html(info)
@@ -236,23 +242,37 @@ def _results_overview(results, kt_fits) -> str:
 def _comparison_html(res) -> str:
     t, tw, rows = res["loo"], res["waic"], []
     for name in t.index:
-        r, k = t.loc[name], res["pareto_k"][name]
+        r, k, rel = t.loc[name], res["pareto_k"][name], res["reliability"][name]
         dse = float(r["dse"])
         rows.append([html.escape(str(name)), f"{int(r['rank'])}", _fmt(r["elpd_loo"]), _fmt(r["se"]),
                      _fmt(r["p_loo"]), _fmt(r["elpd_diff"]), _fmt(dse),
                      _fmt(float(r["elpd_diff"]) / dse) if dse > 0 else "–", _fmt(tw.loc[name, "elpd_waic"]),
-                     f"{k['good']} / {k['ok']} / {k['bad']} / {k['very_bad']}", _fmt(r["weight"])])
+                     f"{k['good']} / {k['ok']} / {k['bad']} / {k['very_bad']}", _fmt(r["weight"]),
+                     _converged_text(rel)])
     return _table(["model", "rank", "elpd_loo", "SE", "p_loo", "elpd_diff", "dse", "diff/dse", "elpd_waic",
-                   "Pareto k̂ ≤0.5 / ≤0.7 / ≤1 / >1", "weight"], rows, cls="comparison") + \
+                   "Pareto k̂ ≤0.5 / ≤0.7 / ≤1 / >1", "weight", "converged"], rows, cls="comparison") + \
         f"<pre>{html.escape(res['verdict'])}</pre>"
 
 
+def _converged_text(rel) -> str:
+    """Whether a compared fit passed the checks of ``fit_reliability``, with its worst R-hat and ESS."""
+    word = ("no" if not rel["sampling_ok"] else "yes" if rel["converged"] else "no record")
+    (rn, rv), (en, ev) = rel["r_hat"], rel["ess_bulk"]
+    return html.escape(f"{word} (max R-hat {rv:.3f} {rn}, min ESS {ev:.0f} {en})")
+
+
+def _intervals_text() -> str:
+    """The interval convention in words, with the column names of the tables."""
+    pairs = " and ".join(f"{interval_label(m)} ({lo}–{hi})" for m, (lo, hi) in zip(INTERVALS, interval_columns()))
+    return f"central credible intervals of {pairs}"
+
+
 def _summary_html(result: Result, summary) -> str:
-    hdi = [c for c in summary.columns if c.startswith("hdi")]
-    cols = ["mean", "sd", *hdi, "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"]
+    cols = list(summary.columns)  # mean, sd, the interval bounds around the median, MCSE, ESS, R-hat
     kinds = {"ess_bulk": "int", "ess_tail": "int", "r_hat": "rhat"}
     rows = [[html.escape(str(name))] + [_fmt(r[c], kinds.get(c, "g")) for c in cols] for name, r in summary.iterrows()]
-    return _table(["parameter", *cols], rows, cls="summary", tid=f"summary-{re.sub(r'[^A-Za-z0-9_-]+', '-', result.label)}") \
+    tid = f"summary-{re.sub(r'[^A-Za-z0-9_-]+', '-', result.label)}"
+    return _table(["parameter", *cols], rows, cls="summary", tid=tid, caption=f"Intervals: {_intervals_text()}.") \
         + "".join(_note(n) for n in prior_edge_notes(result.idata))
 
 
@@ -296,11 +316,13 @@ def _fmt(v, kind: str = "g") -> str:
     return f"{v:.0f}" if kind == "int" else (f"{v:.3f}" if kind == "rhat" else f"{v:.4g}")
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "", tid: str = "") -> str:
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "", tid: str = "",
+           caption: str = "") -> str:
     h = "".join(f"<th>{html.escape(c)}</th>" for c in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     attrs = (f' class="{cls}"' if cls else "") + (f' id="{tid}"' if tid else "")
-    return f"<table{attrs}><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table{attrs}>{cap}<thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _note(text: str) -> str:

@@ -380,25 +380,27 @@ def groups(results: Sequence[Result]) -> list[list[Result]]:
     return list(out.values())
 
 
-def diagnostics_summary(result: Result, var_names: Sequence[str] | None = None, hdi_prob: float = 0.95):
-    """``arviz.summary`` of a result, unrounded.
+def diagnostics_summary(result: Result, var_names: Sequence[str] | None = None,
+                        intervals: Sequence[float] = compare.INTERVALS):
+    """:func:`bayesmusr.inference.compare.summary` of a result, unrounded.
 
     Parameters
     ----------
     result : Result
     var_names : sequence of str, optional
         Variables (default: all).
-    hdi_prob : float
-        Mass of the highest-density interval.
+    intervals : sequence of float
+        Posterior masses of the central credible intervals (default: the package's 68 % and 95 %).
 
     Returns
     -------
     pandas.DataFrame
-        Mean, SD, HDI, MCSE (in the variable's unit), bulk/tail ESS and R-hat per variable.
+        Mean, SD, the interval bounds and median (``q2.5``, ``q16``, ``median``, ``q84``, ``q97.5``),
+        MCSE (in the variable's unit), bulk/tail ESS and R-hat per variable.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "more chains than draws", R-hat of constant derived variables
-        return compare.summary(result.idata, var_names=var_names, hdi_prob=hdi_prob)
+        return compare.summary(result.idata, var_names=var_names, intervals=intervals)
 
 
 #: sampler attributes shown in the report, with their meaning

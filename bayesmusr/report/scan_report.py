@@ -5,6 +5,8 @@ Owns :func:`make_figures` (one function per PNG, and the corner plot of
 from :meth:`bayesmusr.model.scan.ScanProblem.rates` and :func:`bayesmusr.physics.arrhenius`, curves
 from :mod:`bayesmusr.model.forward` and the problem's nuisance blocks.
 
+Intervals are the central credible intervals of :data:`bayesmusr.inference.compare.INTERVALS`
+(68 % and 95 %), in the tables, bands and error bars alike.
 Units: rates and Δ in μs⁻¹, T in K, t in μs, energies in eV.
 """
 from __future__ import annotations
@@ -15,9 +17,11 @@ import pathlib
 import numpy as np
 
 from bayesmusr.inference import compare
+from bayesmusr.inference.compare import interval_columns, interval_label
 from bayesmusr.inference.conventional import two_state_delta
 from bayesmusr.model.forward import polarisation, relaxation
 from bayesmusr.physics.constants import arrhenius
+from bayesmusr.report.bands import LEVELS, NARROW, PERCENTILES, WIDE
 from bayesmusr.report.figures import corner_plot, linewidth_bands, pyplot
 from bayesmusr.workflows.scan import (
     ESS_GOAL,
@@ -42,17 +46,30 @@ def _values(problem, ea_idata, n: int | None = 400, seed: int = 0) -> dict:
             for p, pr in zip(problem.declared, problem.priors)}
 
 
-def _rates_figure(problem, values: dict, conv: dict, truth: dict):
-    """ν_i(T), ν_μ(T) of the EA scan (95 % bands, μs⁻¹) against 1000/T, ν_KT of the KT reading, the truth."""
+def _kt_percentiles(kt_results, name: str) -> np.ndarray:
+    """(5, n_T) :data:`~bayesmusr.report.bands.PERCENTILES` of a KT parameter over the temperatures."""
+    return np.array([np.percentile(_posterior_array(r, name), PERCENTILES) for r in kt_results]).T
+
+
+def _kt_points(ax, x, kt_results, name: str, label: str) -> None:
+    """KT-reading medians with their narrow (68 %) central intervals as error bars."""
+    p = _kt_percentiles(kt_results, name)
+    ax.errorbar(x, p[2], yerr=[p[2] - p[1], p[3] - p[2]], fmt="ks", ms=4,
+                label=f"{label} (KT per T, median, {interval_label(NARROW)})")
+
+
+def _rates_figure(problem, values: dict, kt_results, conv: dict, truth: dict):
+    """ν_i(T), ν_μ(T) of the EA scan (68/95 % bands, μs⁻¹) against 1000/T, ν_KT of the KT reading, the truth."""
     temps = problem.temperatures
     tt = np.linspace(temps.min() * 0.95, temps.max() * 1.05, 200)
     nu_i, nu_mu = problem.rates([values[p.name][:, None] for p in problem.declared], tt)
     fig, ax = pyplot().subplots(figsize=(6.5, 4.5))
-    for arr, color, label in ((nu_i, "C0", "ν_i (EA scan, 95 % band)"), (nu_mu, "C1", "ν_μ (EA scan, 95 % band)")):
-        lo, med, hi = np.percentile(arr, [2.5, 50, 97.5], axis=0)
-        ax.fill_between(1000 / tt, lo, hi, color=color, alpha=0.3)
-        ax.plot(1000 / tt, med, color=color, label=label)
-    ax.errorbar(1000 / temps, conv["nu_kt"], yerr=conv["nu_kt_sd"], fmt="ks", ms=4, label="ν_KT (KT per T)")
+    for arr, color, label in ((nu_i, "C0", "ν_i"), (nu_mu, "C1", "ν_μ")):
+        b = np.percentile(arr, PERCENTILES, axis=0)
+        ax.fill_between(1000 / tt, b[0], b[4], color=color, alpha=0.18, lw=0)
+        ax.fill_between(1000 / tt, b[1], b[3], color=color, alpha=0.35, lw=0)
+        ax.plot(1000 / tt, b[2], color=color, label=f"{label} (EA scan, median, {LEVELS} bands)")
+    _kt_points(ax, 1000 / temps, kt_results, "nu", "ν_KT")
     for pre, e, color, name in (("log10_nu_i0", "e_i", "C0", "ν_i"), ("log10_nu_mu0", "e_mu", "C1", "ν_μ")):
         if {pre, e} <= set(truth):
             ax.plot(1000 / tt, arrhenius(tt, truth[pre], truth[e]), f"{color}--", lw=1, label=f"{name} truth")
@@ -63,11 +80,11 @@ def _rates_figure(problem, values: dict, conv: dict, truth: dict):
     return fig
 
 
-def _delta_figure(problem, values: dict, conv: dict):
+def _delta_figure(problem, values: dict, kt_results, conv: dict):
     """Δ_KT(T) of the KT reading (and its Eq. 4 fit) against Δ and √(1−Q)Δ of the EA scan, in μs⁻¹."""
     temps = problem.temperatures
     fig, ax = pyplot().subplots(figsize=(6.5, 4.5))
-    ax.errorbar(temps, conv["delta_kt"], yerr=conv["delta_kt_sd"], fmt="ks", ms=4, label="Δ_KT (KT per T)")
+    _kt_points(ax, temps, kt_results, "delta", "Δ_KT")
     if "delta" in (e4 := conv.get("eq4", {})):
         tt = np.linspace(temps.min() * 0.95, temps.max() * 1.05, 200)
         ax.plot(tt, two_state_delta(tt, e4["delta"], e4["q"], e4["n_states"], e4["e_delta_eV"]), "k--", lw=1,
@@ -154,8 +171,8 @@ def make_figures(out, problem, ea_idata, kt_results, conv, cmp, truth) -> dict:
     """
     values, every = _values(problem, ea_idata), _values(problem, ea_idata, None)
     median = {n: float(np.median(v)) for n, v in every.items()}
-    made = {"rates": ("rates.png", 120, _rates_figure(problem, values, conv, truth)),
-            "delta": ("delta_kt.png", 120, _delta_figure(problem, values, conv)),
+    made = {"rates": ("rates.png", 120, _rates_figure(problem, values, kt_results, conv, truth)),
+            "delta": ("delta_kt.png", 120, _delta_figure(problem, values, kt_results, conv)),
             "evidence": ("evidence_per_temperature.png", 120, _evidence_figure(problem.temperatures, cmp)),
             "spectra": ("spectra.png", 110, _spectra_figure(problem, median, kt_results, conv["t_star_K"])),
             "corner": ("corner.png", 100, corner_plot({n: every[n] for n in problem.names[:6]},
@@ -190,36 +207,55 @@ def _diagnostics_line(diag) -> str:
             f"min bulk ESS {diag['ess_bulk'][low]:.0f} ({low}; goal > {ESS_GOAL}) — {verdict}.")
 
 
-def _ea_lines(problem, ea_idata, conv, truth) -> list[str]:
-    """Section 1: the EA scan's parameter table, sampler, warnings and the derived rates per temperature."""
-    summ = compare.summary(ea_idata, var_names=list(problem.names), hdi_prob=0.95)
-    hdi = [c for c in summ.columns if c.startswith("hdi")]
-    attrs, post = ea_idata.posterior.attrs, ea_idata.posterior
-    lines = ["## 1. EA scan model (Arrhenius ion and muon jumps, shared Δ and Q)", "",
-             "| parameter | mean | sd | 95 % HDI | R-hat | ESS bulk | ESS tail |" + (" truth |" if truth else ""),
-             "|---|---|---|---|---|---|---|" + ("---|" if truth else "")]
+def _interval_cell(p, fmt: str = ".3g") -> str:
+    """'median [narrow] [wide]' from the five :data:`~bayesmusr.report.bands.PERCENTILES`."""
+    return f"{p[2]:{fmt}} [{p[1]:{fmt}}, {p[3]:{fmt}}] [{p[0]:{fmt}}, {p[4]:{fmt}}]"
+
+
+def _parameter_table(problem, ea_idata, truth) -> list[str]:
+    """The EA scan's parameters: mean, SD, median with both central intervals, R-hat, ESS (and the truth)."""
+    summ = compare.summary(ea_idata, var_names=list(problem.names), intervals=(NARROW, WIDE))
+    (n_lo, n_hi), (w_lo, w_hi) = interval_columns((NARROW, WIDE))
+    lines = [f"| parameter | mean | sd | median | {interval_label(NARROW)} central [{n_lo}, {n_hi}] | "
+             f"{interval_label(WIDE)} central [{w_lo}, {w_hi}] | R-hat | ESS bulk | ESS tail |"
+             + (" truth |" if truth else ""), "|---|---|---|---|---|---|---|---|---|" + ("---|" if truth else "")]
     for name in problem.names:
         r = summ.loc[name]
         tv = f" {truth[name]:g} |" if name in truth else (" – |" if truth else "")
-        lines.append(f"| {name} | {r['mean']:.4g} | {r['sd']:.3g} | [{r[hdi[0]]:.4g}, {r[hdi[1]]:.4g}] | "
-                     f"{r['r_hat']:.4f} | {r['ess_bulk']:.0f} | {r['ess_tail']:.0f} |" + tv)
-    lines += ["", f"Sampler: {attrs.get('sampler', 'emcee')}; {attrs.get('nwalkers')} walkers × "
-              f"{attrs.get('n_steps')} steps, τ_max = {float(attrs.get('tau_max', math.nan)):.0f}, chain = "
-              f"{float(attrs.get('chain_length_in_tau', math.nan)):.0f} τ; "
-              f"{attrs.get('convergence_message', '')}.", "",
-              _diagnostics_line(diagnostics(ea_idata, problem.names)), "",
-              *([f"**Warning:** {w}", ""] if (w := support_warning(problem, ea_idata)) else []),
-              *(x for note in compare.prior_edge_notes(ea_idata) for x in (f"**Prior bound:** {note}", "")),
-              "Units: log10_nu_i0, log10_nu_mu0 in log10(s⁻¹); e_i, e_mu in eV; delta in μs⁻¹; q (and fbg, "
-              "the shared holder fraction) dimensionless.",
-              "", "Derived jump rates per temperature (posterior median [95 % interval], μs⁻¹):", "",
-              "| T (K) | ν_i | ν_μ | ν_KT (KT reading) | Δ_KT |", "|---|---|---|---|---|"]
-    for j, t in enumerate(problem.temperatures):
-        bi, bm = (np.percentile(np.asarray(post[f"{n}_T{j}"]).ravel(), [2.5, 50, 97.5]) for n in ("nu_i", "nu_mu"))
-        lines.append(f"| {t:g} | {bi[1]:.3g} [{bi[0]:.3g}, {bi[2]:.3g}] | {bm[1]:.3g} [{bm[0]:.3g}, {bm[2]:.3g}] | "
-                     f"{conv['nu_kt'][j]:.3g} ± {conv['nu_kt_sd'][j]:.2g} | {conv['delta_kt'][j]:.4f} ± "
-                     f"{conv['delta_kt_sd'][j]:.2g} |")
+        lines.append(f"| {name} | {r['mean']:.4g} | {r['sd']:.3g} | {r['median']:.4g} | [{r[n_lo]:.4g}, "
+                     f"{r[n_hi]:.4g}] | [{r[w_lo]:.4g}, {r[w_hi]:.4g}] | {r['r_hat']:.4f} | {r['ess_bulk']:.0f} | "
+                     f"{r['ess_tail']:.0f} |" + tv)
     return lines
+
+
+def _rates_table(problem, ea_idata, kt_results) -> list[str]:
+    """Derived jump rates of the EA scan and the KT reading's ν_KT, Δ_KT per temperature, with both intervals."""
+    post = ea_idata.posterior
+    nu_kt, delta_kt = _kt_percentiles(kt_results, "nu"), _kt_percentiles(kt_results, "delta")
+    lines = [f"Derived jump rates per temperature: posterior median [{interval_label(NARROW)} central] "
+             f"[{interval_label(WIDE)} central], μs⁻¹:", "",
+             "| T (K) | ν_i | ν_μ | ν_KT (KT reading) | Δ_KT (KT reading) |", "|---|---|---|---|---|"]
+    for j, t in enumerate(problem.temperatures):
+        bi, bm = (np.percentile(np.asarray(post[f"{n}_T{j}"]).ravel(), PERCENTILES) for n in ("nu_i", "nu_mu"))
+        lines.append(f"| {t:g} | {_interval_cell(bi)} | {_interval_cell(bm)} | {_interval_cell(nu_kt[:, j])} | "
+                     f"{_interval_cell(delta_kt[:, j], '.4f')} |")
+    return lines
+
+
+def _ea_lines(problem, ea_idata, kt_results, truth) -> list[str]:
+    """Section 1: the EA scan's parameter table, sampler, warnings and the derived rates per temperature."""
+    attrs = ea_idata.posterior.attrs
+    return ["## 1. EA scan model (Arrhenius ion and muon jumps, shared Δ and Q)", "",
+            *_parameter_table(problem, ea_idata, truth),
+            "", f"Sampler: {attrs.get('sampler', 'emcee')}; {attrs.get('nwalkers')} walkers × "
+            f"{attrs.get('n_steps')} steps, τ_max = {float(attrs.get('tau_max', math.nan)):.0f}, chain = "
+            f"{float(attrs.get('chain_length_in_tau', math.nan)):.0f} τ; "
+            f"{str(attrs.get('convergence_message', '')).rstrip('.')}.", "",
+            _diagnostics_line(diagnostics(ea_idata, problem.names)), "",
+            *([f"**Warning:** {w}", ""] if (w := support_warning(problem, ea_idata)) else []),
+            *(x for note in compare.prior_edge_notes(ea_idata) for x in (f"**Prior bound:** {note}", "")),
+            "Units: log10_nu_i0, log10_nu_mu0 in log10(s⁻¹); e_i, e_mu in eV; delta in μs⁻¹; q (and fbg, "
+            "the shared holder fraction) dimensionless.", "", *_rates_table(problem, ea_idata, kt_results)]
 
 
 def _kt_lines(conv) -> list[str]:
@@ -265,7 +301,7 @@ def write_report(out, cfg, problem, ea_idata, kt_results, conv, cmp, comparison_
              f"Temperatures: {', '.join(f'{t:g}' for t in problem.temperatures)} K; "
              f"runs: {sum(len(p.runs) for p in problem.points)} "
              f"(fields {sorted({r.b_lf for p in problem.points for r in p.runs})} mT).", "",
-             _likelihood_line(problem), "", *_ea_lines(problem, ea_idata, conv, truth), *_kt_lines(conv),
+             _likelihood_line(problem), "", *_ea_lines(problem, ea_idata, kt_results, truth), *_kt_lines(conv),
              "", "## 3. Which reading do the data support? (LOO over all bins)", "", "```", comparison_text, "```", ""]
     for key, title in (("rates", "Jump rates"), ("delta", "Linewidth"), ("evidence", "Evidence per temperature"),
                        ("spectra", "Spectra with both readings"), ("corner", "Posterior of the global parameters")):
