@@ -11,7 +11,7 @@ import numpy as np
 
 from bayesmusr.model import likelihood as lk
 from bayesmusr.model.forward import asymmetry_shape
-from bayesmusr.model.parameters import N0_PARAMETER, RUN_PARAMETERS
+from bayesmusr.model.parameters import N0_PARAMETER, RUN_PARAMETERS, Prior
 from bayesmusr.model.rundata import ea_support_note
 from bayesmusr.model.temperature import TemperatureProblem
 from bayesmusr.physics.tables import load_table
@@ -264,6 +264,21 @@ class MarginalAdapter:
         """
         return _observed_data(self.runs)
 
+    def _nuisance_priors(self) -> list[str]:
+        """``name_i: prior`` of every run's nuisances as the Laplace step integrates them (declared defaults;
+        α fixed where the run set-up fixes it), so that results and prior-edge notes know their bounds."""
+        out = []
+        for i, r in enumerate(self.runs):
+            if r.kind != "histograms":  # an asymmetry run's amplitudes are integrated over flat, unbounded priors
+                continue
+            for q, kinds, option in RUN_PARAMETERS:
+                off = option is not None and not self.p.options.get(option, False)
+                if r.kind not in kinds or off or (option == "count_background" and not r.count_background):
+                    continue
+                pr = Prior("fixed", value=r.alpha) if q.name == "alpha" and r.alpha is not None else q.default_prior()
+                out.append(f"{q.name}_{i}: {pr.describe()}")
+        return out
+
     def describe(self):
         """Attributes recorded in the result: model, runs, fields, options, priors, nuisance treatment.
 
@@ -284,6 +299,7 @@ class MarginalAdapter:
             "run_fields_mT": [float(r.b_lf) for r in self.runs],
             "temperature_K": float(p.temperatures[0]),
             "priors": [f"{q.name}: {pr.describe()}" for q, pr in zip(p.declared, p.priors)]
+                      + self._nuisance_priors()
                       + ["per-run nuisances: their declared default priors (Laplace in logit coordinates inside the prior bounds), N0: 1/N0"],
             "units": [f"{q.name}: {q.unit}" for q in p.declared] + run_units + [f"n0: {N0_PARAMETER.unit}"],
             "nuisances": "laplace",

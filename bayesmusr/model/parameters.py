@@ -321,7 +321,9 @@ MODELS = tuple(PHYSICS_PARAMETERS)
 _ALIASES = {"kt": "dynamic_kt", "dkt": "dynamic_kt", "skt": "static_kt", "static": "static_kt",
             "dynamic": "dynamic_kt", "EA": "ea"}
 
-A0 = FitParameter("a0", "1", 0.2, (-0.5, 0.5), "initial asymmetry A0 (sign as in the data)")
+# |A0| <= 1 by definition (the prior's 0.5 is already above the 1/3 of a full decay spectrum): the prior bound
+# is a choice, so a posterior piled there is flagged
+A0 = FitParameter("a0", "1", 0.2, (-0.5, 0.5), "initial asymmetry A0 (sign as in the data)", "uniform", (-1.0, 1.0))
 ALPHA = FitParameter("alpha", "1", 1.0, (0.25, 4.0),
                      "detector balance α of A = (F − αB)/(F + αB), bayesmusr's convention (musrfit's α is 1/α)",
                      "loguniform", (0.0, _INF))
@@ -332,7 +334,8 @@ BGB = FitParameter("bgb", "1", 0.0, (0.0, 0.1), "flat backward background per bi
                    (0.0, _INF))
 
 BASE = FitParameter("base", "1", 0.0, (-0.5, 0.5),
-                    "constant asymmetry baseline (holder fraction and α mismatch of an exported asymmetry)")
+                    "constant asymmetry baseline (holder fraction and α mismatch of an exported asymmetry)",
+                    "uniform", (-1.0, 1.0))
 
 #: Per-run nuisance parameters: (declaration, run kinds it exists for, option that switches it on or None).
 RUN_PARAMETERS: tuple[tuple[FitParameter, tuple[str, ...], str | None], ...] = (
