@@ -121,7 +121,8 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
 
     check_outputs([("--output", args.output, "figure")], inputs=[args.file])
-    out = plot_run_file(args.file, args.output)
+    (setup,) = _run_setups(args, [args.file])
+    out = plot_run_file(args.file, args.output, setup, y_range=args.y_range)
     print(f"figure written: {out}")
     return 0
 
@@ -291,6 +292,9 @@ def _add_job_commands(sub) -> None:
     pl = sub.add_parser("plot", help="write a PNG of a run's asymmetry")
     pl.add_argument("file")
     pl.add_argument("-o", "--output", default=None, help="PNG path (default: next to the run file name)")
+    pl.add_argument("--y-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="asymmetry axis limits (default: from the data shown)")
+    _add_setup_options(pl)
     pl.set_defaults(func=_cmd_plot)
 
 

@@ -265,3 +265,20 @@ def test_analysis_toml_values_are_checked(table, key, value, message):
                                                                                             key: value}}
     with pytest.raises(ValueError, match=message):
         check_config(cfg, "a.toml")
+
+
+def test_plot_with_a_set_up_and_ranges(tmp_path):
+    from bayesmusr.report.plots import _asymmetry
+
+    msr = tmp_path / "fit.msr"
+    msr.write_text(MSR)
+    out = tmp_path / "p.png"
+    assert cli.main(["plot", str(MDU), "--msr", str(msr), "--t-max", "2", "--y-range", "-0.3", "0.3",
+                     "-o", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    setup = read_msr(msr, run=MDU).setup.updated({"t_max": 2.0})
+    run = setup.apply(read_run(MDU))
+    t, a, e, note = _asymmetry(run, setup)
+    assert t.min() >= 0.05 and t.max() <= 2.0 and "α = 1.111" in note and "background subtracted" in note
+    with pytest.raises(ValueError, match="no points in the time window"):
+        _asymmetry(run, setup.updated({"t_min": 50.0, "t_max": 60.0}))
