@@ -379,18 +379,26 @@ def _fill_hessian(problem, c, fc, h, H):
 
 
 def _initial_walkers(problem, centre, cov, nwalkers, rng):
+    """Walkers drawn around the MAP point from its Laplace covariance, shrunk until they land inside the support.
+
+    A MAP point near an edge of the support (a prior bound, the EA table's Δ range) can leave most of a
+    full-covariance ball outside it; the ball then shrinks (by up to 10⁴ in scale) rather than giving up:
+    the ensemble spreads out again within its first autocorrelation times.
+    """
     lo, hi = problem.bounds
+    if not math.isfinite(problem.log_posterior(centre)):
+        raise ValueError("the MAP search ended at a point of zero posterior density; check the priors and the data "
+                         "window (for EA: the EA table's support note)")
     out = []
-    tries = 0
-    while len(out) < nwalkers:
-        tries += 1
-        scale = 1.0 if tries < 20 * nwalkers else 0.1
-        y = rng.multivariate_normal(centre, scale * cov)
-        if np.all(y > lo) and np.all(y < hi) and math.isfinite(problem.log_posterior(y)):
-            out.append(y)
-        if tries > 200 * nwalkers:
-            raise ValueError("could not place walkers with finite posterior density around the MAP point")
-    return np.array(out)
+    for scale in (1.0, 0.1, 1e-2, 1e-4, 1e-6, 1e-8):
+        for _ in range(20 * nwalkers):
+            y = rng.multivariate_normal(centre, scale * cov)
+            if np.all(y > lo) and np.all(y < hi) and math.isfinite(problem.log_posterior(y)):
+                out.append(y)
+                if len(out) == nwalkers:
+                    return np.array(out)
+    raise ValueError("could not place walkers with finite posterior density around the MAP point, even in a ball "
+                     "10⁴ times narrower than its Laplace width")
 
 
 # -------------------------------------------------------------------- sampling
