@@ -6,7 +6,7 @@ in eV, Arrhenius prefactors in s⁻¹ (sampled as log10).
 
 The package is layered (docs/architecture.md); imports go only downwards:
 ``physics`` → ``io`` → ``model`` → ``inference`` → ``workflows`` → ``report`` → ``cli``.
-This module re-exports the small public API, imported here in that order:
+This module re-exports the small public API (imported on first use):
 
 * relaxation functions: ``static_kt``, ``dynamic_kt``, ``keren``, ``ea``, ``ea_direct``;
 * data: ``read_run``, ``MuonRun``, ``RunCollection``, ``estimate_alpha``;
@@ -15,15 +15,43 @@ This module re-exports the small public API, imported here in that order:
   and Pareto k̂);
 * fits: ``fit_temperature`` (one temperature), ``fit_scan`` (a temperature scan, both readings).
 """
-from bayesmusr._version import __version__
-from bayesmusr.physics import dynamic_kt, ea, ea_direct, keren, static_kt
-from bayesmusr.io.collection import RunCollection
-from bayesmusr.io.readers import read_run
-from bayesmusr.io.run import MuonRun, estimate_alpha
-from bayesmusr.inference.compare import compare, compare_results, load, save, summary
-from bayesmusr.workflows.scan import fit_scan
-from bayesmusr.workflows.temperature import fit_temperature
+import importlib
 
-__all__ = ["static_kt", "dynamic_kt", "keren", "ea", "ea_direct", "read_run", "MuonRun", "RunCollection",
-           "estimate_alpha", "save", "load", "summary", "compare", "compare_results", "fit_temperature", "fit_scan",
-           "__version__"]
+from bayesmusr._version import __version__
+
+#: public name → the module that defines it (imported on first use, so that ``import bayesmusr`` and the
+#: command line start in milliseconds and a Ctrl-C while starting is handled by ``bayesmusr.__main__``)
+_API = {
+    **dict.fromkeys(("static_kt", "dynamic_kt", "keren", "ea", "ea_direct"), "bayesmusr.physics"),
+    "RunCollection": "bayesmusr.io.collection",
+    "read_run": "bayesmusr.io.readers",
+    **dict.fromkeys(("MuonRun", "estimate_alpha"), "bayesmusr.io.run"),
+    **dict.fromkeys(("compare", "compare_results", "load", "save", "summary"), "bayesmusr.inference.compare"),
+    "fit_scan": "bayesmusr.workflows.scan",
+    "fit_temperature": "bayesmusr.workflows.temperature",
+}
+
+__all__ = [*_API, "__version__"]
+
+
+def __getattr__(name: str):
+    """The public API, imported on first use (PEP 562).
+
+    Parameters
+    ----------
+    name : str
+        A name of :data:`__all__`.
+
+    Returns
+    -------
+    object
+    """
+    if name not in _API:
+        raise AttributeError(f"module 'bayesmusr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_API[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_API])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import signal
 import sys
 
 from bayesmusr._version import __version__
@@ -395,6 +396,19 @@ def main(argv: list[str] | None = None) -> int:
         Exit status: the command's (0 done; ``info`` 1 if a file was bad), 2 for bad input (a value,
         option, path or file), 1 for a failure while running, 130 on interrupt (Ctrl-C).
     """
+    # Ctrl-C and SIGTERM both end a command as KeyboardInterrupt (status 130); sampling defers them to a safe point
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(argv)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(argv: list[str] | None) -> int:
+    """Parse and run one command; exceptions become exit statuses (see :func:`main`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     spec_module.COMMAND = ["bayesmusr", *(sys.argv[1:] if argv is None else argv)]  # recorded in every result
@@ -415,6 +429,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         spec_module.COMMAND = None
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
 
 
 #: what an interrupted command has kept, and how to go on

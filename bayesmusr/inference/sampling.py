@@ -61,7 +61,9 @@ import contextlib
 import math
 import multiprocessing as mp
 import pathlib
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -222,12 +224,67 @@ def _duration(seconds: float) -> str:
 
 
 # ------------------------------------------------------------------------ MAP
+# ------------------------------------------------------------------ interrupts
+class _Interrupts:
+    """Ctrl-C (SIGINT) or SIGTERM while sampling only sets ``requested``; :func:`_checkpoint` turns it into a
+    KeyboardInterrupt at safe points (between emcee steps, optimiser evaluations, retained draws).  Raised
+    asynchronously it used to surface inside emcee's likelihood wrapper (a printed traceback) or a numba
+    kernel (a SystemError, exit 1).  A second signal before a checkpoint interrupts at once."""
+
+    requested = False
+
+
+def _on_signal(signum, frame):  # pragma: no cover - exercised through a subprocess in the tests
+    if _Interrupts.requested:
+        raise KeyboardInterrupt
+    _Interrupts.requested = True
+
+
+@contextlib.contextmanager
+def deferred_interrupts():
+    """Defer SIGINT/SIGTERM to the next checkpoint while the block runs (main thread only; else a no-op).
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in old:
+        signal.signal(sig, _on_signal)
+    try:
+        yield
+        _checkpoint()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        _Interrupts.requested = False
+
+
+def _checkpoint() -> None:
+    """Raise the deferred KeyboardInterrupt, if a signal came."""
+    if _Interrupts.requested:
+        _Interrupts.requested = False
+        raise KeyboardInterrupt
+
+
 def _objective(problem):
     def f(y):
+        _checkpoint()
         v = problem.log_posterior(y)
         return -v if math.isfinite(v) else 1e30
 
     return f
+
+
+def _checked(fn):
+    """``fn`` with a :func:`_checkpoint` before every call."""
+    def wrapped(*args):
+        _checkpoint()
+        return fn(*args)
+    return wrapped
 
 
 def find_map(problem, starts: Sequence[np.ndarray] | None = None, n_best: int | None = None):
@@ -263,7 +320,7 @@ def find_map(problem, starts: Sequence[np.ndarray] | None = None, n_best: int | 
         y = np.clip(starts[i], lo, hi)
         if resid is not None:
             # Gauss-Newton-type trust region on residuals whose squares sum to −2 log posterior
-            res = least_squares(resid, y, bounds=(lo, hi), method="trf", x_scale="jac",
+            res = least_squares(_checked(resid), y, bounds=(lo, hi), method="trf", x_scale="jac",
                                 ftol=1e-10, xtol=1e-10, gtol=1e-10, max_nfev=200 * (y.size + 1))
             y = res.x
         else:
@@ -366,6 +423,7 @@ def _fill_hessian(problem, c, fc, h, H):
     """Central-difference Hessian of the log-posterior at ``c`` with steps ``h`` (into ``H``)."""
     n = c.size
     for j in range(n):
+        _checkpoint()
         ej = np.zeros(n)
         ej[j] = h[j]
         fp, fm = problem.log_posterior(c + ej), problem.log_posterior(c - ej)
@@ -392,6 +450,7 @@ def _initial_walkers(problem, centre, cov, nwalkers, rng):
     out = []
     for scale in (1.0, 0.1, 1e-2, 1e-4, 1e-6, 1e-8):
         for _ in range(20 * nwalkers):
+            _checkpoint()
             y = rng.multivariate_normal(centre, scale * cov)
             if np.all(y > lo) and np.all(y < hi) and math.isfinite(problem.log_posterior(y)):
                 out.append(y)
@@ -460,7 +519,8 @@ def _process_pool(problem, workers):
         yield None
         return
     _POOL_PROBLEM = problem
-    pool = ctx.Pool(workers)
+    pool = ctx.Pool(workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))  # the parent
+    # handles Ctrl-C; workers that caught it too would print their own tracebacks
     try:
         yield pool
     finally:
@@ -579,6 +639,7 @@ def _sample_to_target(sampler, state, s, progress, t_mcmc):
         n = min(s["check_every"] - sampler.iteration % s["check_every"], s["max_steps"] - sampler.iteration)
         for state in sampler.sample(state, iterations=n, progress=False, store=True):
             progress.update(sampler.iteration)
+            _checkpoint()  # the backend holds every finished step
         if sampler.iteration >= 2 * s["check_every"]:
             tau = sampler.get_autocorr_time(tol=0)
             tmax = float(np.max(tau))
@@ -619,7 +680,8 @@ def sample(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None,
         ``observed_data`` and ``sample_stats`` (``lp``; attributes: τ per
         parameter, converged, steps, burn-in, thinning, acceptance, timing, MAP).
     """
-    res = run_chain(problem, seed=seed, backend=backend, **settings)
+    with deferred_interrupts():
+        res = run_chain(problem, seed=seed, backend=backend, **settings)
     s = res["settings"]
     logp, tau = res["log_prob"], res["tau"]
     n_steps, nw = logp.shape
@@ -627,7 +689,9 @@ def sample(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None,
     burn = min(int(math.ceil(2 * tmax)), n_steps // 2)
     thin = max(1, int(math.ceil(nw * (n_steps - burn) / s["max_draws"])))
     keep = res["chain"][burn::thin]  # (draws, walkers, ndim)
-    posterior, pointwise, pp = _retained_outputs(problem, keep, np.random.default_rng([seed, 1]), s["n_predictive"])
+    with deferred_interrupts():
+        posterior, pointwise, pp = _retained_outputs(problem, keep, np.random.default_rng([seed, 1]),
+                                                     s["n_predictive"])
     observed, obs_dims, obs_coords = problem.observed_data()
     tau_eff = tau if np.all(np.isfinite(tau)) else np.full_like(tau, np.nan)
     all_attrs = {
@@ -668,6 +732,7 @@ def _retained_outputs(problem, keep, rng, n_predictive):
     pointwise = None
     predictive: dict[str, list] = {}
     for d in range(nd):
+        _checkpoint()
         for w in range(nw):
             want = d % pred_every == 0 and d // pred_every < n_pred
             vals, pw, rep = problem.posterior_extras(keep[d, w], rng, predictive=want)
