@@ -115,6 +115,33 @@ def _renewal(f, nu, h):
     return out
 
 
+def renewal_ops(n_pts: float, nu_h: float) -> float:
+    """Multiply-adds `renewal` spends on a grid of ``n_pts`` nodes at ν h = ``nu_h`` (its loop bounds, exactly).
+
+    Step n sums min(n − 1, kmax) lags, kmax as in `_renewal`; ν = 0 costs nothing.
+    Used to refuse a computation before it starts (`bayesmusr.physics.domain.check_work`).
+
+    Parameters
+    ----------
+    n_pts : float
+        Number of grid nodes N (may be a float estimate).
+    nu_h : float
+        ν h ≥ 0.
+
+    Returns
+    -------
+    float
+        Σ_{n<N} min(n − 1, kmax).
+    """
+    if nu_h <= 0.0 or n_pts < 2:
+        return 0.0
+    kmax = n_pts if nu_h * n_pts <= _CUT_EXPONENT else min(n_pts, math.floor(_CUT_EXPONENT / nu_h) + 2)
+    # Σ_{n=1}^{N−1} min(n − 1, K) = K(K − 1)/2 + (N − 1 − K)·K for K < N − 1, else (N − 1)(N − 2)/2
+    if kmax >= n_pts - 1:
+        return (n_pts - 1.0) * (n_pts - 2.0) / 2.0
+    return kmax * (kmax - 1.0) / 2.0 + (n_pts - 1.0 - kmax) * kmax
+
+
 def _cubic_uniform(y, h, x):
     """Four-point Lagrange (cubic) interpolation of ``y`` sampled at k h.
 

@@ -31,6 +31,24 @@ largest h = dx/m with v h ≤ MAX_VH = 0.5 and r h ≤ MAX_RH = 2.
 
 Exact limits (used directly, and tested): Q = 0 or v = 0 → static KT (w);
 Q = 1 → dynamic KT(v); v → ∞ → static KT of width √(1−Q).
+
+Domain, asymptotic forms and limits of `ea_direct` (tests/test_physics_domains.py)
+---------------------------------------------------------------------------------
+Arguments as `bayesmusr.physics.domain.DOMAIN`.  Inside it:
+
+* Δ·t_max ≤ `TINY_X` = 1e−6: G = 1.  For any field history with ⟨|B_⊥|²⟩ = 2Δ²,
+  d√(1 − S_z)/dt ≤ |B_⊥|/√2, so 1 − G(t) ≤ (Δt)² ≤ 1e−12 (this also keeps ν/Δ and
+  ω_L/Δ finite below).
+* ν_μ/Δ > `KEREN_ABOVE` = 1000 or ω_L/Δ ≥ `KEREN_FIELD_ABOVE_EA` = 100: Keren's form for the
+  EA correlation function (`fast_muon_limit`); at high field Q = 0, ν_i = 0 and Q = 1 give
+  the exact dynamic KT instead, as in `bayesmusr.ea`.  Against the construction at ω_L/Δ = 10–100
+  (ν_i/Δ 0–100, Q 0.05–0.95, ν_μ/Δ 0–2) the difference is ≤ 1.96/w², as for dynamic KT
+  (2/w², the static limit's undamped oscillation): ≤ 2e−4 from w = 100, the table's
+  accuracy goal.  The construction's own error grows above w ≈ 100 (7e−5 at 200).
+* ν_i/Δ > 1000: `fast_ion_limit` (as before).
+* otherwise the construction, whose cost (`construction_cost`) is estimated first: a call
+  above `bayesmusr.physics.domain.MAX_RENEWAL_OPS` is refused with the longest Δ·t the
+  same parameters reach (Δt ≈ 64 in zero field, ≈ 51 at ω_L/Δ = 20; the table stops at 20).
 """
 from __future__ import annotations
 
@@ -38,16 +56,18 @@ import math
 
 import numpy as np
 
-from bayesmusr.physics import _kernels
+import bayesmusr.physics._kernels as _kernels  # the submodule itself: no edge to the package, which imports this module
 from bayesmusr.physics.constants import OMEGA_PER_MT
+from bayesmusr.physics.domain import check_number, check_ratio, check_times, check_work, reach, within_limits
 from bayesmusr.physics.kt import (
     KEREN_ABOVE,
-    _check_scalar,
-    _check_times,
+    _dynamic,
+    _dynamic_kt_cost,
     _dynamic_kt_scaled,
+    _keren,
+    _kt_step,
     _phi2,
     _static_kt_scaled,
-    keren,
 )
 
 #: default number of Gauss-Legendre radial nodes (convergence: tests/test_ea.py)
@@ -56,6 +76,12 @@ _RADIAL_HALF_WIDTH = 9.0  # in units of σ
 #: step limits per radial node: ν h ≤ MAX_VH and r h ≤ MAX_RH (convergence: tests/test_ea.py)
 MAX_VH = 0.5
 MAX_RH = 2.0
+#: ω_L/Δ from which `ea_direct` returns Keren's form of the EA correlation (≤ 2/w² ≤ 2e-4, module docstring)
+KEREN_FIELD_ABOVE_EA = 100.0
+#: Δ·t_max up to which `ea_direct` and `bayesmusr.ea` return G = 1 (1 − G ≤ (Δt)² ≤ 1e-12, module docstring)
+TINY_X = 1e-6
+#: most Gauss-Legendre radial nodes accepted (numpy's leggauss costs ~n³: 3.5 s at 2048, measured)
+MAX_RADIAL_NODES = 2048
 
 
 def radial_nodes(q: float, w: float, x_max: float) -> int:
@@ -85,6 +111,9 @@ def radial_nodes(q: float, w: float, x_max: float) -> int:
     int
         Number of Gauss-Legendre nodes (``N_RADIAL`` or more, a multiple of 8).
     """
+    q = check_ratio(q, "q", "radial_nodes", 0.0, 1.0, high_open=True)  # Q = 1 has no static part to average
+    w = check_ratio(w, "w", "radial_nodes")
+    x_max = check_ratio(x_max, "x_max", "radial_nodes")
     sigma = math.sqrt(1.0 - q)
     lo = max(0.0, w - _RADIAL_HALF_WIDTH * sigma)
     hi = w + _RADIAL_HALF_WIDTH * sigma
@@ -112,6 +141,9 @@ def radial_quadrature(q: float, w: float, n_r: int = N_RADIAL):
         Nodes r = |b| (units of Δ), quadrature weights (χ₃ density × Gauss-Legendre weight,
         summing to ≈ 1) and E[cos²β | r] at each node.
     """
+    q = check_ratio(q, "q", "radial_quadrature", 0.0, 1.0, high_open=True)
+    w = check_ratio(w, "w", "radial_quadrature")
+    _check_n_r(n_r, "radial_quadrature")
     sigma = math.sqrt(1.0 - q)
     lo = max(0.0, w - _RADIAL_HALF_WIDTH * sigma)
     hi = w + _RADIAL_HALF_WIDTH * sigma
@@ -137,6 +169,12 @@ def radial_quadrature(q: float, w: float, n_r: int = N_RADIAL):
     return r, gw * dens, cos2
 
 
+def _check_n_r(n_r, func: str):
+    """n_r must be an integer in [1, MAX_RADIAL_NODES] (leggauss costs ~n_r³)."""
+    if isinstance(n_r, (bool, np.bool_)) or not isinstance(n_r, (int, np.integer)) or not 1 <= n_r <= MAX_RADIAL_NODES:
+        raise ValueError(f"{func}: n_r must be an integer in [1, {MAX_RADIAL_NODES}], got {n_r!r}")
+
+
 def kernels(tau: np.ndarray, r: float, q: float):
     """EA kernels k_∥(τ; r) (real) and k_c(τ; r) (complex) for width s = √q (module docstring, step 3).
 
@@ -156,7 +194,8 @@ def kernels(tau: np.ndarray, r: float, q: float):
     k_c : ndarray
         k_c(τ), complex.
     """
-    s2 = q
+    r = check_ratio(r, "r", "kernels")
+    s2 = check_ratio(q, "q", "kernels", 0.0, 1.0)
     if s2 == 0.0:
         return np.ones_like(tau), np.exp(1j * r * tau)
     s = math.sqrt(s2)
@@ -172,11 +211,20 @@ def kernels(tau: np.ndarray, r: float, q: float):
     return k_par, (0.5 + c - 0.5 * k_par) + 1j * im
 
 
+def _steps_per_interval(dx: float, v: float, r: float) -> int:
+    """Smallest m ≥ 1 with v·dx/m ≤ MAX_VH and r·dx/m ≤ MAX_RH, as floating-point tests (no open loop)."""
+    m = max(1, math.ceil(max(v * dx / MAX_VH, r * dx / MAX_RH)))
+    # the ceiling can be one off where the quotients round across an integer: settle on the tests themselves
+    if m > 1 and v * dx / (m - 1) <= MAX_VH and r * dx / (m - 1) <= MAX_RH:
+        m -= 1
+    if v * dx / m > MAX_VH or r * dx / m > MAX_RH:
+        m += 1
+    return m
+
+
 def _node_renewals(dx: float, n_out: int, r: float, q: float, v: float):
     """m_∥ and Re m_c on x_k = k dx (k < n_out) for one radial node, Richardson h, h/2."""
-    m = 1
-    while (v * dx / m > MAX_VH) or (r * dx / m > MAX_RH):
-        m += 1
+    m = _steps_per_interval(dx, v, r)
     h = dx / m
     n_fine = 2 * m * (n_out - 1) + 1  # step h/2
     tau = np.arange(n_fine) * (0.5 * h)
@@ -214,7 +262,19 @@ def ea_static_scaled(dx: float, n_out: int, v: float, q: float, w: float, n_r: i
     -------
     ndarray
         g₀ at x_k, shape (n_out,).
+
+    Raises
+    ------
+    ValueError
+        For arguments out of range, or when the construction would exceed the work limits
+        (`construction_cost`, `bayesmusr.physics.domain.check_work`).
     """
+    dx, v, q, w = _check_grid_args(dx, n_out, v, q, w, "ea_static_scaled")
+    if n_r is not None:
+        _check_n_r(n_r, "ea_static_scaled")
+    ops, points = construction_cost(dx, n_out, v, q, w, n_r)
+    check_work(ops, points, "ea_static_scaled", f"Delta*t_max = {(n_out - 1) * dx:.4g} with nu_i/Delta = {v:.4g}, "
+               f"Q = {q:.4g}, omega_L/Delta = {w:.4g}", "shorten the time range")
     x = np.arange(n_out) * dx
     if q == 0.0 or v == 0.0:
         return _static_kt_scaled(x, w)
@@ -228,6 +288,83 @@ def ea_static_scaled(dx: float, n_out: int, v: float, q: float, w: float, n_r: i
         par, mc = _node_renewals(dx, n_out, float(rk), q, v)
         total += wk * (ck * par + (1.0 - ck) * mc)
     return total / weight.sum() if abs(weight.sum() - 1.0) < 1e-6 else total / weight.sum()
+
+
+def _check_grid_args(dx, n_out, v, q, w, func):
+    """Validate the dimensionless arguments of the construction (ValueError naming the argument)."""
+    if isinstance(n_out, (bool, np.bool_)) or not isinstance(n_out, (int, np.integer)) or n_out < 1:
+        raise ValueError(f"{func}: n_out must be a positive integer, got {n_out!r}")
+    dx = check_ratio(dx, "dx", func)
+    if dx <= 0.0:
+        raise ValueError(f"{func}: dx must be > 0, got {dx!r}")
+    return dx, check_ratio(v, "v", func), check_ratio(q, "q", func, 0.0, 1.0), check_ratio(w, "w", func)
+
+
+def construction_cost(dx: float, n_out: int, v: float, q: float, w: float, n_r: int | None = None):
+    """Work of `ea_static_scaled`: (renewal multiply-adds, largest grid), estimated from its loop bounds.
+
+    Every radial node is charged the refinement m of the outermost node (r = w + 9σ), an
+    upper bound; a complex renewal costs twice a real one (measured 0.8e9 against 1.6e9
+    multiply-adds per second), and the Gauss-Legendre rule n_r³.
+
+    Parameters
+    ----------
+    dx : float
+        Grid step in Δt.
+    n_out : int
+        Number of output nodes.
+    v, q, w : float
+        ν_i/Δ, Q and ω_L/Δ.
+    n_r : int, optional
+        Radial nodes (default `radial_nodes`).
+
+    Returns
+    -------
+    ops, points : float
+        Estimated multiply-adds and the largest grid.
+    """
+    x_max = (n_out - 1) * dx
+    if q == 0.0 or v == 0.0:
+        return 0.0, float(n_out)
+    if q == 1.0:
+        return _dynamic_kt_cost(x_max, w, v, _kt_step(w, v))
+    if n_r is None:
+        n_r = radial_nodes(q, w, x_max)
+    m = _steps_per_interval(dx, v, w + _RADIAL_HALF_WIDTH * math.sqrt(1.0 - q))
+    h = dx / m
+    n_fine = 2 * m * (n_out - 1) + 1
+    per_node = 3.0 * (_kernels.renewal_ops(n_fine, 0.5 * v * h) + _kernels.renewal_ops(m * (n_out - 1) + 1, v * h))
+    return n_r * per_node + float(n_r) ** 3, float(n_fine)
+
+
+def muon_renewal_cost(n: int, v_mu: float, dx: float, w: float = 0.0):
+    """Work of `muon_renewal` on n nodes: (renewal multiply-adds, largest grid), from its branches.
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes of g₀.
+    v_mu : float
+        ν_μ/Δ.
+    dx : float
+        Grid step in Δt.
+    w : float, optional
+        ω_L/Δ.
+
+    Returns
+    -------
+    ops, points : float
+    """
+    if v_mu == 0.0:
+        return 0.0, float(n)
+    if w * dx > 0.3 and v_mu * dx > 0.05:
+        m = 2 * math.ceil(max(v_mu * dx / 0.25, w * dx / 0.45) / 2.0)
+        return muon_renewal_cost((n - 1) * m + 1, v_mu, dx / m)
+    if v_mu * dx <= 0.25:
+        return _kernels.renewal_ops(n, v_mu * dx) + _kernels.renewal_ops(n / 2.0, 2.0 * v_mu * dx), float(n)
+    m = 2 * math.ceil(v_mu * dx / 0.25)
+    n_f = (n - 1) * m + 1
+    return _kernels.renewal_ops(n_f, v_mu * dx / m) + _kernels.renewal_ops(n_f / 2.0, 2.0 * v_mu * dx / m), float(n_f)
 
 
 def muon_renewal(g0: np.ndarray, v_mu: float, dx: float, w: float = 0.0) -> np.ndarray:
@@ -260,10 +397,20 @@ def muon_renewal(g0: np.ndarray, v_mu: float, dx: float, w: float = 0.0) -> np.n
     -------
     ndarray
         G^EA at ν_μ on the same grid.
+
+    Raises
+    ------
+    ValueError
+        For arguments out of range, or above the work limits (`muon_renewal_cost`).
     """
+    v_mu = check_ratio(v_mu, "v_mu", "muon_renewal")
+    dx = check_ratio(dx, "dx", "muon_renewal")
+    w = check_ratio(w, "w", "muon_renewal")
     if v_mu == 0.0:
         return g0.copy()
     n = g0.shape[0]
+    check_work(*muon_renewal_cost(n, v_mu, dx, w), "muon_renewal",
+               f"Delta*t_max = {(n - 1) * dx:.4g} with nu_mu/Delta = {v_mu:.4g}", "shorten the time range")
     if w * dx > 0.3 and v_mu * dx > 0.05:
         m = 2 * int(math.ceil(max(v_mu * dx / 0.25, w * dx / 0.45) / 2.0))
         h = dx / m
@@ -316,6 +463,10 @@ def fast_ion_limit(x: np.ndarray, v: float, q: float, w: float) -> np.ndarray:
     ndarray
         g₀(x) in the fast-ion limit.
     """
+    v = check_ratio(v, "v", "fast_ion_limit")
+    q = check_ratio(q, "q", "fast_ion_limit", 0.0, 1.0)
+    w = check_ratio(w, "w", "fast_ion_limit")
+    x = np.asarray(x, dtype=float)
     sigma = math.sqrt(1.0 - q)
     if sigma > 0.0:
         static = _static_kt_scaled(sigma * x, w / sigma)
@@ -348,42 +499,35 @@ def fast_muon_limit(t, delta, nu_i, nu_mu, q, b_lf):
     ndarray
         G^EA(t).
     """
-    g1 = keren(t, delta, nu_mu, b_lf)
-    g2 = keren(t, delta, nu_i + nu_mu, b_lf)
+    t, delta, nu_i, nu_mu, q, b_lf = check_ea_args(t, delta, nu_i, nu_mu, q, b_lf, "fast_muon_limit")
+    g1 = _keren(t, delta, nu_mu, b_lf)
+    g2 = _keren(t, delta, nu_i + nu_mu, b_lf)  # the sum may pass the 1e12 argument cap: no re-validation
     return g1 ** (1.0 - q) * g2**q
 
 
-def check_ea_args(t, delta, nu_i, nu_mu, q, b_lf):
+def check_ea_args(t, delta, nu_i, nu_mu, q, b_lf, func: str = "ea"):
     """Validate the arguments shared by `ea_direct` and `bayesmusr.ea` (ValueError naming the argument).
 
     Parameters
     ----------
     t : array_like
-        Times in μs (finite, ≥ 0).
+        Times in μs (finite, 0 ≤ t ≤ 1e6).
     delta, nu_i, nu_mu : float
-        Δ, ν_i, ν_μ in μs⁻¹ (finite, ≥ 0).
+        Δ, ν_i, ν_μ in μs⁻¹ (finite, ≥ 0, within `bayesmusr.physics.domain.DOMAIN`).
     q : float
         Q in [0, 1].
     b_lf : float
         Longitudinal field in mT (finite, ≥ 0).
+    func : str, optional
+        The public function being called (for the message).
 
     Returns
     -------
     tuple
         ``(t as a float ndarray, delta, nu_i, nu_mu, q, b_lf)`` as floats.
     """
-    return (_check_times(t), _check_scalar(delta, "delta"), _check_scalar(nu_i, "nu_i"),
-            _check_scalar(nu_mu, "nu_mu"), _check_q(q), _check_scalar(b_lf, "b_lf"))
-
-
-def _check_q(q) -> float:
-    try:
-        v = float(q)
-    except (TypeError, ValueError):
-        raise ValueError(f"q must be a real number in [0, 1], got {q!r}") from None
-    if not (0.0 <= v <= 1.0):
-        raise ValueError(f"q must be in [0, 1] (fraction of Δ² carried by the ions), got {q!r}")
-    return v
+    return (check_times(t, func), check_number(delta, "delta", func), check_number(nu_i, "nu_i", func),
+            check_number(nu_mu, "nu_mu", func), check_number(q, "q", func), check_number(b_lf, "b_lf", func))
 
 
 def ea_direct(t, delta, nu_i, nu_mu, q, b_lf=0.0, dx: float = 0.02, n_r: int | None = None):
@@ -412,17 +556,55 @@ def ea_direct(t, delta, nu_i, nu_mu, q, b_lf=0.0, dx: float = 0.02, n_r: int | N
     ndarray
         G_z^EA(t), same shape as ``t``.
     """
-    t, delta, nu_i, nu_mu, q, b_lf = check_ea_args(t, delta, nu_i, nu_mu, q, b_lf)
-    if delta == 0.0 or t.size == 0:
-        return np.ones_like(t)
+    t, delta, nu_i, nu_mu, q, b_lf = check_ea_args(t, delta, nu_i, nu_mu, q, b_lf, "ea_direct")
+    if delta == 0.0 or t.size == 0 or float(t.max()) * delta <= TINY_X:
+        return np.ones_like(t)  # 1 − G ≤ (Δt)² ≤ 1e-12 (module docstring)
+    w = OMEGA_PER_MT * b_lf / delta  # finite: Δ > 1e-6 / t_max here
     if nu_mu / delta > KEREN_ABOVE:
         return fast_muon_limit(t, delta, nu_i, nu_mu, q, b_lf)
+    if w >= KEREN_FIELD_ABOVE_EA:
+        return _high_field(t, delta, nu_i, nu_mu, q, b_lf)
+    if n_r is not None:
+        _check_n_r(n_r, "ea_direct")
+    dx = check_ratio(dx, "dx", "ea_direct")
+    if not 0.0 < dx <= 1.0:
+        raise ValueError(f"ea_direct: dx must be in (0, 1] (a step in units of 1/delta), got {dx!r}")
     x = t * delta
     n = int(math.ceil(x.max() / dx)) + 6  # ≥ 6 nodes for the five-point slopes
-    if nu_i / delta > KEREN_ABOVE:  # deep in the fast-ion limit (error ≲ 1e-6 there)
-        g0 = fast_ion_limit(np.arange(n) * dx, nu_i / delta, q, OMEGA_PER_MT * b_lf / delta)
-        g = muon_renewal(g0, nu_mu / delta, dx, OMEGA_PER_MT * b_lf / delta)
-        return _kernels.hermite_uniform5(g, dx, x.ravel()).reshape(x.shape)
-    g0 = ea_static_scaled(dx, n, nu_i / delta, q, OMEGA_PER_MT * b_lf / delta, n_r=n_r)
-    g = muon_renewal(g0, nu_mu / delta, dx, OMEGA_PER_MT * b_lf / delta)
+    v, v_mu = nu_i / delta, nu_mu / delta
+    _check_direct_work(float(x.max()), dx, v, q, w, v_mu, delta, n_r)
+    if v > KEREN_ABOVE:  # deep in the fast-ion limit (error ≲ 1e-6 there)
+        g0 = fast_ion_limit(np.arange(n) * dx, v, q, w)
+    else:
+        g0 = ea_static_scaled(dx, n, v, q, w, n_r=n_r)
+    g = muon_renewal(g0, v_mu, dx, w)
     return _kernels.hermite_uniform5(g, dx, x.ravel()).reshape(x.shape)
+
+
+def _high_field(t, delta, nu_i, nu_mu, q, b_lf):
+    """`ea_direct` from ω_L/Δ = 100: the exact dynamic-KT limits where they apply, else Keren's EA form."""
+    if q == 0.0 or nu_i == 0.0:
+        return _dynamic(t, delta, nu_mu, b_lf)
+    if q == 1.0:
+        return _dynamic(t, delta, nu_i + nu_mu, b_lf)
+    return fast_muon_limit(t, delta, nu_i, nu_mu, q, b_lf)  # ≤ 2Δ²/ω_L² from the construction
+
+
+def _direct_cost(x_max, dx, v, q, w, v_mu, n_r=None):
+    """(ops, points) of `ea_direct` up to Δt = x_max: construction (unless fast ions) plus muon renewal."""
+    n = math.ceil(x_max / dx) + 6
+    ops, points = (0.0, float(n)) if v > KEREN_ABOVE else construction_cost(dx, n, v, q, w, n_r)
+    mu_ops, mu_points = muon_renewal_cost(n, v_mu, dx, w)
+    return ops + mu_ops, max(points, mu_points)
+
+
+def _check_direct_work(x_max, dx, v, q, w, v_mu, delta, n_r):
+    """Refuse an `ea_direct` call above the work limits, saying how far in time these parameters reach."""
+    if within_limits(*_direct_cost(x_max, dx, v, q, w, v_mu, n_r)):
+        return
+    x_ok = reach(lambda xm: _direct_cost(xm, dx, v, q, w, v_mu, n_r), x_max)
+    check_work(*_direct_cost(x_max, dx, v, q, w, v_mu, n_r), "ea_direct",
+               f"delta * t_max = {x_max:.4g} with nu_i/delta = {v:.4g}, Q = {q:.4g}, omega_L/delta = {w:.4g}, "
+               f"nu_mu/delta = {v_mu:.4g}",
+               f"with these parameters the construction reaches delta * t <= {x_ok:.4g} "
+               f"(t <= {x_ok / delta:.4g} μs): shorten the time range")

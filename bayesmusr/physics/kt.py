@@ -30,6 +30,24 @@ Reference values (checked in tests/test_kt.py)
 ----------------------------------------------
 G(0) = 1; ZF static minimum at Δt = √3 with G = 1/3 − (4/3)e^{−3/2};
 ZF static G → 1/3 as t → ∞; LF G → 1 as ω_L/Δ → ∞.
+
+Domain, asymptotic forms and limits (tests/test_physics_domains.py)
+-------------------------------------------------------------------
+Arguments are validated against `bayesmusr.physics.domain.DOMAIN` (0 ≤ t ≤ 1e6 μs,
+0 ≤ Δ ≤ 1e6 μs⁻¹, 0 ≤ ν ≤ 1e12 μs⁻¹, 0 ≤ B ≤ 1e9 mT; real, finite).  Inside it:
+
+* Δt ≥ `X_FLAT` = 40: the static function is evaluated at Δt = 40, where it already equals
+  its t → ∞ value to the last bit (every e^{−Δ²t²/2} term underflows to 0 beyond Δt ≈ 38.6);
+  without this, Δ²t² overflowed and gave NaN.
+* ω_L/Δ ≥ `W_STATIC_ONE` = 2e6: static G = 1.  From the LF formula, integrating J by parts,
+  |J| ≤ 3/w, so |1 − G| ≤ 4/w² + 6/w⁴ ≤ 1.0000015e−12 there (w = ω_L/Δ).
+* dynamic_kt with ω_L/Δ ≥ `KEREN_FIELD_ABOVE` = 500: Keren's form.  Measured
+  |Volterra − Keren| ≤ 2.000/w² for w = 10–300, ν/Δ = 0–1000, Δt ≤ 30 (the static
+  limit's undamped 2/w² oscillation is the largest term), so ≤ 8e−6 here, within the 1e−5
+  accuracy; the Volterra grid would need ~4w steps per unit of Δt.
+* dynamic_kt otherwise: the Volterra solver's cost is estimated first
+  (`_kernels.renewal_ops`) and a call above `bayesmusr.physics.domain.MAX_RENEWAL_OPS` is
+  refused with the longest Δ·t the same ν/Δ, ω_L/Δ can reach (about 2500 in ZF at slow ν).
 """
 from __future__ import annotations
 
@@ -38,36 +56,27 @@ import math
 import numpy as np
 from scipy.special import wofz
 
-from bayesmusr.physics import _kernels
+import bayesmusr.physics._kernels as _kernels  # the submodule itself: no edge to the package, which imports this module
 from bayesmusr.physics.constants import K_B_EV, MUON_LIFETIME, OMEGA_PER_MT  # noqa: F401  (re-exported)
+from bayesmusr.physics.domain import check_number, check_times, check_work, reach, within_limits
 
 _SERIES_BELOW = 0.5  # ω/Δ below which the LF static KT uses the power series
 #: ν/Δ above which dynamic_kt returns Keren's form (measured |difference| ≤ 3.5e-8 for ν/Δ ≥ 1000)
 KEREN_ABOVE = 1000.0
-
-
-def _check_scalar(value, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(v) or v < 0.0:
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-    return v
-
-
-def _check_times(t, name: str = "t") -> np.ndarray:
-    arr = np.asarray(t, dtype=float)
-    if arr.size and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite (found NaN or inf)")
-    if arr.size and arr.min() < 0.0:
-        raise ValueError(f"{name} must be >= 0 μs (relaxation functions start at t = 0), got min {arr.min()!r}")
-    return arr
+#: ω_L/Δ from which dynamic_kt returns Keren's form (|difference| ≤ 2/w² ≤ 8e-6, module docstring)
+KEREN_FIELD_ABOVE = 500.0
+#: Δt from which the static KT equals its t → ∞ value in double precision (e^{−x²/2} = 0 beyond 38.6)
+X_FLAT = 40.0
+#: ω_L/Δ from which the static KT is 1 to within 4/w² + 6/w⁴ ≤ 1.0000015e-12 (module docstring)
+W_STATIC_ONE = 2e6
 
 
 def _static_kt_scaled(x: np.ndarray, w: float) -> np.ndarray:
-    """Static Gaussian KT at dimensionless times x = Δt and field w = ω/Δ."""
-    x = np.asarray(x, dtype=float)
+    """Static Gaussian KT at dimensionless times x = Δt and field w = ω/Δ (module docstring: X_FLAT, W_STATIC_ONE)."""
+    # beyond X_FLAT every term is at its limit to the last bit, and x² could overflow
+    x = np.minimum(np.asarray(x, dtype=float), X_FLAT)
+    if w >= W_STATIC_ONE:  # |1 − G| ≤ 1.0000015e-12; w² and w³ below could overflow
+        return np.ones_like(x)
     ex = np.exp(-0.5 * x * x)
     if w == 0.0:
         return 1.0 / 3.0 + (2.0 / 3.0) * (1.0 - x * x) * ex
@@ -115,13 +124,24 @@ def static_kt(t, delta, b_lf=0.0):
     -------
     ndarray
         G_z(t), same shape as ``t``.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, for values outside `bayesmusr.physics.domain.DOMAIN`.
     """
-    delta = _check_scalar(delta, "delta")
-    b_lf = _check_scalar(b_lf, "b_lf")
-    t = _check_times(t)
-    if delta == 0.0:
+    t = check_times(t, "static_kt")
+    delta = check_number(delta, "delta", "static_kt")
+    b_lf = check_number(b_lf, "b_lf", "static_kt")
+    return _static(t, delta, b_lf)
+
+
+def _static(t: np.ndarray, delta: float, b_lf: float) -> np.ndarray:
+    """`static_kt` on validated arguments."""
+    omega = OMEGA_PER_MT * b_lf
+    if delta == 0.0 or omega >= W_STATIC_ONE * delta:  # G = 1 (to 1e-12); ω/Δ could overflow
         return np.ones_like(t)
-    return _static_kt_scaled(t * delta, OMEGA_PER_MT * b_lf / delta)
+    return _static_kt_scaled(t * delta, omega / delta)
 
 
 def _kt_step(w: float, v: float) -> float:
@@ -134,12 +154,32 @@ def _kt_step(w: float, v: float) -> float:
     return h
 
 
-def _dynamic_kt_scaled(x: np.ndarray, w: float, v: float, step: float | None = None) -> np.ndarray:
-    """Dynamic KT at x = Δt for w = ω/Δ, v = ν/Δ (Richardson on h, h/2)."""
+def _dynamic_kt_cost(x_max: float, w: float, v: float, h: float):
+    """(renewal multiply-adds, largest grid) of `_dynamic_kt_scaled` up to Δt = x_max."""
+    n = math.ceil(x_max / h) + 3
+    return _kernels.renewal_ops(n + 1, v * h) + _kernels.renewal_ops(2 * n + 1, 0.5 * v * h), 2.0 * n + 1
+
+
+def _check_dynamic_work(x_max: float, w: float, v: float, h: float, delta: float | None):
+    """Refuse a Volterra solution whose cost exceeds the work limits (message: the Δ·t it can reach)."""
+    if within_limits(*_dynamic_kt_cost(x_max, w, v, h)):
+        return
+    x_ok = reach(lambda xm: _dynamic_kt_cost(xm, w, v, h), x_max)
+    t_ok = f" (t <= {x_ok / delta:.4g} μs at delta = {delta:g} μs⁻¹)" if delta else ""
+    check_work(*_dynamic_kt_cost(x_max, w, v, h), "dynamic_kt",
+               f"delta * t_max = {x_max:.4g} with nu/delta = {v:.4g}, omega_L/delta = {w:.4g}",
+               f"with these nu/delta and omega_L/delta the Volterra solver reaches delta * t <= {x_ok:.4g}"
+               f"{t_ok}: shorten the time range")
+
+
+def _dynamic_kt_scaled(x: np.ndarray, w: float, v: float, step: float | None = None,
+                       delta: float | None = None) -> np.ndarray:
+    """Dynamic KT at x = Δt for w = ω/Δ, v = ν/Δ (Richardson on h, h/2); refused above the work limits."""
     if x.size == 0:
         return np.empty_like(x)
     h = _kt_step(w, v) if step is None else step
     xmax = float(x.max())
+    _check_dynamic_work(xmax, w, v, h, delta)
     n = int(math.ceil(xmax / h)) + 3  # margin for the cubic stencil
     grid_h2 = np.arange(2 * n + 1) * (0.5 * h)
     g_h2 = _static_kt_scaled(grid_h2, w)
@@ -170,21 +210,39 @@ def dynamic_kt(t, delta, nu, b_lf=0.0):
     -------
     ndarray
         G_z(t), same shape as ``t``.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, for values outside `bayesmusr.physics.domain.DOMAIN`; or when
+        the Volterra solution would exceed the work limits (the message gives the longest
+        time these ν/Δ and ω_L/Δ reach).
+
+    Notes
+    -----
+    Above ν/Δ = `KEREN_ABOVE` or ω_L/Δ = `KEREN_FIELD_ABOVE` Keren's form is returned
+    (module docstring: error ≤ 3.5e-8, resp. ≤ 2Δ²/ω_L² ≤ 8e-6).
     """
-    delta = _check_scalar(delta, "delta")
-    nu = _check_scalar(nu, "nu")
-    b_lf = _check_scalar(b_lf, "b_lf")
-    t = _check_times(t)
+    t = check_times(t, "dynamic_kt")
+    delta = check_number(delta, "delta", "dynamic_kt")
+    nu = check_number(nu, "nu", "dynamic_kt")
+    b_lf = check_number(b_lf, "b_lf", "dynamic_kt")
+    return _dynamic(t, delta, nu, b_lf)
+
+
+def _dynamic(t: np.ndarray, delta: float, nu: float, b_lf: float) -> np.ndarray:
+    """`dynamic_kt` on validated arguments (also `ea`'s exact limits, whose ν may be a sum of two rates)."""
     if delta == 0.0:
         return np.ones_like(t)
-    w = OMEGA_PER_MT * b_lf / delta
     if nu == 0.0:
-        return _static_kt_scaled(t * delta, w)
-    if nu / delta > KEREN_ABOVE:
-        # deep motional narrowing: Keren is exact to ≤ 4e-8 here (measured for Δt ≤ 30, ω/Δ ≤ 100),
-        # and the Volterra grid would need ν/Δ × Δt / 0.25 steps
-        return keren(t, delta, nu, b_lf)
-    return _dynamic_kt_scaled(t * delta, w, nu / delta)
+        return _static(t, delta, b_lf)
+    # Python floats: a ratio overflows to inf (no exception), which these comparisons handle
+    w = OMEGA_PER_MT * b_lf / delta
+    if nu / delta > KEREN_ABOVE or w >= KEREN_FIELD_ABOVE:
+        # deep motional narrowing: Keren is exact to ≤ 4e-8 (measured for Δt ≤ 30, ω/Δ ≤ 100); high
+        # field: to ≤ 2/w² (module docstring).  The Volterra grid would need ~Δt·max(ν/Δ, ω/Δ)/0.25 steps
+        return _keren(t, delta, nu, b_lf)
+    return _dynamic_kt_scaled(t * delta, w, nu / delta, delta=delta)
 
 
 def _phi2(z: np.ndarray) -> np.ndarray:
@@ -220,11 +278,22 @@ def keren(t, delta, nu, b_lf=0.0):
     -------
     ndarray
         G_z(t), same shape as ``t``.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, for values outside `bayesmusr.physics.domain.DOMAIN` (inside
+        it every product below stays finite: |p t| ≤ 2e18, Δ²t² ≤ 1e24).
     """
-    delta = _check_scalar(delta, "delta")
-    nu = _check_scalar(nu, "nu")
-    b_lf = _check_scalar(b_lf, "b_lf")
-    t = _check_times(t)
+    t = check_times(t, "keren")
+    delta = check_number(delta, "delta", "keren")
+    nu = check_number(nu, "nu", "keren")
+    b_lf = check_number(b_lf, "b_lf", "keren")
+    return _keren(t, delta, nu, b_lf)
+
+
+def _keren(t: np.ndarray, delta: float, nu: float, b_lf: float) -> np.ndarray:
+    """`keren` on validated arguments."""
     p = nu + 1j * OMEGA_PER_MT * b_lf
     gamma_t = 2.0 * delta**2 * t**2 * _phi2(np.atleast_1d(p * t).astype(complex)).real.reshape(t.shape)
     return np.exp(-gamma_t)

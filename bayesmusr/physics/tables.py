@@ -13,13 +13,17 @@ A netCDF4 file (written with xarray) with one variable ``g0`` over
   phase ω_L t, so high fields need the finer step, see docs/ea-tables.md);
 * ``x`` — Δt, uniform step 0.04 in [0, 20];
 
-with units, build parameters, a table version and a SHA-256 checksum of the
-data (verified on load).  What is stored is g₀ divided by a known analytic
-factor (`reference_factor`, which removes the slowly dephasing precession of
-the static part near Q = 1), as uint16 counts, quotient = g0_offset +
-g0_scale·count (quantisation error ≤ 9e-6), written as their int16 steps along
-Δt (which zlib packs 2.1× tighter), which keeps the file within the
-repository's size budget.  G depends on Δ only through these ratios.
+with units, build parameters, a table version and a SHA-256 checksum (``sha256``) over
+everything else in the file: every variable (name, dimensions, dtype, shape, values,
+attributes) and every other global attribute — so the stored counts, their scale and
+offset, all four axes, the grid and reference-factor parameters and the version
+(`_digest`; verified on every load, with a message saying how to restore or rebuild).
+
+What is stored is g₀ divided by a known analytic factor (`reference_factor`, which
+removes the slowly dephasing precession of the static part near Q = 1), as uint16
+counts, quotient = g0_offset + g0_scale·count (quantisation error ≤ 9e-6), written as
+their int16 steps along Δt (which zlib packs 2.1× tighter), which keeps the file within
+the repository's size budget.  G depends on Δ only through these ratios.
 
 Build
 -----
@@ -43,6 +47,7 @@ import hashlib
 import importlib.resources
 import math
 import multiprocessing as mp
+import numbers
 import os
 import pathlib
 import time
@@ -52,8 +57,10 @@ import numpy as np
 import xarray as xr
 from tqdm import tqdm
 
-from bayesmusr.physics import _kernels
+import bayesmusr.physics._kernels as _kernels  # the submodule itself: no edge to the package, which imports this module
+from bayesmusr.physics.domain import check_ratio
 from bayesmusr.physics.ea import (
+    TINY_X,
     check_ea_args,
     ea_direct,
     ea_static_scaled,
@@ -61,7 +68,7 @@ from bayesmusr.physics.ea import (
     fast_muon_limit,
     muon_renewal,
 )
-from bayesmusr.physics.kt import KEREN_ABOVE, OMEGA_PER_MT, _static_kt_scaled, dynamic_kt
+from bayesmusr.physics.kt import KEREN_ABOVE, OMEGA_PER_MT, _dynamic, _static_kt_scaled
 
 TABLE_VERSION = "2.0"
 NU_SCALE = 1e-3  # ν_i/Δ below which the ν_i axis is linear
@@ -89,6 +96,12 @@ Q_TOP_REFINE = (0.25, 0.5, 0.75, 1.5, 2.5, 3.5)
 #: tabulated is smooth in ω.  λ is analytic in (ν_i, Q), so the quotient stays smooth too.
 REF_Q_POWER = 20
 REF_NU = 5.0
+#: global attribute holding the table's checksum (`_digest`)
+DIGEST_ATTR = "sha256"
+#: what the checksum covers, stored in the table next to it (and itself covered)
+DIGEST_COVERS = ("SHA-256 over every variable (name, dimensions, dtype, shape, little-endian values, attributes) "
+                 "and every global attribute except sha256, each type-tagged, in sorted order "
+                 "(bayesmusr.physics.tables._digest)")
 
 #: the shipped table is package data (found through importlib.resources, so an installed wheel has it:
 #: pyproject.toml [tool.setuptools.package-data]); in a source checkout or an editable install this is
@@ -186,6 +199,12 @@ def _slice_task(args):
     return i, time.perf_counter() - t0
 
 
+def _check_workers(workers, func: str):
+    if workers is not None and (isinstance(workers, (bool, np.bool_)) or not isinstance(workers, (int, np.integer))
+                                or workers < 1):
+        raise ValueError(f"{func}: workers must be a positive integer or None (all cores), got {workers!r}")
+
+
 def _qkey(q) -> float:
     return round(float(q), 13)
 
@@ -231,6 +250,7 @@ def build_table(output=None, grid: str = "standard", workers: int | None = None,
 
 
     nu, q, segments, x = _grid_parts(grid)  # first: an unknown grid name is the error to report
+    _check_workers(workers, "build_table")
     output = pathlib.Path(output) if output else _default_output(grid)
     build_dir = output.with_suffix(".build")
     # one task per (ω segment, ν_i slice); cache <table>.build/omega_<k>/slice_###.npz
@@ -305,6 +325,9 @@ def reference_factor(dx: float, n: int, v: float, q: float, w: float) -> np.ndar
     numpy.ndarray, shape (n,)
         The factor (all ones where λ or σ vanishes).
     """
+    v = check_ratio(v, "v", "reference_factor")
+    q = check_ratio(q, "q", "reference_factor", 0.0, 1.0)
+    w = check_ratio(w, "w", "reference_factor")
     lam = q**REF_Q_POWER * v * v / (v * v + REF_NU * REF_NU)
     sigma2 = 1.0 - q
     if lam < 1e-12 or sigma2 <= 0.0:
@@ -317,8 +340,70 @@ def reference_factor(dx: float, n: int, v: float, q: float, w: float) -> np.ndar
     return np.exp(lam * np.log(s))
 
 
-def _checksum(counts: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(counts, dtype="<u2").tobytes()).hexdigest()
+def _canonical(value) -> str:
+    """Type-tagged text of an attribute value: the same before writing and after reading back."""
+    if isinstance(value, (np.ndarray, list, tuple)):
+        arr = np.asarray(value)
+        if arr.size == 1:  # netCDF reads a one-element attribute back as a scalar
+            return _canonical(arr.ravel()[0].item())
+        return "a[" + ",".join(_canonical(v) for v in arr.ravel().tolist()) + "]"
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return "s" + value
+    if isinstance(value, (bool, np.bool_)):
+        return "b" + str(bool(value))
+    if isinstance(value, numbers.Integral):
+        return "i" + str(int(value))
+    if isinstance(value, numbers.Real):
+        return "f" + float(value).hex()  # exact: no decimal rounding
+    raise ValueError(f"unsupported attribute value {value!r} ({type(value).__name__})")
+
+
+def _digest(ds: xr.Dataset) -> str:
+    """SHA-256 over every variable (name, dims, dtype, shape, values, attributes) and every other global attribute.
+
+    Each item enters as its tag, its length in bytes and a newline, then the payload, so
+    no two different files can share a byte stream; values as little-endian bytes,
+    attributes through `_canonical`, all in sorted order (independent of how a netCDF
+    library orders them).  The digest attribute itself is left out.
+    """
+    h = hashlib.sha256()
+
+    def put(tag: str, payload: bytes):
+        h.update(f"{tag} {len(payload)}\n".encode())
+        h.update(payload)
+
+    for name in sorted(ds.variables, key=str):
+        var = ds.variables[name]
+        values = np.asarray(var.values)
+        if values.dtype.kind not in "biuf":
+            raise ValueError(f"variable {name!r} has dtype {values.dtype}: not a bayesmusr EA table")
+        little = values.dtype.newbyteorder("<")
+        put("variable", str(name).encode())
+        put("dims", " ".join(map(str, var.dims)).encode())
+        put("dtype", little.str.encode())
+        put("shape", " ".join(map(str, values.shape)).encode())
+        put("values", np.ascontiguousarray(values, dtype=little).tobytes())
+        for key in sorted(var.attrs):
+            put("attribute", f"{name}.{key}={_canonical(var.attrs[key])}".encode())
+    for key in sorted(ds.attrs):
+        if key != DIGEST_ATTR:
+            put("attribute", f"{key}={_canonical(ds.attrs[key])}".encode())
+    return h.hexdigest()
+
+
+def _nu_axis_text() -> str:
+    return f"uniform in asinh(nu_i/Delta / {NU_SCALE})"
+
+
+def _reference_factor_text() -> str:
+    return (f"S_sigma^lambda, S_sigma = static LF KT of width sqrt(1-q) in field omega, "
+            f"lambda = q^{REF_Q_POWER} nu^2/(nu^2 + {REF_NU}^2)")
+
+
+def _omega_axis_prefix() -> str:
+    return f"piecewise uniform in asinh(omega_L/Delta / {OMEGA_SCALE})"
 
 
 def _write_table(path, counts, nu, q, w, x, grid, offset, scale):
@@ -346,21 +431,26 @@ def _write_table(path, counts, nu, q, w, x, grid, offset, scale):
             "title": "bayesmusr EA relaxation table (ion + muon jump Kubo-Toyabe, nu_mu = 0)",
             "table_version": TABLE_VERSION,
             "grid": grid,
-            "nu_axis": f"uniform in asinh(nu_i/Delta / {NU_SCALE})",
-            "omega_axis": f"piecewise uniform in asinh(omega_L/Delta / {OMEGA_SCALE}): "
+            "nu_axis": _nu_axis_text(),
+            "omega_axis": f"{_omega_axis_prefix()}: "
                           f"segments {GRIDS[grid][3]!r} (n, omega_max) then (n, step ratio)",
             "construction": "conditional renewal: axial kernels in closed form, "
                             "product-trapezoid Volterra + Richardson, Gauss-Legendre radial quadrature",
             "n_radial": 96,
             "g0_offset": offset,
             "g0_scale": scale,
-            "reference_factor": f"S_sigma^lambda, S_sigma = static LF KT of width sqrt(1-q) in field omega, "
-                                f"lambda = q^{REF_Q_POWER} nu^2/(nu^2 + {REF_NU}^2)",
-            "sha256_g0_counts_uint16_le": _checksum(counts),
+            "reference_factor": _reference_factor_text(),
+            "sha256_covers": DIGEST_COVERS,
         },
     )
+    ds.attrs[DIGEST_ATTR] = _digest(ds)
     tmp = pathlib.Path(str(path) + ".tmp")
     ds.to_netcdf(tmp, encoding={"g0_steps": {"zlib": True, "complevel": 6, "shuffle": True}})
+    # read back exactly as `load_table` will: a digest that does not survive the round trip is a bug here,
+    # and must not produce a table that can never be loaded
+    if _digest(xr.load_dataset(tmp)) != ds.attrs[DIGEST_ATTR]:
+        tmp.unlink()
+        raise RuntimeError(f"EA table {path}: the checksum changed in the netCDF round trip; not written")
     os.replace(tmp, path)
 
 
@@ -381,7 +471,7 @@ class EATable:
 
 
 def load_table(path=None) -> EATable:
-    """Load and verify a table (checksum, version, axes).  Cached per path.
+    """Load and verify a table (checksum over all its contents, version, axes).  Cached per path.
 
     Parameters
     ----------
@@ -391,12 +481,88 @@ def load_table(path=None) -> EATable:
     Returns
     -------
     EATable
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    ValueError
+        When it is not a readable bayesmusr EA table of this version, or its checksum does
+        not match (any value, axis or attribute changed); the message names the file and
+        says how to restore or rebuild it.
     """
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"load_table: path must be a path to an EA table file or None, got {path!r}")
     # os.path, not pathlib: this runs in every `ea` call, and pathlib's parsing cost ~8 µs of its ~60
     return _load_cached(os.path.abspath(path) if path else _DEFAULT_KEY)
 
 
 _DEFAULT_KEY = str(DEFAULT_TABLE)
+
+
+def _remedy(p: pathlib.Path) -> str:
+    """How to get a good table back: restore the shipped file, or rebuild a user's table."""
+    if os.path.abspath(p) == os.path.abspath(DEFAULT_TABLE):
+        return ("restore the shipped table (in a source checkout `git checkout -- bayesmusr/physics/data/"
+                f"{DEFAULT_TABLE.name}`, otherwise reinstall bayesmusr) or rebuild it with `bayesmusr tables build` "
+                "(docs/ea-tables.md)")
+    return (f"rebuild it with `bayesmusr tables build --output {p}` (and the --grid it was built with), "
+            "or copy it again from a good source")
+
+
+def _verify(ds: xr.Dataset, p: pathlib.Path):
+    """Refuse a table whose checksum, version or structure is not what this bayesmusr writes."""
+    want = ds.attrs.get(DIGEST_ATTR)
+    if want is None:
+        if ds.attrs.get("table_version") != TABLE_VERSION:
+            raise ValueError(f"EA table {p}: table_version {ds.attrs.get('table_version')!r}, this bayesmusr "
+                             f"reads {TABLE_VERSION!r}; {_remedy(p)}")
+        raise ValueError(f"EA table {p}: no {DIGEST_ATTR!r} checksum attribute (written by a bayesmusr whose "
+                         f"checksum covered only the counts, or not a bayesmusr table); {_remedy(p)}")
+    try:
+        got = _digest(ds)
+    except ValueError as exc:
+        raise ValueError(f"EA table {p}: {exc}; {_remedy(p)}") from None
+    if got != want:
+        raise ValueError(f"EA table {p}: checksum mismatch (file corrupted or modified: the SHA-256 over its "
+                         f"values, scale, offset, axes and attributes is {got[:16]}..., the file records "
+                         f"{str(want)[:16]}...); {_remedy(p)}")
+    if ds.attrs.get("table_version") != TABLE_VERSION:
+        raise ValueError(f"EA table {p}: table_version {ds.attrs.get('table_version')!r}, this bayesmusr reads "
+                         f"{TABLE_VERSION!r}; {_remedy(p)}")
+    _check_structure(ds, p)
+
+
+def _check_structure(ds: xr.Dataset, p: pathlib.Path):
+    """Variables, axes and quantisation as `_write_table` makes them, and as `interpolate_g0` assumes."""
+    def bad(what):
+        return ValueError(f"EA table {p}: {what}; {_remedy(p)}")
+
+    for name in ("g0_steps", "nu_i", "q", "omega", "x"):
+        if name not in ds.variables:
+            raise bad(f"variable {name!r} missing; expected a bayesmusr EA table")
+    steps = ds["g0_steps"]
+    if steps.dtype != np.int16 or steps.dims != ("nu_i", "q", "omega", "x"):
+        raise bad(f"g0_steps must be int16 over (nu_i, q, omega, x), got {steps.dtype} over {steps.dims}")
+    axes = {name: ds[name].values for name in ("nu_i", "q", "omega", "x")}
+    for name, a in axes.items():
+        if a.ndim != 1 or a.size < 2 or not np.all(np.isfinite(a)) or not np.all(np.diff(a) > 0) or a[0] != 0.0:
+            raise bad(f"axis {name!r} must be finite, strictly increasing from 0")
+    if axes["q"][-1] != 1.0:
+        raise bad("axis 'q' must end at Q = 1")
+    dx = np.diff(axes["x"])
+    if np.max(np.abs(dx - dx[0])) > 1e-9 * dx[0]:
+        raise bad("axis 'x' must be uniform")
+    scale, offset = ds.attrs.get("g0_scale"), ds.attrs.get("g0_offset")
+    if not all(isinstance(v, numbers.Real) and math.isfinite(v) for v in (scale, offset)) or not scale > 0:
+        raise bad(f"g0_scale ({scale!r}) and g0_offset ({offset!r}) must be finite numbers, scale > 0")
+    # the interpolation applies this code's axis transform and reference factor: they must be the table's
+    for key, want in (("nu_axis", _nu_axis_text()), ("reference_factor", _reference_factor_text())):
+        if ds.attrs.get(key) != want:
+            raise bad(f"attribute {key!r} is {ds.attrs.get(key)!r}, this bayesmusr applies {want!r}")
+    if not str(ds.attrs.get("omega_axis", "")).startswith(_omega_axis_prefix()):
+        raise bad(f"attribute 'omega_axis' is {ds.attrs.get('omega_axis')!r}, this bayesmusr applies "
+                  f"{_omega_axis_prefix()!r}")
 
 
 @functools.lru_cache(maxsize=4)
@@ -408,21 +574,14 @@ def _load_cached(path: str) -> EATable:
     try:
         ds = xr.load_dataset(p)
     except Exception as exc:  # netCDF/HDF5 errors are not user-facing
-        raise ValueError(f"EA table {p}: cannot be read as netCDF ({exc.__class__.__name__}: {exc})") from None
-    if ds.attrs.get("table_version") != TABLE_VERSION:
-        raise ValueError(f"EA table {p}: table_version {ds.attrs.get('table_version')!r}, "
-                         f"this bayesmusr reads {TABLE_VERSION!r}")
-    for name in ("g0_steps", "nu_i", "q", "omega", "x"):
-        if name not in ds.variables:
-            raise ValueError(f"EA table {p}: variable {name!r} missing; expected a bayesmusr EA table")
+        raise ValueError(f"EA table {p}: cannot be read as netCDF ({exc.__class__.__name__}: {exc}); "
+                         f"{_remedy(p)}") from None
+    _verify(ds, p)
     steps = ds["g0_steps"].values
-    if steps.dtype != np.int16 or steps.ndim != 4:
-        raise ValueError(f"EA table {p}: g0_steps must be int16 with 4 dimensions, got {steps.dtype} {steps.shape}")
     counts = np.cumsum(steps, axis=-1, dtype=np.int32)
     counts += 32768
-    if counts.min() < 0 or counts.max() > 65535 or _checksum(counts.astype(np.uint16)) != ds.attrs.get(
-            "sha256_g0_counts_uint16_le"):
-        raise ValueError(f"EA table {p}: checksum mismatch (file corrupted or modified); rebuild it")
+    if counts.min() < 0 or counts.max() > 65535:
+        raise ValueError(f"EA table {p}: counts outside uint16 (not written by bayesmusr); {_remedy(p)}")
     # float32 in memory (190 MB for the standard table instead of 380): its 6e-8 rounding is far
     # below the 8e-6 quantisation of the stored counts; `_combine` accumulates in float64
     data = counts.astype(np.float32)
@@ -492,6 +651,12 @@ def interpolate_g0(table: EATable, v: float, q: float, w: float, n_x: int) -> np
     -------
     numpy.ndarray, shape (n_x,)
     """
+    # inside the table's range: the Hermite weights clamp to the end cell and would extrapolate silently
+    v = check_ratio(v, "v", "interpolate_g0", 0.0, table.nu_max)
+    q = check_ratio(q, "q", "interpolate_g0", 0.0, 1.0)
+    w = check_ratio(w, "w", "interpolate_g0", 0.0, table.omega_max)
+    if not 1 <= n_x <= table.data.shape[3]:
+        raise ValueError(f"interpolate_g0: n_x must be in [1, {table.data.shape[3]}], got {n_x!r}")
     s0, w0 = _axis_weights(table.u_nu, math.asinh(v / NU_SCALE))
     s1, w1 = _axis_weights(table.u_q, math.asin(math.sqrt(q)), True)  # G is even in θ at 0 and π/2
     s2, w2 = _axis_weights(table.u_omega, math.asinh(w / OMEGA_SCALE))
@@ -557,37 +722,49 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
     falling as ~(Δ/ν_i)²); between ν_i/Δ = 70 and 100 table and limit are
     blended with a C¹ smooth step, so G stays C¹ in ν_i.
 
+    Up to Δ·t_max = `bayesmusr.physics.ea.TINY_X` (1e-6) G = 1, exact to (Δt)² ≤ 1e-12.
+
     Raises
     ------
     ValueError
-        For invalid parameters, or outside the table: ω_L/Δ above its
-        ω_max or Δ·t above its x_max (the message says which, and that
-        `bayesmusr.ea_direct` computes any point).
+        For parameters outside `bayesmusr.physics.domain.DOMAIN` (naming the argument), or
+        outside the table: ω_L/Δ above its ω_max or Δ·t above its x_max (the message says
+        which, and that `bayesmusr.ea_direct` computes any point); for a table that fails
+        its checksum (`load_table`).
     """
 
-    t, delta, nu_i, nu_mu, q, b_lf = check_ea_args(t, delta, nu_i, nu_mu, q, b_lf)
-    if delta == 0.0 or t.size == 0:
-        return np.ones_like(t)
+    t, delta, nu_i, nu_mu, q, b_lf = check_ea_args(t, delta, nu_i, nu_mu, q, b_lf, "ea")
+    if table is not None and not isinstance(table, (str, os.PathLike)):
+        raise ValueError(f"ea: table must be a path to an EA table file or None, got {table!r}")
+    if delta == 0.0 or t.size == 0 or float(t.max()) * delta <= TINY_X:
+        return np.ones_like(t)  # 1 − G ≤ (Δt)² ≤ 1e-12; beyond, ν/Δ and ω_L/Δ are finite
     if q == 0.0 or nu_i == 0.0:
-        return dynamic_kt(t, delta, nu_mu, b_lf)
+        return _dynamic(t, delta, nu_mu, b_lf)
     if nu_mu / delta > KEREN_ABOVE:
         return fast_muon_limit(t, delta, nu_i, nu_mu, q, b_lf)
     if q == 1.0:
-        return dynamic_kt(t, delta, nu_i + nu_mu, b_lf)
+        return _dynamic(t, delta, nu_i + nu_mu, b_lf)  # ν_i + ν_μ may pass the argument cap: no re-validation
     tab = load_table(table)
     v = nu_i / delta
     w = OMEGA_PER_MT * b_lf / delta
     x = t * delta
     x_hi = float(x.max())
     if w > tab.omega_max * (1 + 1e-12):
-        raise ValueError(f"omega_L/delta = {w:.4g} (b_lf = {b_lf:g} mT, delta = {delta:g}/us) is above the EA "
+        raise ValueError(f"ea: omega_L/delta = {w:.4g} (b_lf = {b_lf:g} mT, delta = {delta:g}/us) is above the EA "
                          f"table range (<= {tab.omega_max:g}); use bayesmusr.ea_direct for this point")
     if x_hi > tab.x_max:
-        raise ValueError(f"delta * t_max = {x_hi:.4g} is beyond the EA table (Delta*t <= {tab.x_max:g}); "
+        raise ValueError(f"ea: delta * t_max = {x_hi:.4g} is beyond the EA table (Delta*t <= {tab.x_max:g}); "
                          "shorten the time range or use bayesmusr.ea_direct")
     n_tab = tab.data.shape[3]
     n_x = min(n_tab, int(math.ceil(x_hi / tab.dx)) + 6)  # ≥ 6 nodes: the Δt interpolation uses 5-point slopes
-    w = min(w, tab.omega_max)
+    g0 = _table_g0(tab, v, q, min(w, tab.omega_max), n_x)
+    g = muon_renewal(g0, nu_mu / delta, tab.dx, min(w, tab.omega_max))
+    # C¹ Hermite in Δt with five-point slopes: error ≤ 1.2e-5 at mid-nodes where Catmull-Rom gave up to 6.7e-5
+    return _kernels.hermite_uniform5(g, tab.dx, x.ravel()).reshape(x.shape)
+
+
+def _table_g0(tab: EATable, v: float, q: float, w: float, n_x: int) -> np.ndarray:
+    """g₀ on the table's first n_x Δt nodes: interpolated, blended C¹ into the fast-ion limit from ν_i/Δ = 70."""
     blend_from = BLEND_FROM * tab.nu_max / 100.0
     if v >= blend_from:
         limit = fast_ion_limit(np.arange(n_x) * tab.dx, v, q, w)
@@ -600,9 +777,7 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
             s = (math.asinh(v / NU_SCALE) - u0) / (u1 - u0)
             s = s * s * (3.0 - 2.0 * s)  # C¹ smooth step
             g0 = (1.0 - s) * g0 + s * limit
-    g = muon_renewal(g0, nu_mu / delta, tab.dx, w)
-    # C¹ Hermite in Δt with five-point slopes: error ≤ 1.2e-5 at mid-nodes where Catmull-Rom gave up to 6.7e-5
-    return _kernels.hermite_uniform5(g, tab.dx, x.ravel()).reshape(x.shape)
+    return g0
 
 
 @dataclass
@@ -671,6 +846,10 @@ def check_table(n_points: int = 200, seed: int = 20261124, table=None, progress:
     """
 
 
+    for name, value, low in (("n_points", n_points, 1), ("seed", seed, 0)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"check_table: {name} must be an integer >= {low}, got {value!r}")
+    _check_workers(workers, "check_table")
     tab = load_table(table)
     rng = np.random.default_rng(seed)
     points, tasks = [], []
