@@ -17,6 +17,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from writers import synthetic_v2 as _synthetic_v2
+from writers import write_mud
+from writers import write_psi_bin as _write_psi_bin
 
 from bayesmusr.io.readers import RunFormatError, read_run, sniff_format
 from bayesmusr.io.readers.psi import check_psi_header
@@ -147,29 +150,6 @@ def test_psi_mdu_metadata_and_counts():
     assert check_psi_header(MDU)["n_histos"] == 5
 
 
-def _write_psi_bin(path, hist, t0=(10, 12), bw=0.0195313):
-    """A PSI-BIN file laid out as the format describes (1024-byte header, int32 records)."""
-    n_hist, n_bins = hist.shape
-    head = bytearray(1024)
-    head[0:2] = b"1N"
-    struct.pack_into("<hhh", head, 2, 0, 0, 4321)
-    struct.pack_into("<hh", head, 28, n_bins, n_hist)
-    struct.pack_into("<hhhh", head, 128, n_hist, n_bins, 1, 1)
-    head[138:148] = b"Ag        "
-    head[148:158] = b"12.0K     "
-    head[158:168] = b"50G       "
-    head[218:227] = b"01-JAN-20"
-    head[236:244] = b"10:11:12 "[:8]
-    for i in range(n_hist):
-        struct.pack_into("<h", head, 458 + 2 * i, t0[i])
-        struct.pack_into("<h", head, 490 + 2 * i, t0[i] + 3)
-        struct.pack_into("<h", head, 522 + 2 * i, n_bins - 1)
-        head[948 + 4 * i: 952 + 4 * i] = [b"Forw", b"Back"][i]
-    struct.pack_into("<4f", head, 716, 12.0, 12.1, 0, 0)
-    struct.pack_into("<f", head, 1012, bw)
-    path.write_bytes(bytes(head) + hist.astype("<i4").tobytes())
-
-
 def test_psi_bin_written_by_layout(tmp_path):
     rng = np.random.default_rng(1)
     hist = rng.poisson(50, size=(2, 300))
@@ -210,39 +190,10 @@ def test_ascii_header_values(tmp_path):
 
 # ------------------------------------------------------------------- MUD
 def _write_mud(path):
-    m = _mud
-    fh = m.open_write(str(path), m.FMT_TRI_TD_ID)
-    m.set_description(fh, m.SEC_GEN_RUN_DESC_ID)
-    m.set_run_number(fh, 12345)
-    m.set_exp_number(fh, 1)
-    for setter, value in ((m.set_title, "Ag calibration"), (m.set_sample, "Ag"), (m.set_temperature, "10.0K"),
-                          (m.set_field, "20.0G"), (m.set_lab, "TRIUMF"), (m.set_area, "M20"),
-                          (m.set_apparatus, "LAMPF"), (m.set_insert, ""), (m.set_das, "MODAS"),
-                          (m.set_experimenter, "test"), (m.set_method, "TD-muSR"), (m.set_orientation, "")):
-        setter(fh, value)
-    m.set_start_time(fh, 1600000000)
-    m.set_end_time(fh, 1600003600)
-    m.set_elapsed_seconds(fh, 3600)
-    m.set_hists(fh, m.GRP_TRI_TD_HIST_ID, 2)
-    hists = []
-    for i, title in ((1, "B"), (2, "F")):
-        d = (np.arange(100) * i + 5).astype(np.int64)
-        hists.append(d)
-        m.set_hist_type(fh, i, m.SEC_TRI_TD_HIST_ID)
-        m.set_hist_n_bins(fh, i, 100)
-        m.set_hist_bytes_per_bin(fh, i, 4)
-        m.set_hist_fs_per_bin(fh, i, 390625)
-        m.set_hist_t0_bin(fh, i, 10)
-        m.set_hist_t0_ps(fh, i, 3906)
-        m.set_hist_good_bin1(fh, i, 12)
-        m.set_hist_good_bin2(fh, i, 99)
-        m.set_hist_title(fh, i, title)
-        m.set_hist_n_events(fh, i, int(d.sum()))
-        m.set_hist_background1(fh, i, 0)
-        m.set_hist_background2(fh, i, 5)
-        m.set_hist_data(fh, i, d)
-    m.close_writefile(fh, str(path))
-    return np.stack(hists)
+    hists = np.stack([(np.arange(100) * i + 5).astype(np.int64) for i in (1, 2)])
+    write_mud(path, hists, title="Ag calibration", field="20.0G", temperature="10.0K", run_number=12345,
+              fs_per_bin=390625, t0=(10, 10), good=((12, 99), (12, 99)), names=("B", "F"))
+    return hists
 
 
 @needs_mud
@@ -322,21 +273,6 @@ def test_empty_and_unknown_files(tmp_path):
     g = tmp_path / "garbage.bin"
     g.write_bytes(bytes(range(256)) * 4)
     _raises(g, "file signature")
-
-
-def _synthetic_v2(path, counts, t0=True, dtype=None):
-    with h5py.File(path, "w") as fh:
-        e = fh.create_group("raw_data_1")
-        d = e.create_group("detector_1")
-        c = d.create_dataset("counts", data=np.asarray(counts, dtype=dtype))
-        c.attrs["first_good_bin"] = 3
-        c.attrs["last_good_bin"] = counts.shape[-1]
-        if t0:
-            c.attrs["t0_bin"] = 2
-            d.create_dataset("time_zero", data=[0.032])
-        d.create_dataset("raw_time", data=np.arange(counts.shape[-1] + 1) * 0.016)
-        e.create_dataset("run_number", data=[1])
-        e.create_dataset("title", data=[b"synthetic"])
 
 
 def test_v2_missing_t0(tmp_path):

@@ -12,11 +12,15 @@ import os
 import pathlib
 import signal
 
-import h5py
 import numpy as np
 import pytest
-import uproot
-from uproot.writing.identify import to_TAxis, to_TH1x, to_TList, to_TObjString
+from writers import detector_info as _detector_info
+from writers import musrroot_hists as _musrroot_hists
+from writers import run_info as _run_info
+from writers import write_mud
+from writers import write_musrroot as _write_musrroot
+from writers import write_v1 as _write_v1
+from writers import write_v2 as _write_v2
 
 from bayesmusr import cli
 from bayesmusr.io.collection import format_info_lines
@@ -114,63 +118,6 @@ def test_v1_period_layout():
         v1_period_layout(192, None, 100, "x.nxs")
 
 
-def _write_v1(path, counts2d, switching_states, number, frames_daq, deadtimes, title):
-    """A minimal ISIS NeXus v1 (HDF4) file: Vgroups with NeXus classes, SD datasets inside."""
-    import pyhdf.V  # noqa: F401
-    from pyhdf.HDF import HC, HDF
-    from pyhdf.SD import SD, SDC
-
-    types = {SDC.INT32: np.int32, SDC.FLOAT32: np.float32}
-    hdf = HDF(str(path), HC.WRITE | HC.CREATE)
-    sd = SD(str(path), SDC.WRITE)
-    v = hdf.vgstart()
-    groups = []
-
-    def group(parent, name, cls):
-        g = v.create(name)
-        g._class = cls
-        if parent is not None:
-            parent.insert(g)
-        groups.append(g)
-        return g
-
-    def data(parent, name, values, typ, **attrs):
-        if typ == SDC.CHAR8:
-            arr = np.frombuffer(values.encode(), dtype="S1")
-            sds = sd.create(name, typ, arr.size)
-            sds[:] = arr
-        else:
-            arr = np.atleast_1d(np.asarray(values)).astype(types[typ])
-            sds = sd.create(name, typ, arr.shape if arr.ndim > 1 else arr.size)
-            sds[:] = arr
-        for key, value in attrs.items():
-            sds.attr(key).set(SDC.FLOAT32 if isinstance(value, float) else SDC.INT32, value)
-        parent.add(HC.DFTAG_NDG, sds.ref())
-        sds.endaccess()
-
-    run = group(None, "run", "NXentry")
-    data(run, "number", 4242, SDC.INT32)
-    data(run, "title", title, SDC.CHAR8)
-    data(run, "switching_states", switching_states, SDC.INT32)
-    inst = group(run, "instrument", "NXinstrument")
-    data(inst, "name", "EMU", SDC.CHAR8)
-    det = group(inst, "detector", "NXdetector")
-    data(det, "number", number, SDC.INT32)
-    data(det, "deadtimes", deadtimes, SDC.FLOAT32, available=1)
-    beam = group(inst, "beam", "NXbeam")
-    data(beam, "frames_period_daq", frames_daq, SDC.INT32)
-    data(beam, "frames_good", int(sum(frames_daq)), SDC.INT32)
-    hist = group(run, "histogram_data_1", "NXdata")
-    data(hist, "counts", counts2d, SDC.INT32, t0_bin=2, first_good_bin=3, last_good_bin=counts2d.shape[1])
-    data(hist, "resolution", 16000, SDC.INT32)
-    data(hist, "time_zero", 0.032, SDC.FLOAT32, available=1)
-    for g in reversed(groups):
-        g.detach()
-    sd.end()  # SD before V: closed the other way round the file loses its Vgroups
-    v.end()
-    hdf.close()
-
-
 def test_two_period_v1_file(tmp_path):
     rng = np.random.default_rng(11)
     n_det, n_bins = 6, 40
@@ -205,27 +152,6 @@ def test_v1_file_whose_switching_states_does_not_divide_the_spectra(tmp_path):
 
 
 # ----------------------------------------------------------- ISIS NeXus v2 periods
-def _write_v2(path, counts, periods_number=None, good_frames=None, dead=None, grouping=None, title="x"):
-    with h5py.File(path, "w") as fh:
-        e = fh.create_group("raw_data_1")
-        d = e.create_group("detector_1")
-        c = d.create_dataset("counts", data=counts.astype(np.int32))
-        c.attrs["t0_bin"], c.attrs["first_good_bin"], c.attrs["last_good_bin"] = 2, 3, counts.shape[-1]
-        d.create_dataset("time_zero", data=[0.032])
-        d.create_dataset("raw_time", data=np.arange(counts.shape[-1] + 1) * 0.016)
-        if dead is not None:
-            d.create_dataset("dead_time", data=dead)
-        if grouping is not None:
-            d.create_dataset("grouping", data=grouping)
-        e.create_dataset("run_number", data=[77])
-        e.create_dataset("title", data=[title.encode()])
-        e.create_dataset("good_frames", data=[999])
-        if periods_number is not None:
-            e.create_dataset("periods/number", data=[periods_number])
-        if good_frames is not None:
-            e.create_dataset("periods/good_frames", data=good_frames)
-
-
 def test_two_period_v2_file(tmp_path):
     rng = np.random.default_rng(12)
     counts = rng.poisson(40, size=(2, 4, 50))
@@ -266,64 +192,6 @@ def test_v2_one_period_uses_the_total_good_frames(tmp_path):
 
 
 # ------------------------------------------------------------------- MusrRoot
-def _th1f(name, title, values):
-    """A TH1F as ROOT stores it: bins 1..N between an underflow and an overflow bin."""
-    values = np.asarray(values, np.float64)
-    x = np.arange(values.size) + 0.5
-    return to_TH1x(
-        fName=name, fTitle=title, data=np.concatenate([[0.0], values, [0.0]]).astype(np.float32),
-        fEntries=float(values.sum()), fTsumw=float(values.sum()), fTsumw2=float(values.sum()),
-        fTsumwx=float((values * x).sum()), fTsumwx2=float((values * x * x).sum()), fSumw2=None,
-        fXaxis=to_TAxis(fName="xaxis", fTitle="", fNbins=values.size, fXmin=0.0, fXmax=float(values.size)),
-    )
-
-
-def _run_info(n_hist, offsets, field="350.002 +- 0.005 G; SP: 350; WXY", title="LGO LF 50 G", resolution=True):
-    items = [("Version", "git-sha fec5017fc29", 0), ("Generator", "test", 0), ("Run Title", title, 0),
-             ("Run Number", "2871", 1), ("Run Start Time", "2012-04-19 14:25:22", 0), ("Laboratory", "PSI", 0),
-             ("Instrument", "GPS", 0), ("Sample Name", "LGO", 0), ("Comment", "n/a", 0),
-             ("Sample Temperature", "3.21 +- 0.05 K; SP: 3.2; CF1", 3), ("Sample Magnetic Field", field, 3),
-             ("No of Histos", str(n_hist), 1), ("RedGreen Offsets", "; ".join(map(str, offsets)), 5)]
-    if resolution:
-        items.append(("Time Resolution", "0.1953125 ns; TDC 9999", 3))
-    return [f"{i:03d} - {k}: {v} -@{t}" for i, (k, v, t) in enumerate(items)]
-
-
-def _detector_info(n_hist, offsets):
-    out = {}
-    for off in offsets:
-        for j in range(1, n_hist + 1):
-            items = [("Name", ("Left", "Right")[j - 1] + f" {off}", 0), ("Histo Number", str(off + j), 1),
-                     ("Histo Length", "60", 1), ("Time Zero Bin", f"{10 + j}.000000", 2),
-                     ("First Good Bin", str(14 + j), 1), ("Last Good Bin", "60", 1)]
-            out[f"Detector{off + j:03d}"] = [f"{i:03d} - {k}: {v} -@{t}" for i, (k, v, t) in enumerate(items)]
-    return out
-
-
-def _write_musrroot(path, hists, run_info, detectors, variant="directory", top="RunHeader"):
-    """MusrRoot as TDirectories (musrfit's TFolder replacement) or as collections (TList standing in for
-    TFolder/TObjArray, which uproot cannot write); histogram keys hDecayNNN, header strings TObjString."""
-    with uproot.recreate(path) as f:
-        if variant == "directory":
-            for k, v in hists.items():
-                f[f"histos/DecayAnaModule/hDecay{k:03d}"] = _th1f(f"hDecay{k:03d}", f"h{k}", v)
-            for s in run_info:
-                f[f"{top}/RunInfo/{parse_header_line(s)[0]}"] = s
-            for d, lines in detectors.items():
-                for s in lines:
-                    f[f"{top}/DetectorInfo/{d}/{parse_header_line(s)[0]}"] = s
-        else:
-            f["histos"] = to_TList([to_TList([_th1f(f"hDecay{k:03d}", f"h{k}", v) for k, v in hists.items()],
-                                             name="DecayAnaModule")], name="histos")
-            det = [to_TList([to_TObjString(s) for s in lines], name=d) for d, lines in detectors.items()]
-            f[top] = to_TList([to_TList([to_TObjString(s) for s in run_info], name="RunInfo"),
-                               to_TList(det, name="DetectorInfo")], name=top)
-
-
-def _musrroot_hists(rng, n_hist, offsets, n_bins=60):
-    return {off + j: rng.poisson(100, n_bins) for off in offsets for j in range(1, n_hist + 1)}
-
-
 @pytest.mark.parametrize("variant", ["directory", "collections"])
 def test_musrroot_two_red_green_periods(tmp_path, variant):
     rng = np.random.default_rng(13)
@@ -422,38 +290,10 @@ def test_text_starting_with_root_is_not_a_root_file(tmp_path):
 
 # ------------------------------------------------------------------------- MUD
 def _write_mud(path, title, field, temperature="10.0K"):
-    import mudpy.mud_friendly_wrapper as m
-
-    fh = m.open_write(str(path), m.FMT_TRI_TD_ID)
-    m.set_description(fh, m.SEC_GEN_RUN_DESC_ID)
-    m.set_run_number(fh, 40123)
-    m.set_exp_number(fh, 1)
-    for setter, value in ((m.set_title, title), (m.set_sample, "Ag"), (m.set_temperature, temperature),
-                          (m.set_field, field), (m.set_lab, "TRIUMF"), (m.set_area, "M15"),
-                          (m.set_apparatus, "HiTime"), (m.set_insert, ""), (m.set_das, "MUSR"),
-                          (m.set_experimenter, "test"), (m.set_method, "TD-muSR"), (m.set_orientation, "")):
-        setter(fh, value)
-    m.set_start_time(fh, 1600000000)
-    m.set_end_time(fh, 1600003600)
-    m.set_elapsed_seconds(fh, 3600)
-    m.set_hists(fh, m.GRP_TRI_TD_HIST_ID, 2)
-    rng = np.random.default_rng(16)
-    hists = rng.poisson(80, size=(2, 120))
-    for i, (name, t0, g1, g2) in enumerate((("B", 12, 15, 110), ("F", 14, 17, 111)), start=1):
-        m.set_hist_type(fh, i, m.SEC_TRI_TD_HIST_ID)
-        m.set_hist_n_bins(fh, i, hists.shape[1])
-        m.set_hist_bytes_per_bin(fh, i, 4)
-        m.set_hist_fs_per_bin(fh, i, 781250)  # 0.78125 ns
-        m.set_hist_t0_bin(fh, i, t0)
-        m.set_hist_t0_ps(fh, i, int(t0 * 781.25))
-        m.set_hist_good_bin1(fh, i, g1)
-        m.set_hist_good_bin2(fh, i, g2)
-        m.set_hist_title(fh, i, name)
-        m.set_hist_n_events(fh, i, int(hists[i - 1].sum()))
-        m.set_hist_background1(fh, i, 0)
-        m.set_hist_background2(fh, i, 5)
-        m.set_hist_data(fh, i, hists[i - 1].astype(np.int64))
-    m.close_writefile(fh, str(path))
+    hists = np.random.default_rng(16).poisson(80, size=(2, 120))
+    write_mud(path, hists, title=title, field=field, temperature=temperature, run_number=40123, area="M15",
+              apparatus="HiTime", das="MUSR", fs_per_bin=781250, t0=(12, 14), good=((15, 110), (17, 111)),
+              names=("B", "F"))
     return hists
 
 

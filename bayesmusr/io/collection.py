@@ -75,6 +75,10 @@ def _info_details(run: MuonRun) -> list[str]:
         f"present for {int(np.isfinite(dt).sum())}/{dt.size} detectors, {_span(dt)} μs, {int((dt < 0).sum())} negative")
     good = "unknown" if not np.any(np.isfinite(frames)) else "; ".join(
         f"period {i + 1}: {f:g}" for i, f in enumerate(frames))
+    bad = [f"{f:g}" for f in frames if not (np.isfinite(f) and f > 0)]
+    if np.any(np.isfinite(dt)) and bad:
+        dead += f"; dead time not corrected: good frames = {', '.join(bad)}"
+    notes = [f"  notes: {a['notes']}"] if a.get("notes") else []
     return [
         f"  format: {a.get('format')}; periods: {periods}",
         f"  detectors: {run.n_detectors}; bins: {run.n_bins} x {bw * 1e3:g} ns",
@@ -83,6 +87,7 @@ def _info_details(run: MuonRun) -> list[str]:
         _grouping_line(run),
         f"  dead times: {dead}",
         f"  good frames: {good}" + (f" ({a['good_frames_source']})" if a.get("good_frames_source") else ""),
+        *notes,
     ]
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import os
 import pathlib
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -355,6 +356,8 @@ class MuonRun:
                 raise RunFormatError(src, "time", "expected strictly increasing times")
             return self
         counts = ds["counts"].values
+        if counts.dtype.kind not in "iuf":
+            raise RunFormatError(src, "counts", f"expected integer counts, found values of type {counts.dtype}")
         if counts.size == 0 or ds.sizes["bin"] == 0:
             raise RunFormatError(src, "counts", f"expected non-empty histograms, found shape {counts.shape}")
         if counts.dtype.kind == "f":
@@ -580,7 +583,7 @@ class MuonRun:
         idx_f, idx_b = _detector_index(det, fwd), _detector_index(det, bwd)
         used = np.concatenate([idx_f, idx_b])
         counts, frames, period_label = self._select_period(period)
-        corr, var, corrected = self._dead_time_corrected(counts, frames, used, dead_time)
+        corr, var, corrected, dt_note = self._dead_time_corrected(counts, frames, used, dead_time)
         shifts, lo, hi = self._t0_shifts(idx_f[0], used, counts.shape[1])
         t0 = float(ds["t0"].values[idx_f[0]])
         bins = np.arange(lo, hi)
@@ -599,6 +602,7 @@ class MuonRun:
             cols = _pack_bins(cols, bunch)
         attrs = {"bin_width_us": bw * bunch, "t0_us": t0, "first_good_time_us": float((fg + 0.5) * bw - t0),
                  "last_good_time_us": float((lg - 0.5) * bw - t0), "dead_time_corrected": int(corrected),
+                 "dead_time_note": dt_note,
                  "period": period_label, "good_frames": float(frames),
                  "forward_detectors": np.asarray(fwd, dtype=np.int64),
                  "backward_detectors": np.asarray(bwd, dtype=np.int64),
@@ -611,21 +615,26 @@ class MuonRun:
                           attrs=attrs)
 
     def _dead_time_corrected(self, counts, frames, used, dead_time):
-        """(counts corrected for dead time, their variances N_true²/N, whether corrected); see :meth:`grouped`."""
+        """(counts corrected for dead time, their variances N_true²/N, whether corrected, why not); see :meth:`grouped`."""
         dt = self.ds["dead_time"].values
-        can = bool(np.all(np.isfinite(dt[used])) and np.isfinite(frames) and float(frames) > 0)
-        if dead_time is True and not can:
+        have_dt = bool(np.all(np.isfinite(dt[used])))
+        have_frames = bool(np.isfinite(frames) and float(frames) > 0)
+        # dead times without usable good frames cannot be applied: say so rather than skip silently
+        why = "" if have_frames or not have_dt else f"dead time not corrected: good frames = {float(frames):g}"
+        if dead_time is True and not (have_dt and have_frames):
             raise RunFormatError(self.source, "dead_time",
-                                 "dead-time correction asked for, but the file gives no dead times or good frames")
-        corrected = can if dead_time is None else bool(dead_time)
+                                 "dead-time correction asked for, but " + (why or "the file gives no dead times"))
+        corrected = (have_dt and have_frames) if dead_time is None else bool(dead_time)
         corr = counts
         if corrected:
             denom = 1.0 - counts * dt[:, None] / (self.bin_width_us * float(frames))
             if np.any(denom[used] <= 0):
                 raise RunFormatError(self.source, "dead_time", "dead-time correction diverges (1 − Nτ/(ΔtF) <= 0)")
             corr = counts / denom
+        if why and dead_time is None:
+            warnings.warn(f"{self.source}: {why}", RuntimeWarning, stacklevel=3)
         var = np.where(counts > 0, corr**2 / np.where(counts > 0, counts, 1.0), 0.0)
-        return corr, var, corrected
+        return corr, var, corrected, (why if dead_time is None else "")
 
     def _t0_shifts(self, ref: int, used: np.ndarray, n_bin: int):
         """Whole-bin shift of every detector onto detector ``ref``'s t0, and the bin range [lo, hi) all cover."""
@@ -873,7 +882,7 @@ class MuonRun:
         T = a.get("temperature_K", math.nan)
         t_txt = f"T={T:.2f} K ({a.get('temperature_source') or '?'})" if np.isfinite(T) else "T=? K"
         B = a.get("field_mT", math.nan)
-        b_txt = f"B={B:g} mT" if np.isfinite(B) else "B=? mT"
+        b_txt = f"B={B:g} mT" if np.isfinite(B) else "B=? mT" + (f" ({a['field_source']})" if a.get("field_source") else "")
         geo = a.get("geometry") or "?"
         name = pathlib.Path(self.source).name
         if self.kind == "histograms":

@@ -16,9 +16,14 @@ text               ASCII asymmetry export        :mod:`bayesmusr.io.readers.asci
 =================  ============================  ===============================================
 
 Every failure to read a file raises :class:`RunFormatError` (a ``ValueError``)
-whose message names the file, the field and what was expected. Every reader
-completes a geometry its header leaves open from the run title
-(:func:`bayesmusr.io.readers._meta.complete_geometry`).
+whose message names the file, the field and what was expected. A path that is not a
+regular file (directory, FIFO, device, socket) is refused before anything opens it
+(:func:`bayesmusr.io.readers._checks.require_regular_file`: opening a FIFO blocks).
+Every reader reads units with :mod:`bayesmusr.io.readers._meta` and completes a
+geometry its header leaves open from the run title
+(:func:`bayesmusr.io.readers._meta.complete_geometry`); counts, dead times and good
+frames are checked by :mod:`bayesmusr.io.readers._checks`, and the overrides of
+:func:`read_run` by :mod:`bayesmusr.io.readers._overrides`.
 """
 from __future__ import annotations
 
@@ -30,7 +35,12 @@ from typing import Any
 import h5py
 
 from bayesmusr.io.errors import RunFormatError
+from bayesmusr.io.readers._checks import integer_counts, require_regular_file
 from bayesmusr.io.readers._isolate import call_isolated
+from bayesmusr.io.readers._overrides import (
+    check_detector_values,
+    check_names_and_scalars,
+)
 from bayesmusr.io.readers.ascii import read_ascii
 from bayesmusr.io.readers.isis_nexus import read_nexus_v1, read_nexus_v2
 from bayesmusr.io.readers.mud import read_mud
@@ -50,12 +60,11 @@ MUD_SEC_GRP_ID = 0x01010003
 
 
 def _head(path: pathlib.Path, n: int = 64) -> bytes:
+    require_regular_file(path)  # before open(): opening a FIFO would block
     try:
         with open(path, "rb") as fh:
             return fh.read(n)
-    except IsADirectoryError:
-        raise RunFormatError(path, "file", "expected a run file, found a directory") from None
-    except FileNotFoundError:
+    except FileNotFoundError:  # removed since the check
         raise FileNotFoundError(f"{path}: no such run file") from None
     except OSError as exc:
         raise RunFormatError(path, "file", f"could not be opened ({exc.strerror})") from None
@@ -86,7 +95,10 @@ def sniff_format(path: str | os.PathLike) -> str:
     Raises
     ------
     RunFormatError
-        Empty file, or binary content of no known format.
+        Not a regular file (directory, FIFO, device), empty file, or binary content
+        of no known format.
+    FileNotFoundError
+        The file does not exist.
     """
     path = pathlib.Path(path)
     head = _head(path, 4096)
@@ -135,11 +147,14 @@ def read_run(path: str | os.PathLike, **overrides: Any) -> "MuonRun":
     **overrides
         Values that replace or complete what the file says, recorded as coming from
         the user: ``temperature_K``, ``field_mT``, ``geometry`` ("ZF", "LF", "TF"),
-        ``t0`` (μs after the start of the histogram; a scalar or one per detector),
-        ``t0_bin``, ``first_good_bin``, ``last_good_bin``, ``dead_time`` (μs per
-        detector), ``grouping`` (forward/backward detector lists, see
-        :meth:`bayesmusr.io.run.MuonRun.grouped`), ``sample``, ``title``,
-        ``run_number``. ASCII files also take reader options such as ``columns``.
+        ``t0`` (a bin index, whose centre is time zero; one value or one per
+        detector; ``t0_bin`` is the same), ``t0_us`` (μs from the left edge of bin
+        0), ``first_good_bin``, ``last_good_bin``, ``dead_time`` (μs, one value or
+        one per detector), ``grouping`` or ``groups`` (forward/backward detector
+        numbers, see :meth:`bayesmusr.io.run.MuonRun.grouped`), ``alpha``,
+        ``sample``, ``title``, ``run_number``; for ASCII files also ``columns`` and
+        ``delimiter``. None means "not given". Each is checked (type, finite, range,
+        one per detector) by :mod:`bayesmusr.io.readers._overrides`.
 
     Returns
     -------
@@ -148,14 +163,20 @@ def read_run(path: str | os.PathLike, **overrides: Any) -> "MuonRun":
     Raises
     ------
     RunFormatError
-        The file is of no supported format, damaged, or lacks a field that is needed
-        and was not given as an override.
+        The path is not a regular file; the file is of no supported format, damaged,
+        or lacks a field that is needed and was not given as an override; or an
+        override is unknown (the message suggests the nearest name) or invalid
+        (field ``override <name>``).
     FileNotFoundError
         The file does not exist.
     """
     path = pathlib.Path(path)
+    overrides = check_names_and_scalars(path, overrides)  # before reading: a typo costs no reading
     kind = sniff_format(path)
     reader_opts = {k: overrides.pop(k) for k in ("columns", "delimiter") if k in overrides}
+    if reader_opts and kind != "ascii":
+        name = next(iter(reader_opts))
+        raise RunFormatError(path, f"override {name}", f"applies to ASCII asymmetry files only; this file is {kind}")
     if kind == "nexus-v1":
         run = read_nexus_v1(path)
     elif kind == "hdf5":
@@ -181,6 +202,7 @@ def read_run(path: str | os.PathLike, **overrides: Any) -> "MuonRun":
             geometry=overrides.pop("geometry", None),
             **reader_opts,
         )
+    overrides = check_detector_values(path, run, overrides)
     if overrides:
         run = run.with_overrides(**overrides)
     run.validate()
@@ -196,9 +218,22 @@ def _read_hdf5(path: pathlib.Path) -> "MuonRun":
     except (OSError, RuntimeError, KeyError, ValueError) as exc:
         raise RunFormatError(path, "HDF5 structure", f"damaged or truncated HDF5 file ({exc})") from None
     if is_own:
-        return MuonRun.from_netcdf(path)
+        return _read_own(path)
     if is_v2:
         return read_nexus_v2(path)
     raise RunFormatError(
         path, "HDF5 content", "expected an ISIS muon NeXus v2 file (group 'raw_data_1') or a bayesmusr netCDF run"
     )
+
+
+def _read_own(path: pathlib.Path) -> "MuonRun":
+    """A bayesmusr netCDF run; a damaged one is a RunFormatError like any other file."""
+    try:
+        run = MuonRun.from_netcdf(path)
+        if run.kind == "histograms":  # the file may have been edited: its counts get the readers' checks
+            run.ds["counts"] = (run.ds["counts"].dims, integer_counts(run.ds["counts"].values, path, "counts"))
+        return run.validate()
+    except RunFormatError:
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        raise RunFormatError(path, "netCDF content", f"damaged bayesmusr run file ({type(exc).__name__}: {exc})") from None

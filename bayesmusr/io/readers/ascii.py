@@ -9,8 +9,12 @@ Accepted layouts (as Mantid, musrfit/musrview and WiMDA export grouped data):
   ``columns=(i_time, i_asym, i_err)`` selects them from a wider table.
 
 Temperature and field are taken from the header when it says so
-(``T = 280 K``, ``Temperature: 1.5``, ``B = 100 G``, ``Field = 5 mT``; a field
-without a unit is read as G, as μSR headers are) and otherwise from the
+(``T = 280 K``, ``Temperature: 1.5``, ``B = 100 G``, ``Field = 5 mT``, ``B = 0.5 T``),
+the units read by :func:`bayesmusr.io.readers._meta.convert_unit`: a temperature
+without a unit is read as K and a field without one as G, as μSR headers write
+them (the source says so); a word after the number that is no known unit
+(``B = 50 furlong``) leaves the value NaN with the reason in its source. Otherwise
+the values come from the
 ``temperature_K`` / ``field_mT`` arguments; geometry from the header text read
 like a title (``ZF``, ``LF 5G``, ``transverse``...: :func:`bayesmusr.io.readers._meta.geometry_from_text`,
 which also gives the field when no ``B =`` states it) or the ``geometry`` argument.
@@ -25,18 +29,17 @@ from collections.abc import Sequence
 import numpy as np
 
 from bayesmusr.io.errors import RunFormatError
-from bayesmusr.io.readers._meta import geometry_from_text
+from bayesmusr.io.readers._meta import convert_unit, geometry_from_text, quantity_source
 from bayesmusr.io.run import MuonRun, make_asymmetry_dataset
 
 __all__ = ["read_ascii"]
 
 _SPLIT = re.compile(r"[\s,;]+")
-_T_RE = re.compile(r"\b(?:T|temp|temperature)\s*[:=]\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(mK|K)?", re.IGNORECASE)
-_B_RE = re.compile(
-    r"\b(?:B|H|field|magnetic[_ ]field)\s*[:=]\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(mT|T|G|kG|Oe)?\b", re.IGNORECASE
-)
+#: a number, then the word right after it (letters, ° or µ) as its unit, which convert_unit checks
+_VALUE_UNIT = r"\s*[:=]\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*(°\s?C\b|[^\W\d_]+\b(?!\s*[:=]))?"
+_T_RE = re.compile(r"\b(?:T|temp|temperature)" + _VALUE_UNIT, re.IGNORECASE)
+_B_RE = re.compile(r"\b(?:B|H|field|magnetic[_ ]field)" + _VALUE_UNIT, re.IGNORECASE)
 _RUN_RE = re.compile(r"\brun\s*(?:number)?\s*[:=#]?\s*(\d+)", re.IGNORECASE)
-_TO_MT = {"mt": 1.0, "t": 1000.0, "g": 0.1, "kg": 100.0, "oe": 0.1}
 
 
 def _is_number(tok: str) -> bool:
@@ -146,17 +149,17 @@ def _header_metadata(head: str, temperature_K, field_mT, geometry) -> dict:
     """Temperature (K), field (mT) and geometry read from the header, each with its source; given values win."""
     out = {"temperature_K": math.nan, "temperature_source": "", "field_mT": math.nan, "field_source": "",
            "geometry": "", "geometry_source": ""}
-    if m := _T_RE.search(head):
-        out.update(temperature_K=float(m.group(1)) * (1e-3 if (m.group(2) or "").lower() == "mk" else 1.0),
-                   temperature_source="header")
-    if m := _B_RE.search(head):
-        out.update(field_mT=float(m.group(1)) * _TO_MT[(m.group(2) or "G").lower()],
-                   field_source="header" + ("" if m.group(2) else " (no unit: read as G)"))
+    for key, regex, kind, unit in (("temperature", _T_RE, "temperature", "K"), ("field", _B_RE, "field", "G")):
+        if m := regex.search(head):
+            value, note = convert_unit(float(m.group(1)), m.group(2), kind, default_unit=unit)
+            out[f"{key}_K" if kind == "temperature" else "field_mT"] = value
+            out[f"{key}_source"] = quantity_source("header", value, f"{m.group(0).strip()!r}: {note}" if note else "")
     stated, field, evidence = geometry_from_text(head)
     if stated:
         out.update(geometry=stated, geometry_source=f"header: {evidence!r}")
         if not math.isfinite(out["field_mT"]) and math.isfinite(field):
-            out.update(field_mT=field, field_source=f"header: {evidence!r}")
+            why = f" ({out['field_source']})" if out["field_source"] else ""  # a refused "B = ..." stays said
+            out.update(field_mT=field, field_source=f"header: {evidence!r}{why}")
     for key, value in (("temperature_K", temperature_K), ("field_mT", field_mT), ("geometry", geometry)):
         if value is not None:
             out[key] = str(value).upper() if key == "geometry" else float(value)

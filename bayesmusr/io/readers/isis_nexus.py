@@ -34,12 +34,31 @@ times given per period are taken from period 1 (``notes`` says when the periods
 differ).
 
 Temperature: the mean of the ``Temp_Sample`` log over the run (source
-``"log:Temp_Sample mean"``), else the header ``sample/temperature``, else the title.
-Field: header ``sample/magnetic_field`` (G → mT). Geometry: from the field logs
+``"log:Temp_Sample mean"``), else the header ``sample/temperature``, else ``T=`` in
+the title (a bare number is K; ``mK`` and ``C`` are converted).
+Field: header ``sample/magnetic_field``. Geometry: from the field logs
 (EMU ``Field_T20`` transverse, ``Field_Danfysik`` longitudinal, in G), falling
 back on the header state only when no log exists — headers say "TF" on
 zero-field runs — and then on the title
 (:func:`bayesmusr.io.readers._meta.complete_geometry`).
+
+Units: the header ``sample/magnetic_field`` and ``sample/temperature`` and the times
+``time_zero``, ``resolution``, ``raw_time`` and dead times are converted by their
+``units`` attributes (:func:`bayesmusr.io.readers._meta.convert_unit`; ISIS writes
+``Gauss``, ``Kelvin``, ``microseconds``, ``picoseconds``). Without the attribute the
+NeXus muon definition's units apply: G, K, μs, and ps for ``resolution``. An unknown
+field or temperature unit leaves the value NaN with the reason in its source; an
+unknown time unit is refused. Log ``units`` are not used: the v1 files write ``K`` on
+every log, field logs included, and v2 files leave ``field_danfysik`` blank; logs are
+read as K (temperatures) and G (fields), the units ISIS logs them in.
+
+Refused with :class:`RunFormatError` naming the dataset: counts that are not whole
+numbers >= 0 (strings, booleans, fractions, NaN, negatives), dead times that are not
+numbers or whose count is below, or not a multiple of, the number of spectra
+(Mantid's ``LoadMuonNexus1`` refuses the same); a grouping of a wrong length is
+ignored with a note (the instrument default applies). Good frames <= 0 with dead
+times present leave ``notes = "dead time not corrected: good frames = 0"``; a run
+number that is not a whole number >= 0 is −1 with a note.
 """
 from __future__ import annotations
 
@@ -52,8 +71,19 @@ import h5py
 import numpy as np
 
 from bayesmusr.io.errors import RunFormatError
+from bayesmusr.io.readers._checks import (
+    good_frames_note,
+    integer_counts,
+    per_detector_values,
+    run_number,
+)
 from bayesmusr.io.readers._isolate import call_isolated
-from bayesmusr.io.readers._meta import complete_geometry
+from bayesmusr.io.readers._meta import (
+    complete_geometry,
+    convert_unit,
+    quantity_source,
+    read_quantity,
+)
 from bayesmusr.io.run import MuonRun, make_histogram_dataset
 
 __all__ = ["read_nexus_v1", "read_nexus_v2", "v1_period_layout"]
@@ -70,7 +100,7 @@ _GENERIC_FIELD_LOGS = (("field_t20", "field_tf"), ("field_danfysik", "field_lf")
 _FIELD_ZERO_G = 1.0
 _TEMP_LOGS = ("temp_sample", "sample_temp", "temp_sample_1")
 
-_TITLE_T = re.compile(r"T\s*=\s*([-+]?\d+(?:\.\d*)?)", re.IGNORECASE)
+_TITLE_T = re.compile(r"T\s*=\s*([-+]?\d+(?:\.\d*)?)\s*(mK|K|°C|C)?(?![A-Za-z])", re.IGNORECASE)
 
 
 def _text(value: Any) -> str:
@@ -108,7 +138,7 @@ def _log_mean(time: np.ndarray | None, values: np.ndarray) -> tuple[float, float
 
 
 def _geometry_from_logs(
-    logs: dict[str, tuple[float, float]], header_state: str, field_G: float, instrument: str = ""
+    logs: dict[str, tuple[float, float]], header_state: str, field_mT: float, instrument: str = ""
 ) -> tuple[str, str]:
     tf_names, lf_names = _FIELD_LOGS.get(instrument.upper(), _GENERIC_FIELD_LOGS)
     tf = {k: logs[k][0] for k in tf_names if k in logs}
@@ -130,45 +160,97 @@ def _geometry_from_logs(
             src += f" (header magnetic_field_state {header_state!r} contradicted)"
         return geo, src
     state = header_state.upper()
-    if np.isfinite(field_G) and abs(field_G) < _FIELD_ZERO_G:
-        return "ZF", f"header magnetic_field={field_G:g} G"
+    if np.isfinite(field_mT) and abs(field_mT) * 10.0 < _FIELD_ZERO_G:
+        return "ZF", f"header magnetic_field={field_mT * 10.0:g} G"
     if state in ("ZF", "LF", "TF"):
         return state, "header magnetic_field_state"
     return "", "unknown"
 
 
-def _temperature(logs: dict[str, tuple[float, float]], log_names: dict[str, str], header_T: float, title: str):
+def _temperature(logs: dict[str, tuple[float, float]], log_names: dict[str, str], header: tuple[float, str],
+                 title: str):
+    """(T, std, source): the temperature log, else the header ``(value K, source)``, else ``T=`` in the title."""
     for key in _TEMP_LOGS:
         if key in logs:
             mean, std = logs[key]
             return mean, std, f"log:{log_names.get(key, key)} mean"
+    header_T, header_src = header
     if np.isfinite(header_T) and header_T > 0:
-        return header_T, math.nan, "header:sample/temperature"
+        return header_T, math.nan, header_src
+    why = f" ({header_src})" if header_src and not np.isfinite(header_T) else ""
     m = _TITLE_T.search(title or "")
     if m:
-        return float(m.group(1)), math.nan, "title"
-    return math.nan, math.nan, ""
+        T, _ = convert_unit(float(m.group(1)), m.group(2), "temperature", default_unit="K")
+        if np.isfinite(T):
+            return T, math.nan, "title" + why
+    return math.nan, math.nan, header_src if why else ""
 
 
-def _first_period(values: np.ndarray | None, n_det: int, n_per: int, what: str, notes: list[str]):
-    """Period 1's per-spectrum values of an array given per spectrum or per spectrum and period."""
-    if values is None:
+def _header_quantity(value: Any, attrs: dict, name: str, kind: str, default_unit: str) -> tuple[float, str]:
+    """A header dataset (number and ``units`` attribute, or text) in mT or K, and its source; (NaN, "") if absent."""
+    if value is None:
+        return math.nan, ""
+    a = np.asarray(value)
+    unit = _text(attrs.get("units")) if attrs else ""
+    if a.dtype.kind in "fiu" and a.size:
+        shown = f"{float(a.ravel()[0]):g}" + (f" {unit}" if unit else "")
+        v, note = convert_unit(float(a.ravel()[0]), unit, kind, default_unit)
+    else:
+        shown = _text(value)
+        v, note = read_quantity(shown, kind, default_unit)
+    return v, quantity_source(f"header:{name} ({shown})", v, note)
+
+
+def _attr_number(attrs, key: str, default, path, owner: str, whole: bool = False):
+    """A bin attribute of the counts (``t0_bin``, ``first_good_bin``...): its first value as a real, finite
+    number (whole for good bins), ``default`` when absent; refused, naming the attribute, otherwise."""
+    value = attrs.get(key) if attrs else None
+    if value is None:
+        return default
+    a = np.ravel(np.asarray(value))
+    if a.size == 0 or a.dtype.kind not in "fiu":
+        raise RunFormatError(path, f"{owner} attribute {key}", f"expected a number, found {value!r}")
+    v = float(a[0])
+    if not math.isfinite(v) or abs(v) >= 2.0**53 or (whole and v != round(v)):
+        raise RunFormatError(path, f"{owner} attribute {key}",
+                             f"expected a finite {'whole ' if whole else ''}bin number, found {a[0]!r}")
+    return v
+
+
+def _time_us(value: Any, attrs: dict, name: str, default_unit: str, path) -> np.ndarray | None:
+    """A time dataset in μs, converted by its ``units`` attribute; refused when the unit is unknown."""
+    if value is None:
         return None
-    a = np.asarray(values).ravel()
-    if a.size < n_det:
-        notes.append(f"{what}: {a.size} values for {n_det} spectra, ignored")
+    a = np.asarray(value)
+    if a.dtype.kind not in "fiu":
+        raise RunFormatError(path, name, f"expected numbers, found values of type {a.dtype}")
+    factor, note = convert_unit(1.0, _text(attrs.get("units")) if attrs else "", "time", default_unit)
+    if not np.isfinite(factor):
+        raise RunFormatError(path, name, note)
+    return a.astype(np.float64) * factor
+
+
+def _usable_frames(frames: np.ndarray | None, dead: np.ndarray | None, notes: list[str]) -> np.ndarray | None:
+    """Good frames with non-finite values as unknown (NaN), noting when they forbid the dead-time correction."""
+    if note := good_frames_note(frames, dead):
+        notes.append(note)
+    if frames is None:
         return None
-    if n_per > 1 and a.size == n_det * n_per:
-        per = a.reshape(n_per, n_det)
-        if np.any(per != per[0]):
-            notes.append(f"{what} differ between periods; period 1's are used")
-    return a[:n_det]
+    return np.where(np.isfinite(frames), frames, np.nan)  # F = inf would make the correction a silent no-op
+
+
+def _grouping(values: np.ndarray | None) -> np.ndarray | None:
+    """A file's grouping as int64, or None when it has no forward (1) and backward (2) detectors or is not whole."""
+    if values is None or not np.all(np.abs(values) < 2**31) or np.any(values != np.round(values)):  # NaN fails too
+        return None
+    g = values.astype(np.int64)
+    return g if np.any(g == 1) and np.any(g == 2) else None
 
 
 def _frames(candidates: list[tuple[str, Any]], n_per: int) -> tuple[np.ndarray | None, str]:
-    """The first candidate holding one good-frame count per period (name, values)."""
+    """The first candidate holding one good-frame count (a number) per period (name, values)."""
     for name, value in candidates:
-        if value is None:
+        if value is None or np.asarray(value).dtype.kind not in "fiu":
             continue
         f = np.asarray(value, np.float64).ravel()
         if f.size == n_per:
@@ -360,24 +442,27 @@ def _v1_histograms(tree: _Hdf4Tree, hist: dict) -> dict[str, Any]:
     if counts.ndim != 2 or counts.size == 0:
         raise RunFormatError(tree.path, "histogram_data_1/counts",
                              f"expected a (period·spectrum, bin) array, found shape {counts.shape}")
-    bw = tree.number(hist, "resolution") * 1e-6  # ps -> μs
+    resolution = _time_us(*tree.get(hist, "resolution"), "histogram_data_1/resolution", "ps", tree.path)
+    bw = float(resolution.ravel()[0]) if resolution is not None and resolution.size else math.nan
     if not (np.isfinite(bw) and bw > 0):
-        raw_time, _ = tree.get(hist, "raw_time")
+        raw_time = _time_us(*tree.get(hist, "raw_time"), "histogram_data_1/raw_time", "us", tree.path)
         if raw_time is not None and np.size(raw_time) > 1:
-            bw = float(np.median(np.diff(np.asarray(raw_time, np.float64))))
+            bw = float(np.median(np.diff(raw_time.ravel())))
     tz, tz_attrs = tree.get(hist, "time_zero")
-    t0_bin = cattrs.get("t0_bin")
-    if tz is not None and int(tz_attrs.get("available", 1)) != 0:
-        t0, t0_source = float(np.ravel(tz)[0]), "file:time_zero"
+    t0_bin = _attr_number(cattrs, "t0_bin", None, tree.path, "histogram_data_1/counts")
+    if tz is not None and np.size(tz) and int(tz_attrs.get("available", 1)) != 0:
+        tz_us = _time_us(tz, tz_attrs, "histogram_data_1/time_zero", "us", tree.path)
+        t0, t0_source = float(tz_us.ravel()[0]), "file:time_zero"
     elif t0_bin is not None:
-        t0, t0_source = float(t0_bin) * bw, "file:t0_bin (left edge)"
+        t0, t0_source = t0_bin * bw, "file:t0_bin (left edge)"
     else:
         t0, t0_source = math.nan, ""
     n_bins = counts.shape[1]
     return {"counts": counts, "bw": bw, "t0": t0, "t0_source": t0_source,
-            "t0_bin": math.nan if t0_bin is None else float(t0_bin),
-            "fgb": int(cattrs.get("first_good_bin", 0)),
-            "lgb": min(int(cattrs.get("last_good_bin", n_bins)), n_bins)}
+            "t0_bin": math.nan if t0_bin is None else t0_bin,
+            "fgb": int(_attr_number(cattrs, "first_good_bin", 0, tree.path, "histogram_data_1/counts", whole=True)),
+            "lgb": min(int(_attr_number(cattrs, "last_good_bin", n_bins, tree.path, "histogram_data_1/counts",
+                                        whole=True)), n_bins)}
 
 
 def _v1_logs(tree: _Hdf4Tree, top: dict) -> tuple[dict[str, tuple[float, float]], dict[str, str]]:
@@ -409,17 +494,18 @@ def _v1_detectors(tree: _Hdf4Tree, top: dict, hist: dict, n_rows: int, notes: li
         n_rows, None if not np.isfinite(ss) else int(ss), None if not np.isfinite(number) else int(number), tree.path)
     dts, dt_attrs = tree.get(det, "deadtimes")
     available = dts is not None and int(dt_attrs.get("available", 1)) != 0
-    dead = _first_period(np.asarray(dts, np.float64) if available else None, n_det, n_per, "dead times", notes)
-    grouping = _first_period(tree.get(hist, "grouping")[0], n_det, n_per, "grouping", notes)
-    if grouping is not None:
-        grouping = grouping.astype(np.int64)
-        if not (np.any(grouping == 1) and np.any(grouping == 2)):
-            grouping = None
+    dead = per_detector_values(dts if available else None, n_det, n_per, tree.path,
+                               "instrument/detector/deadtimes", "dead times", notes)
+    if dead is not None:
+        dead = dead * _time_us(1.0, dt_attrs, "instrument/detector/deadtimes", "us", tree.path)
+    grouping = _grouping(per_detector_values(tree.get(hist, "grouping")[0], n_det, n_per, tree.path,
+                                             "histogram_data_1/grouping", "grouping", notes, strict=False))
     beam = tree.sub(inst, "beam")
     names = ("frames_period_daq", "frames_period") if n_per > 1 else ("frames_good", "frames_period", "frames")
     frames, frames_from = _frames([(n, tree.get(beam, n)[0]) for n in names], n_per)
     if frames is None and n_per > 1:
         notes.append(f"no good frames per period (beam/frames_period_daq with {n_per} values)")
+    frames = _usable_frames(frames, dead, notes)
     return {"inst": inst, "n_per": n_per, "n_det": n_det, "layout": layout, "dead": dead,
             "grouping": grouping, "frames": frames, "frames_from": frames_from}
 
@@ -430,28 +516,30 @@ def _read_v1(tree: _Hdf4Tree, path: pathlib.Path):
     h = _v1_histograms(tree, hist)
     notes: list[str] = []
     d = _v1_detectors(tree, top, hist, h["counts"].shape[0], notes)
-    counts = h["counts"].reshape(d["n_per"], d["n_det"], h["counts"].shape[1])
+    counts = integer_counts(h["counts"].reshape(d["n_per"], d["n_det"], h["counts"].shape[1]), path,
+                            "histogram_data_1/counts")
     sample = tree.sub(top, "sample")
     title = _text(tree.get(top, "title")[0])
-    field_G = tree.number(sample, "magnetic_field")
+    field_mT, field_src = _header_quantity(*tree.get(sample, "magnetic_field"), "sample/magnetic_field", "field", "G")
     logs, log_names = _v1_logs(tree, top)
-    T, T_std, T_src = _temperature(logs, log_names, tree.number(sample, "temperature"), title)
+    header_T = _header_quantity(*tree.get(sample, "temperature"), "sample/temperature", "temperature", "K")
+    T, T_std, T_src = _temperature(logs, log_names, header_T, title)
     instrument = _text(tree.get(d["inst"], "name")[0]) or _text(tree.get(top, "beamline")[0])
     state = _text(tree.get(sample, "magnetic_field_state")[0])
-    geometry, geo_src = _geometry_from_logs(logs, state, field_G, instrument)
-    run_number = tree.number(top, "number")
+    geometry, geo_src = _geometry_from_logs(logs, state, field_mT, instrument)
+    number = tree.number(top, "number")
     attrs = {
         "format": "ISIS NeXus v1 (HDF4)",
         "facility": _text(tree.get(top, "lab")[0]) or "ISIS",
         "instrument": instrument,
-        "run_number": int(run_number) if np.isfinite(run_number) else -1,
+        "run_number": run_number(number, "run/number", notes),
         "sample": _text(tree.get(sample, "name")[0]),
         "title": title,
         "comment": _text(tree.get(top, "notes")[0]),
         "start_time": _text(tree.get(top, "start_time")[0]),
         "temperature_K": T, "temperature_std_K": T_std, "temperature_source": T_src,
-        "field_mT": field_G / 10.0 if np.isfinite(field_G) else math.nan,
-        "field_source": "header:sample/magnetic_field (G)" if np.isfinite(field_G) else "",
+        "field_mT": field_mT,
+        "field_source": field_src,
         "geometry": geometry, "geometry_source": geo_src,
         "source_file": str(path),
         "t0_source": h["t0_source"],
@@ -515,15 +603,23 @@ class _V2Entry:
         a = np.asarray(v).ravel()
         return float(a[0]) if a.size and a.dtype.kind in "fiu" else default
 
-    def det_array(self, name: str, dtype):
-        """``detector_1/<name>`` or ``instrument/detector_1/<name>``; None when absent or not available."""
+    def det_array(self, name: str) -> tuple[np.ndarray | None, dict, str]:
+        """``detector_1/<name>`` or ``instrument/detector_1/<name>`` as stored, its attributes and
+        its path; (None, {}, path) when absent or not available."""
         for p in (f"detector_1/{name}", f"instrument/detector_1/{name}"):
             obj = self.e.get(p)
             if isinstance(obj, h5py.Dataset):
                 if int(np.ravel(obj.attrs.get("available", 1))[0]) == 0:
-                    return None
-                return np.asarray(obj[()], dtype).ravel()
-        return None
+                    return None, {}, p
+                return np.asarray(obj[()]).ravel(), dict(obj.attrs), p
+        return None, {}, f"detector_1/{name}"
+
+    def with_attrs(self, p: str) -> tuple[Any, dict]:
+        """A dataset's value and attributes; (None, {}) when absent."""
+        obj = self.e.get(p)
+        if obj is None or not isinstance(obj, h5py.Dataset):
+            return None, {}
+        return obj[()], dict(obj.attrs)
 
 
 def _v2_counts(e: _V2Entry) -> tuple[np.ndarray, h5py.AttributeManager, str]:
@@ -545,14 +641,15 @@ def _v2_counts(e: _V2Entry) -> tuple[np.ndarray, h5py.AttributeManager, str]:
         raise RunFormatError(e.path, "raw_data_1/periods/number",
                              f"expected {counts.shape[0]} periods like detector_1/counts {counts.shape}, found {int(declared)}")
     source = "periods/number" if np.isfinite(declared) else "detector_1/counts shape"
-    return counts, cds.attrs, source
+    return integer_counts(counts, e.path, "raw_data_1/detector_1/counts"), cds.attrs, source
 
 
 def _v2_time(e: _V2Entry, ca, n_bins: int) -> dict[str, Any]:
     """Bin width from the bin edges; t0 (μs after the first edge) and good bins."""
-    edges = e.val("detector_1/raw_time")
+    edges, attrs = e.with_attrs("detector_1/raw_time")
     if edges is None:
-        edges = e.val("instrument/dae/time_channels_1/raw_time")
+        edges, attrs = e.with_attrs("instrument/dae/time_channels_1/raw_time")
+    edges = _time_us(edges, attrs, "raw_data_1/detector_1/raw_time", "us", e.path)
     if edges is not None and np.size(edges) == n_bins and n_bins > 1:
         # early v2 files (e.g. EMU00005989_v2, 2000 values from 0 for 2000 bins) store the bins' left edges
         start = np.asarray(edges, np.float64).ravel()
@@ -562,25 +659,27 @@ def _v2_time(e: _V2Entry, ca, n_bins: int) -> dict[str, Any]:
                              f"expected {n_bins + 1} bin edges (or {n_bins} left edges), found "
                              f"{None if edges is None else np.size(edges)}")
     edges = np.asarray(edges, np.float64)
-    if np.any(np.diff(edges) <= 0):
-        raise RunFormatError(e.path, "detector_1/raw_time", "expected increasing bin edges")
+    if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+        raise RunFormatError(e.path, "detector_1/raw_time", "expected finite, increasing bin edges")
     bw = float(np.median(np.diff(edges)))
     # counts attributes (EMU 126645); early v2 files keep per-spectrum datasets beside the counts (EMU 5989)
     extra = {k: e.val(f"instrument/detector_1/{name}") for k, name in
              (("t0_bin", "time_zero_bin"), ("first_good_bin", "first_good_bin"), ("last_good_bin", "last_good_bin"))}
     ca = {**{k: v for k, v in extra.items() if v is not None}, **dict(ca)}
-    t0_bin = ca.get("t0_bin")
+    t0_bin = _attr_number(ca, "t0_bin", None, e.path, "raw_data_1/detector_1/counts")
     tz = e.e.get("detector_1/time_zero")
-    if isinstance(tz, h5py.Dataset) and int(np.ravel(tz.attrs.get("available", 1))[0]) != 0:
-        t0, t0_source = float(np.ravel(tz[()])[0]) - float(edges[0]), "file:time_zero"
+    if isinstance(tz, h5py.Dataset) and tz.size and int(np.ravel(tz.attrs.get("available", 1))[0]) != 0:
+        tz_us = _time_us(tz[()], dict(tz.attrs), "raw_data_1/detector_1/time_zero", "us", e.path)
+        t0, t0_source = float(tz_us.ravel()[0]) - float(edges[0]), "file:time_zero"
     elif t0_bin is not None:
-        t0, t0_source = float(np.ravel(t0_bin)[0]) * bw, "file:t0_bin (left edge)"
+        t0, t0_source = t0_bin * bw, "file:t0_bin (left edge)"
     else:
         t0, t0_source = math.nan, ""
     return {"bw": bw, "t0": t0, "t0_source": t0_source,
-            "t0_bin": math.nan if t0_bin is None else float(np.ravel(t0_bin)[0]),
-            "fgb": int(np.ravel(ca.get("first_good_bin", 0))[0]),
-            "lgb": min(int(np.ravel(ca.get("last_good_bin", n_bins))[0]), n_bins)}
+            "t0_bin": math.nan if t0_bin is None else t0_bin,
+            "fgb": int(_attr_number(ca, "first_good_bin", 0, e.path, "raw_data_1/detector_1/counts", whole=True)),
+            "lgb": min(int(_attr_number(ca, "last_good_bin", n_bins, e.path, "raw_data_1/detector_1/counts",
+                                        whole=True)), n_bins)}
 
 
 def _v2_logs(e: _V2Entry) -> tuple[dict[str, tuple[float, float]], dict[str, str]]:
@@ -612,18 +711,23 @@ def _v2_logs(e: _V2Entry) -> tuple[dict[str, tuple[float, float]], dict[str, str
 
 def _v2_detectors(e: _V2Entry, n_per: int, n_det: int, notes: list[str]) -> dict[str, Any]:
     """Dead times, grouping, spectrum numbers and good frames per period."""
-    dead = _first_period(e.det_array("dead_time", np.float64), n_det, n_per, "dead times", notes)
-    grouping = _first_period(e.det_array("grouping", np.int64), n_det, n_per, "grouping", notes)
-    if grouping is not None and not (np.any(grouping == 1) and np.any(grouping == 2)):
-        grouping = None
-    spec = e.det_array("spectrum_index", np.int64)
-    spec = spec[:n_det] if spec is not None and spec.size >= n_det and np.unique(spec[:n_det]).size == n_det else None
+    values, attrs, where = e.det_array("dead_time")
+    dead = per_detector_values(values, n_det, n_per, e.path, f"raw_data_1/{where}", "dead times", notes)
+    if dead is not None:
+        dead = dead * _time_us(1.0, attrs, f"raw_data_1/{where}", "us", e.path)
+    values, _, where = e.det_array("grouping")
+    grouping = _grouping(per_detector_values(values, n_det, n_per, e.path, f"raw_data_1/{where}", "grouping",
+                                             notes, strict=False))
+    spec = e.det_array("spectrum_index")[0]
+    spec = (spec[:n_det].astype(np.int64) if spec is not None and spec.dtype.kind in "iu" and spec.size >= n_det
+            and np.unique(spec[:n_det]).size == n_det else None)
     candidates = [("periods/good_frames", e.val("periods/good_frames"))]
     if n_per == 1:
         candidates.append(("good_frames", e.val("good_frames")))
     frames, frames_from = _frames(candidates, n_per)
     if frames is None and n_per > 1:
         notes.append(f"no good frames per period (periods/good_frames with {n_per} values)")
+    frames = _usable_frames(frames, dead, notes)
     return {"dead": dead, "grouping": grouping, "spec": spec, "frames": frames, "frames_from": frames_from}
 
 
@@ -638,22 +742,23 @@ def _read_v2(fh, path: pathlib.Path):
     d = _v2_detectors(e, n_per, n_det, notes)
     logs, log_names = _v2_logs(e)
     title = _text(e.val("title"))
-    field_G = e.num("sample/magnetic_field")
-    T, T_std, T_src = _temperature(logs, log_names, e.num("sample/temperature"), title)
+    field_mT, field_src = _header_quantity(*e.with_attrs("sample/magnetic_field"), "sample/magnetic_field", "field", "G")
+    header_T = _header_quantity(*e.with_attrs("sample/temperature"), "sample/temperature", "temperature", "K")
+    T, T_std, T_src = _temperature(logs, log_names, header_T, title)
     instrument = _text(e.val("instrument/name")) or _text(e.val("beamline"))
-    geometry, geo_src = _geometry_from_logs(logs, _text(e.val("sample/magnetic_field_state")), field_G, instrument)
+    geometry, geo_src = _geometry_from_logs(logs, _text(e.val("sample/magnetic_field_state")), field_mT, instrument)
     attrs = {
         "format": "ISIS NeXus v2 (HDF5)",
         "facility": _text(e.val("instrument/source/name")) or "ISIS",
         "instrument": instrument,
-        "run_number": int(e.num("run_number", -1)),
+        "run_number": run_number(e.num("run_number"), "raw_data_1/run_number", notes),
         "sample": _text(e.val("sample/name")),
         "title": title,
         "comment": _text(e.val("notes")),
         "start_time": _text(e.val("start_time")),
         "temperature_K": T, "temperature_std_K": T_std, "temperature_source": T_src,
-        "field_mT": field_G / 10.0 if np.isfinite(field_G) else math.nan,
-        "field_source": "header:sample/magnetic_field (G)" if np.isfinite(field_G) else "",
+        "field_mT": field_mT,
+        "field_source": field_src,
         "geometry": geometry, "geometry_source": geo_src,
         "source_file": str(path),
         "t0_source": tm["t0_source"],

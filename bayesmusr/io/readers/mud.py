@@ -8,8 +8,12 @@ tells them from musrfit's text ``.msr`` files, which share the extension.
 Histograms come from ``mudpy.mud_friendly_wrapper``: counts, bin width
 (``fs_per_bin``), ``t0_bin``, good bins ``good_bin1``..``good_bin2`` (inclusive)
 and titles. Temperature and field are the run description strings
-(e.g. ``"10.0K"``, ``"20.0G"``). t0 follows musrfit: the centre of ``t0_bin``.
-MUD headers state no geometry: a zero field means ZF, otherwise the title is read
+(e.g. ``"10.0K"``, ``"20.0G"``, ``"290.0(0.1)K"``), read by
+:func:`bayesmusr.io.readers._meta.read_quantity`; a bare number is read as K or G
+(what TRIUMF writes, and what musrfit assumes) and the source says so; a string of
+another form or an unknown unit leaves the value NaN with the reason in the source.
+t0 follows musrfit: the centre of ``t0_bin``. MUD headers state no geometry: a zero
+field means ZF, otherwise the title is read
 (:func:`bayesmusr.io.readers._meta.complete_geometry`).
 
 ``mudpy`` is imported inside the forked child that reads the file, not at module
@@ -19,29 +23,17 @@ reading a MUD file says how to install it.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import pathlib
-import re
 
 import numpy as np
 
 from bayesmusr.io.errors import RunFormatError
+from bayesmusr.io.readers._checks import integer_counts
 from bayesmusr.io.readers._isolate import call_isolated
-from bayesmusr.io.readers._meta import complete_geometry
+from bayesmusr.io.readers._meta import complete_geometry, quantity_source, read_quantity
 from bayesmusr.io.run import MuonRun, make_histogram_dataset
 
 __all__ = ["read_mud"]
-
-_NUM = re.compile(r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
-_TO_MT = {"mt": 1.0, "t": 1000.0, "g": 0.1, "kg": 100.0, "oe": 0.1}
-
-
-def _value_unit(text: str) -> tuple[float, str]:
-    m = _NUM.search(text or "")
-    if not m:
-        return math.nan, ""
-    return float(m.group()), text[m.end():].strip()
-
 
 def read_mud(path: str | pathlib.Path):
     """Read a TRIUMF MUD TD-μSR run.
@@ -104,8 +96,7 @@ def _read(mud, fh, path: pathlib.Path):
         raise RunFormatError(path, "histograms", "expected at least one TD histogram, found none")
     data, t0b, fgb, lgb, names, bws = [], [], [], [], [], []
     for i in range(1, n_hist + 1):
-        d = np.asarray(mud.get_hist_data(fh, i), dtype=np.int64)
-        data.append(d)
+        data.append(np.asarray(mud.get_hist_data(fh, i)))
         bws.append(float(mud.get_hist_fs_per_bin(fh, i)) * 1e-9)  # fs -> μs
         t0b.append(float(mud.get_hist_t0_bin(fh, i)))
         fgb.append(int(mud.get_hist_good_bin1(fh, i)))
@@ -114,15 +105,15 @@ def _read(mud, fh, path: pathlib.Path):
     lengths = {d.size for d in data}
     if len(lengths) != 1 or 0 in lengths:
         raise RunFormatError(path, "histograms", f"expected equal, non-zero lengths, found {sorted(lengths)}")
+    counts = integer_counts(np.stack(data)[np.newaxis], path, "histogram data",
+                            lambda idx: f"histogram {idx[1] + 1}, bin {idx[2]}")
     if len({round(b, 12) for b in bws}) != 1 or not bws[0] > 0:
         raise RunFormatError(path, "fs_per_bin", f"expected one positive bin width, found {bws}")
     bw = bws[0]
-    n_bins = data[0].size
-    T, T_unit = _value_unit(str(opt(mud.get_temperature)))
-    if T_unit.lower().startswith("mk"):
-        T *= 1e-3
-    B, B_unit = _value_unit(str(opt(mud.get_field)))
-    field_mT = B * _TO_MT.get(B_unit.lower()[:2].rstrip("0123456789 ") or "g", 0.1) if np.isfinite(B) else math.nan
+    n_bins = counts.shape[2]
+    raw_T, raw_B = str(opt(mud.get_temperature)).strip(), str(opt(mud.get_field)).strip()
+    T, T_note = read_quantity(raw_T, "temperature", default_unit="K")
+    field_mT, B_note = read_quantity(raw_B, "field", default_unit="G")
     start = opt(mud.get_start_time, default=0)
     start_iso = _dt.datetime.fromtimestamp(int(start), tz=_dt.timezone.utc).isoformat() if start else ""
     attrs = {
@@ -135,16 +126,16 @@ def _read(mud, fh, path: pathlib.Path):
         "comment": f"orientation {opt(mud.get_orientation)}",
         "start_time": start_iso,
         "temperature_K": T,
-        "temperature_source": "header:temperature string" if np.isfinite(T) else "",
+        "temperature_source": quantity_source(f"header:temperature string {raw_T!r}", T, T_note),
         "field_mT": field_mT,
-        "field_source": "header:field string" if np.isfinite(field_mT) else "",
+        "field_source": quantity_source(f"header:field string {raw_B!r}", field_mT, B_note),
         "geometry": "ZF" if np.isfinite(field_mT) and abs(field_mT) < 0.01 else "",
         "geometry_source": "header field = 0" if np.isfinite(field_mT) and abs(field_mT) < 0.01 else "",
         "source_file": str(path),
         "t0_source": "file:t0_bin (bin centre)",
     }
     ds = make_histogram_dataset(
-        np.stack(data),
+        counts,
         bin_width_us=bw,
         t0_us=(np.asarray(t0b) + 0.5) * bw,
         t0_bin=t0b,

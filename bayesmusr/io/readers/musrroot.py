@@ -21,8 +21,8 @@ Layout assumed (musrfit's ``MusrRootDefinition``, ``TMusrRunHeader`` and
 
 Read from the header: ``RunInfo/Run Number``, ``Run Title``, ``Sample Name``,
 ``Comment``, ``Laboratory``, ``Instrument``, ``Run Start Time``,
-``Sample Temperature`` (K), ``Sample Magnetic Field`` (G or T → mT),
-``Time Resolution`` (ps/ns/μs: the bin width), ``No of Histos``,
+``Sample Temperature`` (K, mK or °C → K), ``Sample Magnetic Field`` (G, kG, mT, T... →
+mT), ``Time Resolution`` (ps/ns/μs: the bin width), ``No of Histos``,
 ``RedGreen Offsets``; per histogram ``DetectorInfo/DetectorNNN/Name``,
 ``Time Zero Bin``, ``First Good Bin``, ``Last Good Bin``.
 
@@ -34,11 +34,18 @@ bin); ``Last Good Bin`` is read as the end of the good range, clipped to the
 histogram length (the definition's example gives it equal to the length).
 Good frames are unknown (continuous source).
 
+Units are read by :func:`bayesmusr.io.readers._meta.convert_unit`. A field without a
+unit is read as G and a temperature without one as K (musrfit converts only ``T`` and
+takes anything else as G); an unknown unit leaves the value NaN with the reason in
+its source. A ``Time Resolution`` without a known time unit is refused.
+
 What fails, with :class:`RunFormatError` naming the file and the missing key: no
 ``RunHeader`` (e.g. the LEM ROOT files used until 2011, whose header is a
 ``TLemRunHeader`` in a ``RunInfo`` folder), no ``histos``, no
 ``RunInfo/Time Resolution`` (the bin width), a missing ``hDecayNNN`` histogram,
-histograms of different lengths, or a header object uproot cannot deserialize.
+histograms of different lengths, a ``hDecayNNN`` that is not a histogram, counts
+that are not whole numbers >= 0 (a TH1F stores floats), or a header object uproot
+cannot deserialize.
 """
 from __future__ import annotations
 
@@ -52,7 +59,8 @@ import numpy as np
 import uproot
 
 from bayesmusr.io.errors import RunFormatError
-from bayesmusr.io.readers._meta import complete_geometry
+from bayesmusr.io.readers._checks import integer_counts, run_number
+from bayesmusr.io.readers._meta import complete_geometry, convert_unit, quantity_source
 from bayesmusr.io.run import MuonRun, make_histogram_dataset
 
 __all__ = ["parse_header_line", "parse_quantity", "read_musrroot"]
@@ -65,9 +73,6 @@ _QUANTITY = re.compile(
     r"\s*(?P<unit>[^;]*?)\s*(?:;|$)"
 )
 _HISTO = re.compile(r"^hDecay(\d{3,})$")
-_TIME_TO_US = {"ps": 1e-6, "picosec": 1e-6, "ns": 1e-3, "nanosec": 1e-3, "us": 1.0, "μs": 1.0, "microsec": 1.0}
-_FIELD_TO_MT = {"g": 0.1, "gauss": 0.1, "t": 1000.0, "tesla": 1000.0, "mt": 1.0, "kg": 100.0}
-_TEMP_TO_K = {"k": 1.0, "kelvin": 1.0, "mk": 1e-3}
 #: TMusrRunHeader writes "n/a" for strings it was not given.
 _UNSET = {"", "n/a"}
 
@@ -240,10 +245,28 @@ class _Header:
     def ints(self, key: str) -> list[int]:
         if key not in self.entries:
             return []
+        values = [self._whole(key, x) for x in self.entries[key][0].split(";") if x.strip()]
+        if any(v is None for v in values):
+            raise RunFormatError(self.path, f"RunHeader/{key}", f"expected integers, found {self.entries[key][0]!r}")
+        return values
+
+    def whole(self, key: str, default: int) -> int:
+        """A whole number; ``default`` when the key is absent; refused when present but not a whole number."""
+        if key not in self.entries:
+            return default
+        v = self._whole(key, self.entries[key][0])
+        if v is None:
+            raise RunFormatError(self.path, f"RunHeader/{key}", f"expected a whole number, found {self.entries[key][0]!r}")
+        return v
+
+    @staticmethod
+    def _whole(key: str, text: str) -> int | None:
         try:
-            return [int(float(x)) for x in self.entries[key][0].split(";") if x.strip()]
+            v = float(text)
         except ValueError:
-            raise RunFormatError(self.path, f"RunHeader/{key}", f"expected integers, found {self.entries[key][0]!r}") from None
+            return None
+        # beyond 2^53 a float is no longer an exact count of bins or histograms
+        return int(v) if math.isfinite(v) and v == round(v) and abs(v) < 2.0**53 else None
 
 
 def _bin_width_us(h: _Header) -> float:
@@ -251,20 +274,22 @@ def _bin_width_us(h: _Header) -> float:
     key = "RunHeader/RunInfo/Time Resolution"
     if not math.isfinite(value):
         raise RunFormatError(h.path, key, "missing: needed for the bin width (e.g. '0.1953125 ns')")
-    if unit.lower() not in _TIME_TO_US or not value > 0:
-        raise RunFormatError(h.path, key, f"expected a positive time in ps, ns or us, found {value:g} {unit!r}")
-    return value * _TIME_TO_US[unit.lower()]
+    bw, note = convert_unit(value, unit, "time")
+    if not (math.isfinite(bw) and bw > 0):
+        raise RunFormatError(h.path, key, f"expected a positive time in ps, ns or us, found {value:g} {unit!r}"
+                             + (f": {note}" if note else ""))
+    return bw
 
 
 def _layout(h: _Header, histos: dict[int, Any]) -> tuple[list[int], int]:
     """RedGreen offsets (one period each) and histograms per period."""
     offsets = h.ints("RunInfo/RedGreen Offsets") or [0]
-    n = h.number("RunInfo/No of Histos")
-    if not (math.isfinite(n) and n >= 1):
+    n = h.whole("RunInfo/No of Histos", 0)
+    if n < 1:
         if not histos:
             raise RunFormatError(h.path, "histos/DecayAnaModule/hDecay001", "missing: the file holds no hDecayNNN histogram")
         return [0], max(histos)
-    return offsets, int(n)
+    return offsets, n
 
 
 def _counts(h: _Header, histos: dict[int, Any], offsets: list[int], n: int) -> tuple[np.ndarray, list[str]]:
@@ -275,39 +300,52 @@ def _counts(h: _Header, histos: dict[int, Any], offsets: list[int], n: int) -> t
                 raise RunFormatError(
                     h.path, f"histos/DecayAnaModule/hDecay{off + j:03d}",
                     f"missing: RunInfo says {n} histograms per RedGreen offset {offsets}; found {sorted(histos)}")
-            hist = histos[off + j]
-            rows.append(np.asarray(hist.values(flow=False), dtype=np.float64))
-            titles.append(str(hist.member("fTitle")) if _has_member(hist, "fTitle") else "")
+            rows.append(_bins(histos[off + j], h.path, off + j))
+            titles.append(str(histos[off + j].member("fTitle")) if _has_member(histos[off + j], "fTitle") else "")
     lengths = {r.size for r in rows}
     if len(lengths) != 1:
         raise RunFormatError(h.path, "histos", f"expected histograms of one length, found lengths {sorted(lengths)}")
-    counts = np.stack(rows).reshape(len(offsets), n, -1)
-    if np.all(np.isfinite(counts)) and np.all(counts == np.round(counts)):
-        counts = counts.astype(np.int64)  # TH1F stores counts as floats
+    numbers = [off + j for off in offsets for j in range(1, n + 1)]
+    counts = integer_counts(  # TH1F stores counts as floats: they must still be whole and >= 0
+        np.stack(rows).reshape(len(offsets), n, -1), h.path, "histos",
+        lambda idx: f"hDecay{numbers[idx[0] * n + idx[1]]:03d}, bin {idx[2]}")
     return counts, titles[:n]
+
+
+def _bins(hist: Any, path: pathlib.Path, number: int) -> np.ndarray:
+    """The bins of one ``hDecayNNN`` without ROOT's under- and overflow bins."""
+    try:
+        return np.asarray(hist.values(flow=False))
+    except Exception as exc:  # noqa: BLE001 - uproot leaves undecodable objects as Unknown_*, without values()
+        raise RunFormatError(path, f"histos/hDecay{number:03d}",
+                             f"expected a 1-D histogram, uproot read {type(hist).__name__} ({str(exc)[:200]})") from None
 
 
 def _detectors(h: _Header, n: int, n_bins: int, bw: float, titles: list[str]) -> dict[str, Any]:
     """t0 (musrfit: centre of the t0 bin), good bins and names of the first offset's detectors."""
     t0b = np.array([h.number(f"DetectorInfo/Detector{j:03d}/Time Zero Bin") for j in range(1, n + 1)])
-    fgb = [h.number(f"DetectorInfo/Detector{j:03d}/First Good Bin") for j in range(1, n + 1)]
-    lgb = [h.number(f"DetectorInfo/Detector{j:03d}/Last Good Bin") for j in range(1, n + 1)]
+    fgb = [h.whole(f"DetectorInfo/Detector{j:03d}/First Good Bin", 0) for j in range(1, n + 1)]
+    lgb = [h.whole(f"DetectorInfo/Detector{j:03d}/Last Good Bin", n_bins) for j in range(1, n + 1)]
     names = [h.text(f"DetectorInfo/Detector{j:03d}/Name") or titles[j - 1] for j in range(1, n + 1)]
     return {
         "t0_bin": t0b, "t0_us": (t0b + 0.5) * bw,
-        "first": np.array([int(f) if math.isfinite(f) else 0 for f in fgb], np.int64),
-        "last": np.array([min(int(v), n_bins) if math.isfinite(v) else n_bins for v in lgb], np.int64),
+        "first": np.array(fgb, np.int64),
+        "last": np.minimum(np.array(lgb, np.int64), n_bins),
         "names": names,
     }
 
 
-def _physical(h: _Header, key: str, units: dict[str, float]) -> tuple[float, float, str]:
-    """A quantity converted with ``units`` (lower-case unit -> factor); NaN when absent or of another unit."""
-    value, err, unit = h.quantity(key)
-    factor = units.get(unit.lower())
-    if factor is None or not math.isfinite(value):
+def _physical(h: _Header, key: str, kind: str, default_unit: str) -> tuple[float, float, str]:
+    """A quantity in mT or K, its error and its source; NaN (the source saying why) when absent or unreadable."""
+    if key not in h.entries:
         return math.nan, math.nan, ""
-    return value * factor, err * factor, f"header:{key} ({value:g} {unit})"
+    value, err, unit = h.quantity(key)
+    where = f"header:{key} ({h.entries[key][0].split(';')[0].strip()})"
+    if not math.isfinite(value):
+        return math.nan, math.nan, quantity_source(where, math.nan, "expected a number then a unit")
+    out, note = convert_unit(value, unit, kind, default_unit)
+    out_err = convert_unit(value + err, unit, kind, default_unit)[0] - out if math.isfinite(err) else math.nan
+    return out, out_err, quantity_source(where, out, note)
 
 
 def _start_time(text: str) -> str:
@@ -325,15 +363,16 @@ def _build(entries: dict[str, tuple[str, int]], histos: dict[int, Any], path: pa
     offsets, n = _layout(h, histos)
     counts, titles = _counts(h, histos, offsets, n)
     d = _detectors(h, n, counts.shape[2], bw, titles)
-    T, T_err, T_src = _physical(h, "RunInfo/Sample Temperature", _TEMP_TO_K)
-    B, _, B_src = _physical(h, "RunInfo/Sample Magnetic Field", _FIELD_TO_MT)
+    T, T_err, T_src = _physical(h, "RunInfo/Sample Temperature", "temperature", "K")
+    B, _, B_src = _physical(h, "RunInfo/Sample Magnetic Field", "field", "G")
     zero = math.isfinite(B) and abs(B) < 0.01
-    run_number = h.number("RunInfo/Run Number")
+    notes: list[str] = []
+    number = run_number(h.number("RunInfo/Run Number"), "RunHeader/RunInfo/Run Number", notes)
     attrs = {
         "format": "PSI MusrRoot",
         "facility": h.text("RunInfo/Laboratory") or "PSI",
         "instrument": h.text("RunInfo/Instrument"),
-        "run_number": int(run_number) if math.isfinite(run_number) else -1,
+        "run_number": number,
         "sample": h.text("RunInfo/Sample Name"),
         "title": h.text("RunInfo/Run Title"),
         "comment": h.text("RunInfo/Comment"),
@@ -344,6 +383,7 @@ def _build(entries: dict[str, tuple[str, int]], histos: dict[int, Any], path: pa
         "source_file": str(path),
         "t0_source": "file:DetectorInfo Time Zero Bin (bin centre)",
         "periods_source": f"RunInfo/RedGreen Offsets {offsets}",
+        "notes": "; ".join(notes),
     }
     ds = make_histogram_dataset(
         counts, bin_width_us=bw, t0_us=d["t0_us"], t0_bin=d["t0_bin"], first_good_bin=d["first"],

@@ -22,7 +22,11 @@ PSI MDU (``'M3'`` pTA, ``'T4'``/``'T5'`` TDC)
     histogram of int32 counts.
 
 Metadata: temperature from the header values (mean of the first sensor, source
-``"header:temperature sensor 1"``), field from the padded field string (G → mT),
+``"header:temperature sensor 1"``; else the temperature string, a bare number read as
+K), field from the padded field string read by
+:func:`bayesmusr.io.readers._meta.read_quantity` (``"0.5 T"`` = 500 mT, ``"5 kG"`` =
+500 mT, ``"50G"`` = 5 mT; a bare number is read as G, PSI's unit, and the source says
+so; an unknown unit leaves the field NaN with the reason in ``field_source``),
 t0 per histogram as the header bin (musrfit convention: the t0 bin's centre is
 time zero). Header t0 values are often one bin after the prompt peak. Geometry:
 ZF when the header field is zero, else from the title
@@ -33,14 +37,14 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import pathlib
-import re
 import struct
 
 import numpy as np
 
 from bayesmusr.io.errors import RunFormatError
+from bayesmusr.io.readers._checks import integer_counts
 from bayesmusr.io.readers._isolate import call_isolated
-from bayesmusr.io.readers._meta import complete_geometry
+from bayesmusr.io.readers._meta import complete_geometry, quantity_source, read_quantity
 from bayesmusr.io.run import MuonRun, make_histogram_dataset
 
 __all__ = ["read_psi", "check_psi_header"]
@@ -139,7 +143,7 @@ def check_psi_header(path: str | pathlib.Path) -> dict:
             raise RunFormatError(path, "histogram resolution factor", f"expected 1..1024, found {histo_res}")
     selected = set()
     for tok in _cstring(buf, 192, 200, path, "detector list").split():
-        if tok.lstrip("-").isdigit():
+        if tok.isascii() and tok.lstrip("-").isdigit():  # str.isdigit() also accepts "¹", which int() refuses
             selected.add(int(tok))
     tags = [buf[settings_at + 52 + 60 * i: settings_at + 52 + 60 * (i + 1)] for i in range(n_tags)]
     pos = settings_at + n_settings + n_stats
@@ -174,16 +178,6 @@ def check_psi_header(path: str | pathlib.Path) -> dict:
         raise RunFormatError(path, "histograms", f"expected at most {_MAX_HISTOS}, found {n_hist}")
     n_bins = shape[1] + 1 - (1 if fid == b"M3" else 0)
     return {"format": f"PSI MDU {fid.decode()}", "n_histos": n_hist, "n_bins": n_bins, "n_detectors_header": n_det_header}
-
-
-_NUM = re.compile(r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
-
-
-def _number_with_unit(text: str) -> tuple[float, str]:
-    m = _NUM.search(text or "")
-    if not m:
-        return math.nan, ""
-    return float(m.group()), text[m.end():].strip()
 
 
 def read_psi(path: str | pathlib.Path):
@@ -221,7 +215,7 @@ def _read_here(path: pathlib.Path, header: dict):
         return _convert(reader, header, path)
     except UnicodeDecodeError as exc:
         raise RunFormatError(path, "header text", f"expected text fields, found undecodable bytes ({exc.reason})") from None
-    except (ValueError, TypeError, OverflowError, IndexError) as exc:
+    except (ValueError, TypeError, OverflowError, IndexError, MemoryError) as exc:
         if isinstance(exc, RunFormatError):
             raise
         raise RunFormatError(path, "header", f"unexpected content ({type(exc).__name__}: {exc})") from None
@@ -236,9 +230,8 @@ def _convert(reader, header: dict, path: pathlib.Path):
             f"header check found {header['n_histos']} x {header['n_bins']}, musr2py read {n_hist} x {n_bins}",
         )
     counts = np.array([reader.get_histo_vector(i, 1) for i in range(n_hist)], dtype=np.float64)
-    if not np.all(np.isfinite(counts)) or np.any(counts != np.round(counts)):
-        raise RunFormatError(path, "counts", "expected integer counts")
-    counts = counts.astype(np.int64)
+    counts = integer_counts(counts[np.newaxis], path, "histogram data",
+                            lambda idx: f"histogram {idx[1] + 1}, bin {idx[2]}")
     bw = float(reader.get_binWidth_us())
     t0_bins = np.asarray(reader.get_t0_vector(), dtype=np.float64)[:n_hist]
     fg = np.asarray(reader.get_firstGood_vector(), dtype=np.int64)[:n_hist]
@@ -250,15 +243,12 @@ def _convert(reader, header: dict, path: pathlib.Path):
     if temps and np.isfinite(temps[0]) and temps[0] > 0:
         T, T_std, T_src = temps[0], (devs[0] if devs else math.nan), "header:temperature sensor 1"
     else:
-        T, unit = _number_with_unit(reader.get_temp())
-        T_std, T_src = math.nan, "header:temperature string" if np.isfinite(T) else ""
-    field_val, field_unit = _number_with_unit(reader.get_field())
-    if np.isfinite(field_val):
-        unit = field_unit.lower()
-        field_mT = field_val * (100.0 if unit.startswith("t") and not unit.startswith("mt") else 1.0 if unit.startswith("mt") else 0.1)
-        field_src = f"header:field string {reader.get_field().strip()!r}"
-    else:
-        field_mT, field_src = math.nan, ""
+        raw_T = str(reader.get_temp()).strip()
+        T, note = read_quantity(raw_T, "temperature", default_unit="K")  # PSI writes "12.0K"
+        T_std, T_src = math.nan, quantity_source(f"header:temperature string {raw_T!r}", T, note)
+    raw_B = str(reader.get_field()).strip()
+    field_mT, note = read_quantity(raw_B, "field", default_unit="G")  # PSI writes "50G"; a bare number is G
+    field_src = quantity_source(f"header:field string {raw_B!r}", field_mT, note)
     if np.isfinite(field_mT) and abs(field_mT) < 0.01:
         geometry, geo_src = "ZF", "header field = 0"
     else:
