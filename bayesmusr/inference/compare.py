@@ -48,6 +48,7 @@ from __future__ import annotations
 import math
 import os
 import pathlib
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -91,6 +92,43 @@ def _az():
     return az
 
 
+_PER_T = re.compile(r"^(?P<base>.+_T)(?P<j>\d+)$")
+
+
+def stack_temperatures(posterior: Mapping[str, np.ndarray], temperatures) -> tuple[dict, dict, dict]:
+    """Per-temperature variables ``<name>_T0 … <name>_T<n−1>`` as one ``<name>_T`` with a ``temperature`` dimension.
+
+    Parameters
+    ----------
+    posterior : mapping
+        Name → (chain, draw) arrays.
+    temperatures : sequence of float or None
+        The scan's temperatures in K (None or empty: nothing is stacked).
+
+    Returns
+    -------
+    posterior : dict
+        With each complete family of ``_T<j>`` variables replaced by one (chain, draw, temperature) array.
+    dims : dict
+        ``{"<name>_T": ["temperature"]}`` for ArviZ.
+    coords : dict
+        ``{"temperature": temperatures}`` (K), or empty.
+    """
+    temps = [] if temperatures is None else [float(t) for t in np.ravel(temperatures)]
+    out, families = dict(posterior), {}
+    for name in posterior:
+        m = _PER_T.match(name)
+        if m and temps:
+            families.setdefault(m["base"], {})[int(m["j"])] = name
+    dims = {}
+    for base, members in families.items():
+        if sorted(members) != list(range(len(temps))):
+            continue  # not one value per temperature: left as it is
+        out[base] = np.stack([np.asarray(out.pop(members[j])) for j in range(len(temps))], axis=-1)
+        dims[base] = ["temperature"]
+    return out, dims, ({"temperature": np.asarray(temps)} if dims else {})
+
+
 def make_inference_data(posterior: Mapping[str, np.ndarray], pointwise: np.ndarray,
                         predictive: Mapping[str, np.ndarray], observed: Mapping[str, np.ndarray],
                         obs_dims: Mapping[str, list], obs_coords: Mapping[str, np.ndarray],
@@ -121,12 +159,12 @@ def make_inference_data(posterior: Mapping[str, np.ndarray], pointwise: np.ndarr
     arviz.InferenceData
     """
     az = _az()
-
+    posterior, dims, coords = stack_temperatures(posterior, attrs.get("temperatures_K"))
     # (arviz 0.23 drops log_likelihood when sample_stats is passed to from_dict too: add it separately)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "more chains than draws" for short test chains
         idata = az.from_dict(posterior=dict(posterior), log_likelihood={"y": quantize_log_likelihood(pointwise)},
-                             dims={"y": ["obs"]})
+                             dims={"y": ["obs"], **dims}, coords=coords)
         groups = {"sample_stats": az.from_dict(posterior=dict(sample_stats)).posterior}
     if predictive:
         pp_dims = pp_dims or {}

@@ -432,7 +432,8 @@ class ScanProblem(_ProblemBase):
         -------
         vals : dict
             Sampled parameters in physical units, plus ``nu_i_T<j>``, ``nu_mu_T<j>`` (μs⁻¹)
-            and, pooled, ``delta_T<j>`` (μs⁻¹).
+            and, pooled, ``delta_T<j>`` (μs⁻¹); the result stacks them as ``nu_i_T`` … with a
+            ``temperature`` dimension (:func:`bayesmusr.inference.compare.stack_temperatures`).
         pointwise : ndarray
             Per-bin log-likelihood at the conditional nuisances (per run: forward bins, then backward).
         replicas : dict or None
@@ -484,7 +485,7 @@ class ScanProblem(_ProblemBase):
             "run_fields_mT": [float(r.b_lf) for p in self.points for r in p.runs],
             "run_temperatures_K": [float(p.temperature) for p in self.points for r in p.runs],
             **self._setup_description(),
-            "units": [f"{p.name}: {p.unit}" for p in self.declared] + ["nu_i_T*, nu_mu_T*: μs⁻¹"],
+            "units": [f"{p.name}: {p.unit}" for p in self.declared] + ["nu_i_T, nu_mu_T (per temperature): μs⁻¹"],
             "likelihood": ("Poisson on forward/backward histograms (Gaussian for asymmetry runs); per-run "
                            "nuisances (A, α, f, β_F, β_B) integrated out by the Laplace method, N0 analytically"),
             "ea_support": ea_support_note([r for p in self.points for r in p.runs], self.table),

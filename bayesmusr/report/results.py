@@ -160,6 +160,19 @@ def _model_section(idata, attrs) -> tuple[str, dict, dict, str | None]:
     return str(attrs.get("model", "")), compare.priors_from_attrs(attrs), options, attrs.get("ea_table") or None
 
 
+def _flat_temperatures(post):
+    """The report's view of a posterior: each ``<name>_T`` (…, temperature) as ``<name>_T0 … <name>_T<n−1>``
+    (draw dictionaries and per-run bands then need no dimension logic)."""
+    per_t = [v for v in post.data_vars if "temperature" in post[v].dims]
+    if not per_t:
+        return post
+    flat = post.drop_vars(per_t)
+    for v in per_t:
+        for j in range(post.sizes["temperature"]):
+            flat[f"{v}{j}"] = post[v].isel(temperature=j, drop=True)
+    return flat.drop_dims("temperature", errors="ignore")
+
+
 def _kind(res_type, attrs, names) -> str:
     if res_type == "scan":
         return "ea_scan" if "nu_i_T0" in names else ("kt_scan" if "nu_T0" in names else "")
@@ -211,6 +224,7 @@ def load_result(path: str | os.PathLike, label: str | None = None) -> Result:
     except ValueError as exc:
         raise _not_a_result(path, str(exc).removeprefix(f"{path}: ").removesuffix(
             "; expected a bayesmusr fit result")) from None
+    idata.posterior = _flat_temperatures(idata.posterior)
     attrs = dict(idata.posterior.attrs)
     res_type = attrs.get("bayesmusr_result", (read_spec(idata) or {}).get("kind"))
     model, priors, options, table = _model_section(idata, attrs)

@@ -236,7 +236,8 @@ def _rates_table(problem, ea_idata, kt_results) -> list[str]:
              f"[{interval_label(WIDE)} central], μs⁻¹:", "",
              "| T (K) | ν_i | ν_μ | ν_KT (KT reading) | Δ_KT (KT reading) |", "|---|---|---|---|---|"]
     for j, t in enumerate(problem.temperatures):
-        bi, bm = (np.percentile(np.asarray(post[f"{n}_T{j}"]).ravel(), PERCENTILES) for n in ("nu_i", "nu_mu"))
+        bi, bm = (np.percentile(np.asarray(post[f"{n}_T"].isel(temperature=j)).ravel(), PERCENTILES)
+                  for n in ("nu_i", "nu_mu"))
         lines.append(f"| {t:g} | {_interval_cell(bi)} | {_interval_cell(bm)} | {_interval_cell(nu_kt[:, j])} | "
                      f"{_interval_cell(delta_kt[:, j], '.4f')} |")
     return lines

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import hashlib
 import json
 import math
 import multiprocessing as mp
@@ -69,6 +68,7 @@ from bayesmusr.io.setup import SETUP_OPTIONS, RunSetup, check_keys
 from bayesmusr.model.parameters import KT_SCAN_PARAMETERS, SCAN_PARAMETERS
 from bayesmusr.model.rundata import RunData, ea_delta_support
 from bayesmusr.model.scan import KTTemperatureProblem, ScanPointData, ScanProblem, holder_option, resolve_priors
+from bayesmusr.workflows.resume import chain_fingerprint, stamp_path
 from bayesmusr.workflows.spec import new_spec, spec_attrs
 from bayesmusr.workflows.temperature import run_record
 
@@ -236,17 +236,8 @@ def load_scan(cfg: dict, base: pathlib.Path):
     return points
 
 
-#: sampler settings that only change how long a chain runs or how it is shown: a finished result or a
-#: backend made with other values is still the same posterior's chain, so it is reused / resumed
-_LENGTH_SETTINGS = ("min_steps", "max_steps", "max_seconds", "progress", "workers", "check_every")
-
-
 def fingerprint(problem, seed: int, settings: dict) -> str:
-    """Hash of what a chain depends on: the model description (priors, options, runs), the data, seed and settings.
-
-    Stored next to the HDF5 backend (``<backend>.fingerprint``); a result or
-    backend whose fingerprint differs came from another configuration or other
-    data and is not reused.
+    """The chain fingerprint (:func:`bayesmusr.workflows.resume.chain_fingerprint`) of a scan problem.
 
     Parameters
     ----------
@@ -255,33 +246,21 @@ def fingerprint(problem, seed: int, settings: dict) -> str:
     seed : int
         Sampler seed.
     settings : dict
-        Sampler settings; those of ``_LENGTH_SETTINGS`` are left out.
+        Sampler settings.
 
     Returns
     -------
     str
         SHA-256 hex digest.
     """
-
-    h = hashlib.sha256()
-    h.update(json.dumps(problem.describe(), sort_keys=True, default=str).encode())
-    h.update(json.dumps({k: v for k, v in settings.items() if k not in _LENGTH_SETTINGS},
-                        sort_keys=True, default=str).encode())
-    h.update(f"seed={seed}".encode())
-    for point in problem.points:
-        for run in point.runs:
-            for name in ("t", "forward", "backward", "asymmetry", "error"):
-                a = getattr(run, name, None)
-                if a is not None:
-                    h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-    return h.hexdigest()
+    return chain_fingerprint(problem.describe(), (r for pt in problem.points for r in pt.runs), seed, settings)
 
 
 def _sample_or_load(problem, out: pathlib.Path, backend: pathlib.Path, seed: int, settings: dict,
                     attrs: dict | None = None):
     """Reuse a finished result or resume its backend — only if both come from this very configuration and data."""
 
-    stamp = backend.with_name(backend.name + ".fingerprint")
+    stamp = stamp_path(backend)
     fp = fingerprint(problem, seed, settings)
     old = stamp.read_text().strip() if stamp.exists() else None
     if old != fp and (out.exists() or backend.exists()):
@@ -357,19 +336,21 @@ def _posterior_array(idata, name):
     return np.asarray(idata.posterior[name]).ravel()
 
 
-def _kt_reading(points, priors, holder_fraction, count_background, out, seed, kt_sampler, progress):
+def _kt_reading(points, priors, holder_fraction, count_background, out, seed, kt_sampler, progress, first=0):
     """Per-temperature dynamic-KT fits (the conventional reading); returns (result paths, seconds).
 
     Runs in a worker process when the job is parallel, so it takes and returns
     only picklable things; each temperature reuses its finished result or
-    resumes its HDF5 backend exactly as in a serial run.
+    resumes its HDF5 backend exactly as in a serial run.  ``first`` is the scan
+    index of ``points[0]`` (file names and seeds follow it), so that one
+    temperature can be fitted as a task of its own (``fit_scan(executor=...)``).
     """
 
     t0 = time.perf_counter()
     settings = dict(kt_sampler)
     settings.setdefault("progress", progress)
     paths = []
-    for j, p in enumerate(points):
+    for j, p in enumerate(points, start=first):
         print(f"KT reading, T = {p.temperature:g} K", flush=True)
         kp = KTTemperatureProblem(p, priors, holder_fraction=holder_fraction, count_background=count_background)
         path = out / "kt" / f"kt_T{j:02d}.nc"
@@ -416,7 +397,7 @@ def combine_kt(kt_results, problem, path, attrs: dict | None = None):
     attrs = {"bayesmusr_result": "scan", "model": "kt_per_temperature",
              "temperatures_K": [float(t) for t in problem.temperatures],
              **{k: desc[k] for k in ("run_labels", "run_fields_mT", "run_temperatures_K", "options")},
-             **(attrs or {})}
+             **_kt_convergence(kt_results, problem.temperatures), **(attrs or {})}
     idata = compare.make_inference_data(post, pointwise, {}, observed, dims, coords,
                                         {"lp": np.zeros((nw, nd))}, attrs, pp_dims={})
     compare.save(idata, path)
@@ -431,6 +412,18 @@ NU_KT_RIDGE_RATIO = 10.0
 #: bound (a simulated scan at 450 K: 16–84 % = 6.8–59, ratio 8.7, 97.5 % = 93 of 100, median 20 became T*;
 #: benchmarks/validate_scan.py), while the other ν_KT posteriors of those scans end at 97.5 % ≤ 28
 NU_KT_RIDGE_BOUND_FRACTION = 0.5
+
+
+def _kt_convergence(kt_results, temperatures) -> dict:
+    """The sampler record of the combined KT reading: converged only if every temperature's fit is."""
+    def first(r, key, default):
+        return np.asarray(r.posterior.attrs.get(key, default)).ravel()[0]
+    conv = [int(first(r, "converged", 0)) for r in kt_results]
+    return {"converged": int(all(conv)),
+            "chain_length_in_tau": min(float(first(r, "chain_length_in_tau", np.nan)) for r in kt_results),
+            "tau_multiple_required": float(first(kt_results[0], "tau_multiple_required", 50)),
+            "convergence_message": "converged" if all(conv) else
+            "not converged at T = " + ", ".join(f"{t:g} K" for t, c in zip(temperatures, conv) if not c)}
 
 
 def conventional_reading(temps, kt_results) -> dict:
@@ -535,7 +528,7 @@ class ScanJob:
     spec: dict
 
 
-def fit_scan(cfg: dict, base: pathlib.Path, out: pathlib.Path, progress: bool = True) -> ScanJob:
+def fit_scan(cfg: dict, base: pathlib.Path, out: pathlib.Path, progress: bool = True, executor=None) -> ScanJob:
     """Both readings of a scan (EA Arrhenius model, per-temperature KT), compared, written into ``out``.
 
     Parameters
@@ -548,6 +541,10 @@ def fit_scan(cfg: dict, base: pathlib.Path, out: pathlib.Path, progress: bool = 
         Output folder (results, backends; an interrupted job resumes there).
     progress : bool
         Show progress bars.
+    executor : concurrent.futures.Executor-like, optional
+        If given, every temperature's KT fit is submitted to it (``submit(fn, *args)`` returning a
+        future with ``result()``; e.g. a Dask client's ``get_executor()``) while this process samples
+        the EA scan model, instead of the ``[kt] parallel`` process.
 
     Returns
     -------
@@ -584,7 +581,16 @@ def fit_scan(cfg: dict, base: pathlib.Path, out: pathlib.Path, progress: bool = 
     # single-threaded), which nearly halves the wall time of the job.
     parallel = bool(kt_cfg.get("parallel", True)) and (os.cpu_count() or 1) >= 2
     t0 = time.perf_counter()
-    if parallel:
+    if executor is not None:
+        # one task per temperature on the caller's executor (a Dask cluster in bayesmusr.campaign); they are
+        # submitted before the EA chain and waited for after it, in this thread
+        kt_futures = [executor.submit(_kt_reading, [p], *kt_args[1:], False, j) for j, p in enumerate(points)]
+        ea_idata = _sample_to_diagnostics(problem, out / RESULT_EA, out / "ea_scan.h5", seed, sampler,
+                                          attrs=spec_attrs(spec))
+        t_ea = time.perf_counter() - t0
+        kt_paths = [path for f in kt_futures for path in f.result()[0]]
+        t_kt = time.perf_counter() - t0
+    elif parallel:
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
             kt_future = pool.submit(_kt_reading, *kt_args, False)
             ea_idata = _sample_to_diagnostics(problem, out / RESULT_EA, out / "ea_scan.h5", seed, sampler,
