@@ -27,6 +27,7 @@ from bayesmusr.physics import tables
 from bayesmusr.report.html import write_report
 from bayesmusr.report.plots import plot_run_file
 from bayesmusr.workflows import spec as spec_module
+from bayesmusr.workflows.scan import load_config
 from bayesmusr.workflows.spec import format_spec, is_result_file, read_spec, relocate
 from bayesmusr.workflows.temperature import fit_temperature, refit
 
@@ -41,8 +42,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
 
-    check_outputs([("--out", args.out, "folder")], inputs=[args.config])
-    run_analysis(args.config, out_dir=args.out, progress=not args.quiet)
+    cfg, base = load_config(args.config)  # checked (keys, types, set-up) before any work
+    out = args.out or base / cfg.get("output", {}).get("folder", "analysis-output")
+    check_outputs([("--out" if args.out else "[output] folder", out, "folder")], inputs=[args.config])
+    run_analysis(args.config, out_dir=out, progress=not args.quiet)
     return 0
 
 

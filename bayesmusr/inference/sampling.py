@@ -461,16 +461,50 @@ def _initial_walkers(problem, centre, cov, nwalkers, rng):
 
 
 # -------------------------------------------------------------------- sampling
+#: what each sampler setting must be: (integer?, smallest value, None allowed?) — checked before any work
+_SETTING_RULES = {
+    "nwalkers": (True, 4, True), "tau_multiple": (False, 1.0, False), "tau_rtol": (False, 0.0, False),
+    "check_every": (True, 10, False), "min_steps": (True, 1, False), "max_steps": (True, 1, False),
+    "max_seconds": (False, 0.0, True), "max_draws": (True, 10, False), "n_predictive": (True, 0, False),
+    "map_starts": (True, 1, False), "workers": (True, 1, False),
+}
+
+
 def _settings(overrides: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(overrides) - set(SAMPLER_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown sampler settings {sorted(unknown)}; known: {sorted(SAMPLER_DEFAULTS)}")
     s = dict(SAMPLER_DEFAULTS)
     s.update({k: v for k, v in overrides.items()})
-    w = s["workers"]
-    if isinstance(w, bool) or not isinstance(w, (int, np.integer)) or w < 1:
-        raise ValueError(f"workers must be an integer >= 1 (processes evaluating the posterior), got {w!r}")
+    for name, (integer, least, optional) in _SETTING_RULES.items():
+        v = s[name]
+        if v is None and optional:
+            continue
+        number = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        if not number or not math.isfinite(v) or v < least or (integer and v != int(v)):
+            kind = "a whole number" if integer else "a number"
+            raise ValueError(f"sampler setting {name} = {v!r}: expected {kind} >= {least:g}"
+                             + (" (or none)" if optional else ""))
+        s[name] = int(v) if integer else float(v)
+    if not isinstance(s["progress"], bool):
+        raise ValueError(f"sampler setting progress = {s['progress']!r}: expected true or false")
     return s
+
+
+def check_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate sampler settings (names, types, ranges) before any work; the merged settings.
+
+    Parameters
+    ----------
+    settings : mapping
+        Keys of :data:`SAMPLER_DEFAULTS`.
+
+    Returns
+    -------
+    dict
+        :data:`SAMPLER_DEFAULTS` updated with ``settings``; ValueError naming the setting otherwise.
+    """
+    return _settings(settings)
 
 
 def _open_backend(path, names, nwalkers, ndim):
@@ -484,6 +518,10 @@ def _open_backend(path, names, nwalkers, ndim):
         if stored and stored != list(names):
             raise ValueError(f"backend {path}: it holds a chain of parameters {stored}, not {list(names)}; "
                              "use another backend file or delete it")
+        chain, logp = backend.get_chain(), backend.get_log_prob()
+        if not (np.all(np.isfinite(chain)) and np.all(np.isfinite(logp) | (logp == -np.inf))):
+            raise ValueError(f"backend {path}: its stored chain holds NaN or infinite values (a damaged file); "
+                             "delete it to sample afresh, or give another backend")
         if backend.shape != (nwalkers, ndim):
             raise ValueError(f"backend {path}: shape {backend.shape} (walkers, parameters) differs from "
                              f"({nwalkers}, {ndim}); use another backend file or the same nwalkers")

@@ -747,6 +747,8 @@ class MuonRun:
             return self.ds[["asymmetry", "asymmetry_error"]].copy()
         if alpha is None:
             alpha = float(self.ds.attrs.get("alpha", 1.0))
+        if not (isinstance(alpha, (int, float, np.number)) and math.isfinite(alpha) and alpha > 0):
+            raise ValueError(f"{self.source}: alpha = {alpha!r}: expected a finite detector balance > 0")
         g = self.grouped(groups, dead_time=dead_time, period=period, bunch=bunch)
         F, B = g["forward"].values.copy(), g["backward"].values.copy()
         vF, vB = g["forward_variance"].values.copy(), g["backward_variance"].values.copy()

@@ -24,6 +24,7 @@ import difflib
 import json
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -472,6 +473,9 @@ class RunSetup:
         over: dict[str, Any] = {"field_mT": self.field_mT, "temperature_K": self.temperature_K}
         if self.field_mT is not None and run.geometry not in ("LF", "ZF"):
             over["geometry"] = "ZF" if self.field_mT == 0 else "LF"
+            if run.geometry == "TF":  # headers do say TF on ZF runs (EMU), but a real TF run must not pass unseen
+                warnings.warn(f"{run.source}: the file says TF; fitted as {over['geometry']} because field_mT = "
+                              f"{self.field_mT:g} was given", UserWarning, stacklevel=3)
         if run.kind == "histograms":
             over.update(self._detector_overrides(run))
         elif hist_only := [k for k in _HISTOGRAM_ONLY if getattr(self, k) is not None]:

@@ -260,7 +260,11 @@ def parse_prior(spec: Any, name: str = "parameter", parameter: FitParameter | No
     -------
     Prior
     """
-    prior = _parse(spec, name)
+    try:
+        prior = _parse(spec, name)
+    except ValueError as exc:  # a Prior's own check (lo < hi, sigma > 0, …) does not know the name
+        msg = str(exc)
+        raise ValueError(msg if msg.startswith("prior for") else f"prior for {name!r}: {msg}") from None
     if parameter is None:
         return prior
     if prior.kind == "normal" and not (math.isfinite(prior.lo) or math.isfinite(prior.hi)):

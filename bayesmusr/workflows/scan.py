@@ -62,7 +62,7 @@ import numpy as np
 from bayesmusr.inference import compare
 from bayesmusr.inference.compare import priors_of
 from bayesmusr.inference.conventional import fit_arrhenius, fit_two_state
-from bayesmusr.inference.sampling import SAMPLER_DEFAULTS, sample
+from bayesmusr.inference.sampling import SAMPLER_DEFAULTS, check_settings, sample
 from bayesmusr.io.collection import DEFAULT_TEMPERATURE_TOLERANCE_K, RunCollection
 from bayesmusr.io.setup import SETUP_OPTIONS, RunSetup, check_keys
 from bayesmusr.model.parameters import KT_SCAN_PARAMETERS, SCAN_PARAMETERS
@@ -146,6 +146,14 @@ def check_config(cfg: dict, where: str) -> None:
     for table in ("truth",):
         check_keys(cfg.get(table, {}), names | {"fbg", "nu", "tau_delta"}, f"{where}: [{table}]")
     _check_types(cfg, where)
+    for table, sampler in (("sampler", cfg.get("sampler", {})), ("kt.sampler", cfg.get("kt", {}).get("sampler", {}))):
+        seed = sampler.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"{where}: [{table}] seed = {seed!r}: expected a whole number >= 0")
+        try:
+            check_settings({k: v for k, v in sampler.items() if k != "seed"})
+        except ValueError as exc:
+            raise ValueError(f"{where}: [{table}] {exc}") from None
     scan_setup(cfg, where)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from bayesmusr.inference.adapters import MarginalAdapter, TemperatureAdapter
-from bayesmusr.inference.sampling import sample
+from bayesmusr.inference.sampling import check_settings, sample
 from bayesmusr.io.collection import DEFAULT_TEMPERATURE_TOLERANCE_K
 from bayesmusr.io.run import MuonRun
 from bayesmusr.io.setup import RunSetup
@@ -95,6 +95,9 @@ def fit_temperature(runs, model: str = "dynamic_kt", *, priors: Mapping[str, Any
     """
     if nuisances not in NUISANCE_MODES:
         raise ValueError(f"nuisances must be one of {NUISANCE_MODES}, got {nuisances!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    check_settings(settings)  # before any file is read
     if isinstance(runs, (str, pathlib.Path, RunData, MuonRun)):
         runs = [runs]
     rd = _to_rundata(list(runs), setup, b_lf, {"t_min": t_min, "t_max": t_max, "bunch": bunch, "groups": groups,
