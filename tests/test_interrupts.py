@@ -44,3 +44,18 @@ def test_an_interrupted_fit_exits_130_without_a_traceback(run_file, tmp_path, si
         stdout, stderr = done.communicate(timeout=300)
         assert done.returncode == 0, stderr
         assert out.exists()
+
+
+def test_max_seconds_bounds_the_map_search_too():
+    from bayesmusr.model.rundata import RunData
+    from bayesmusr.workflows.temperature import fit_temperature
+
+    run = RunData.from_run(simulate_run("dynamic_kt", {"delta": 0.3, "nu": 0.2}, rng=np.random.default_rng(4),
+                                        n_bins=400))
+    t0 = time.perf_counter()
+    with pytest.warns(RuntimeWarning, match="max_seconds ran out during the MAP search"):
+        idata = fit_temperature([run], "dynamic_kt", seed=1, progress=False, max_seconds=0.0, nwalkers=8,
+                                check_every=10, max_draws=40)
+    assert idata.posterior.attrs["converged"] == 0
+    assert "max_seconds" in idata.posterior.attrs["convergence_message"]
+    assert time.perf_counter() - t0 < 120

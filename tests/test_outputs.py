@@ -30,16 +30,19 @@ def run_copy(tmp_path):
     (["plot", "{run}", "-o", "{run}"], "one of the inputs"),
     (["plot", "{run}", "-o", "{tmp}"], "is a folder"),
     (["report", "{run}", "--out", "{other}"], "did not write"),
-    (["fit", "{run}", "--out", "{other}"], "not a folder"),
+    (["fit", "{cfg}", "--out", "{other}"], "not a folder"),
+    (["fit", "{run}", "--out", "{tmp}/o"], "not a TOML text file"),
 ])
 def test_outputs_that_would_destroy_user_files_are_refused(args, message, run_copy, tmp_path, capsys):
     other = tmp_path / "other.nxs"
     shutil.copy(ZF, other)
     before = {p: p.read_bytes() for p in (run_copy, other)}
-    argv = [a.format(run=run_copy, other=other, tmp=tmp_path) for a in args]
+    cfg = tmp_path / "a.toml"
+    cfg.write_text('[data]\nruns = "r.toml"\n')
+    argv = [a.format(run=run_copy, other=other, tmp=tmp_path, cfg=cfg) for a in args]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
-    assert message in err and ("--out" in err or "--backend" in err or "--output" in err)
+    assert message in err and ("--out" in err or "--backend" in err or "--output" in err or "a TOML" in err)
     assert all(p.read_bytes() == b for p, b in before.items())  # nothing touched
 
 

@@ -232,6 +232,7 @@ class _Interrupts:
     kernel (a SystemError, exit 1).  A second signal before a checkpoint interrupts at once."""
 
     requested = False
+    deadline = math.inf  # perf_counter() after which the MAP search stops (max_seconds)
 
 
 def _on_signal(signum, frame):  # pragma: no cover - exercised through a subprocess in the tests
@@ -264,10 +265,16 @@ def deferred_interrupts():
 
 
 def _checkpoint() -> None:
-    """Raise the deferred KeyboardInterrupt, if a signal came."""
+    """Raise the deferred KeyboardInterrupt, if a signal came; :class:`_OutOfTime` past the MAP deadline."""
     if _Interrupts.requested:
         _Interrupts.requested = False
         raise KeyboardInterrupt
+    if time.perf_counter() > _Interrupts.deadline:
+        raise _OutOfTime
+
+
+class _OutOfTime(Exception):
+    """The ``max_seconds`` budget ran out during the MAP search (the best point so far is used)."""
 
 
 def _objective(problem):
@@ -315,38 +322,48 @@ def find_map(problem, starts: Sequence[np.ndarray] | None = None, n_best: int | 
                          "(and, for EA, the table support)")
     f = _objective(problem)
     best_y, best_v = None, -math.inf
-    resid = getattr(problem, "residuals", None)
-    for _, i in scored[:n_best]:
-        y = np.clip(starts[i], lo, hi)
-        if resid is not None:
-            # Gauss-Newton-type trust region on residuals whose squares sum to −2 log posterior
-            res = least_squares(_checked(resid), y, bounds=(lo, hi), method="trf", x_scale="jac",
-                                ftol=1e-10, xtol=1e-10, gtol=1e-10, max_nfev=200 * (y.size + 1))
-            y = res.x
-        else:
-            # Laplace-marginal log-posteriors are sums of ~1e8-sized terms with a rounding noise of
-            # ~1e-6, which makes L-BFGS-B's forward differences on 1e-8 steps useless (measured: it
-            # stopped after one iteration, 36 log-units below the optimum, on a 4-parameter EA
-            # problem).  Low-dimensional problems go through Nelder-Mead first; L-BFGS-B then uses
-            # central differences on 1e-4 steps (relative to max(1, |y|)); the best point is kept.
-            cands = []
-            if y.size <= 10:
-                res = minimize(f, y, method="Nelder-Mead", bounds=list(zip(lo, hi)),
-                               options={"xatol": 1e-5, "fatol": 1e-5, "maxfev": 400 * (y.size + 1),
-                                        "adaptive": True})
-                y = np.clip(res.x, lo, hi)
-                cands.append(y)
-            for _ in range(2):  # restart once: L-BFGS-B's memory can stall on curved valleys
-                res = minimize(f, y, method="L-BFGS-B", jac="3-point", bounds=list(zip(lo, hi)),
-                               options={"maxiter": 3000, "maxfun": 60000, "ftol": 1e-12, "gtol": 1e-7,
-                                        "finite_diff_rel_step": 1e-4})
-                y = res.x
-                cands.append(y)
-            y = min(cands, key=f)
-        v = problem.log_posterior(y)
-        if v > best_v:
-            best_y, best_v = y, v
+    try:
+        for _, i in scored[:n_best]:
+            best_y, best_v = _refine(problem, f, starts[i], lo, hi, best_y, best_v)
+    except _OutOfTime:
+        warnings.warn("max_seconds ran out during the MAP search: sampling starts from the best point so far",
+                      RuntimeWarning, stacklevel=3)
+        if best_y is None:  # not one local search finished: the best starting point
+            best_y, best_v = np.clip(starts[scored[0][1]], lo, hi), scored[0][0]
     return best_y, float(best_v)
+
+
+def _refine(problem, f, start, lo, hi, best_y, best_v):
+    """One local optimisation from ``start``; returns the better of it and (best_y, best_v)."""
+    resid = getattr(problem, "residuals", None)
+    y = np.clip(start, lo, hi)
+    if resid is not None:
+        # Gauss-Newton-type trust region on residuals whose squares sum to −2 log posterior
+        res = least_squares(_checked(resid), y, bounds=(lo, hi), method="trf", x_scale="jac",
+                            ftol=1e-10, xtol=1e-10, gtol=1e-10, max_nfev=200 * (y.size + 1))
+        y = res.x
+    else:
+        # Laplace-marginal log-posteriors are sums of ~1e8-sized terms with a rounding noise of
+        # ~1e-6, which makes L-BFGS-B's forward differences on 1e-8 steps useless (measured: it
+        # stopped after one iteration, 36 log-units below the optimum, on a 4-parameter EA
+        # problem).  Low-dimensional problems go through Nelder-Mead first; L-BFGS-B then uses
+        # central differences on 1e-4 steps (relative to max(1, |y|)); the best point is kept.
+        cands = []
+        if y.size <= 10:
+            res = minimize(f, y, method="Nelder-Mead", bounds=list(zip(lo, hi)),
+                           options={"xatol": 1e-5, "fatol": 1e-5, "maxfev": 400 * (y.size + 1),
+                                    "adaptive": True})
+            y = np.clip(res.x, lo, hi)
+            cands.append(y)
+        for _ in range(2):  # restart once: L-BFGS-B's memory can stall on curved valleys
+            res = minimize(f, y, method="L-BFGS-B", jac="3-point", bounds=list(zip(lo, hi)),
+                           options={"maxiter": 3000, "maxfun": 60000, "ftol": 1e-12, "gtol": 1e-7,
+                                    "finite_diff_rel_step": 1e-4})
+            y = res.x
+            cands.append(y)
+        y = min(cands, key=f)
+    v = problem.log_posterior(y)
+    return (y, v) if v > best_v else (best_y, best_v)
 
 
 def _curvature_scale(problem, y0, f0, j, lo, hi):
@@ -601,7 +618,12 @@ def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = No
     y_map, lp_map, p0 = None, math.nan, None
     anchor = getattr(problem, "anchor", None)
     if not resumed:
-        y_map, lp_map = find_map(problem)
+        # max_seconds bounds the MAP search too (a slow or pathological posterior must not run unbounded)
+        _Interrupts.deadline = t_start + s["max_seconds"] if s["max_seconds"] is not None else math.inf
+        try:
+            y_map, lp_map = find_map(problem)
+        finally:
+            _Interrupts.deadline = math.inf
         if anchor is not None:
             lp_map = anchor(y_map)
         centre, cov = laplace_covariance(problem, y_map, lp_map)

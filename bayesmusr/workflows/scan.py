@@ -97,10 +97,14 @@ def load_config(path) -> tuple[dict, pathlib.Path]:
     path = pathlib.Path(path)
     if not path.exists():
         raise FileNotFoundError(f"analysis file {path} not found")
+    if not path.is_file():
+        raise ValueError(f"analysis file {path}: not a regular file")
     try:
         cfg = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: invalid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a TOML text file (a data file?); give the analysis TOML") from None
     if "data" not in cfg:
         raise ValueError(f"{path}: a [data] table naming the runs (runs = 'x.toml' or files = '*.nc') is required")
     check_config(cfg, str(path))
