@@ -4,6 +4,7 @@ from __future__ import annotations
 import pathlib
 import shutil
 
+import numpy as np
 import pytest
 
 from bayesmusr import cli
@@ -70,3 +71,25 @@ def test_a_backend_resumes_only_into_its_own_fit(tmp_path):
     with pytest.raises(ValueError, match="another fit"):
         fit_temperature([run], "static_kt", seed=2, **kw)  # another seed: refused, the file is kept
     assert backend.exists()
+
+
+def test_laplace_centre_stays_inside_a_narrow_box():
+    """A parameter at its bound with a conditional SD wider than its prior range (the MAP of a hierarchical
+    funnel) used to push the Hessian stencil out of the box, so that no walker could be placed."""
+    from bayesmusr.inference.sampling import _initial_walkers, laplace_covariance
+
+    class Funnel:
+        bounds = (np.array([-6.9, -1.0]), np.array([-0.7, 1.0]))
+
+        def log_posterior(self, y):
+            lo, hi = self.bounds
+            if np.any(y < lo) or np.any(y > hi):
+                return -np.inf
+            return -0.5 * ((y[0] + 6.9) / 50.0) ** 2 - 0.5 * (y[1] / 0.1) ** 2
+
+    p = Funnel()
+    y_map = np.array([-6.9, 0.0])
+    centre, cov = laplace_covariance(p, y_map, p.log_posterior(y_map))
+    assert np.isfinite(p.log_posterior(centre))
+    walkers = _initial_walkers(p, centre, cov, 8, np.random.default_rng(0))
+    assert walkers.shape == (8, 2) and all(np.isfinite(p.log_posterior(w)) for w in walkers)

@@ -418,7 +418,10 @@ def laplace_covariance(problem, y_map: np.ndarray, log_post: float | None = None
     f0 = problem.log_posterior(y_map) if log_post is None else log_post
     n = y_map.size
     s = np.array([_curvature_scale(problem, y_map, f0, j, lo, hi) for j in range(n)])
-    h = 0.5 * s
+    # a wide conditional SD near a bound (the hierarchical spread τ_Δ at its lower bound, MAP of a funnel) must not
+    # push the stencil centre out of the box: steps are at most a tenth of the prior range
+    span = np.where(np.isfinite(hi - lo), hi - lo, np.inf)
+    h = np.minimum(0.5 * s, 0.1 * span)
     c = np.clip(y_map, lo + 1.01 * h, hi - 1.01 * h)
     fc = problem.log_posterior(c)
     H = np.empty((n, n))
