@@ -52,20 +52,14 @@ import time
 import tomllib
 import traceback
 
-
 from bayesmusr.report.campaign import ROW_VERSION, failed_row, scan_row, write_summary
 from bayesmusr.report.html import write_report as write_html_report
 from bayesmusr.report.scan_report import make_figures, write_report
 from bayesmusr.workflows import spec as spec_module
 from bayesmusr.workflows.scan import RESULT_EA, RESULT_KT, fit_scan, load_config
 
-
-def _distributed():
-    """dask.distributed, imported on first use: it takes a second or more, and only campaigns need it
-    (``bayesmusr`` commands start without it)."""
-    return importlib.import_module("distributed")
-
-__all__ = ["WORKER_ENV", "SCAN_RESOURCE", "DONE_FILE", "LOG_FILE", "run_campaign", "scan_names", "scan_key", "ScanFailed"]
+__all__ = ["WORKER_ENV", "SCAN_RESOURCE", "DONE_FILE", "LOG_FILE", "run_campaign", "scan_names", "scan_key",
+           "ScanFailed"]
 
 #: environment of every LocalCluster worker: one thread per library, one core per worker process
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -82,6 +76,12 @@ KT_PRIORITY = 10
 SCAN_RESOURCE = "scan"
 #: files that make a scan folder finished, with its DONE_FILE
 _RESULTS = (RESULT_EA, RESULT_KT, "conventional.json", "report.html")
+
+
+def _distributed():
+    """dask.distributed, imported on first use: it takes a second or more, and only campaigns need it
+    (``bayesmusr`` commands start without it)."""
+    return importlib.import_module("distributed")
 
 
 class ScanFailed(Exception):

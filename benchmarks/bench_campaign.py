@@ -4,8 +4,8 @@ Two simulated ZF + LF scans (4 temperatures 200–350 K, 400 bins of 40 ns, 2 M 
 spectrum, Kadono's parameters with Q = 0.8 and Q = 0.2) are written once; each campaign then
 fits both from scratch into its own folder (no reuse between campaigns), with short chains so
 that one scan takes one to two minutes on one core.  The cluster is made here exactly as
-:func:`bayesmusr.campaign.run_campaign` makes it (one thread per worker, :data:`WORKER_ENV`, one scan per worker), so that
-the CPU time its workers used can be read before it closes.
+:func:`bayesmusr.campaign.run_campaign` makes it (one thread per worker, :data:`WORKER_ENV`, one scan
+per worker), so that the CPU time its workers used can be read before it closes.
 
 Printed per campaign: the wall time (cluster start, both scans, the summary), the workers' CPU
 time, and the cores it actually got (CPU / wall): on a shared machine the other processes take

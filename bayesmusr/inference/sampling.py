@@ -624,7 +624,7 @@ def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = No
         # max_seconds bounds the MAP search too (a slow or pathological posterior must not run unbounded)
         _Interrupts.deadline = t_start + s["max_seconds"] if s["max_seconds"] is not None else math.inf
         try:
-            y_map, lp_map = find_map(problem)
+            y_map, lp_map = find_map(problem, n_best=s["map_starts"])
         finally:
             _Interrupts.deadline = math.inf
         if anchor is not None:

@@ -66,7 +66,7 @@ COLUMNS = (
       for n, (label, unit) in PARAMETERS.items()
       for s, what in (("median", "median"), ("lo95", "2.5th percentile"), ("hi95", "97.5th percentile"))),
     ("kt_t_star_K", _FLOAT, "K", "T*: the temperature of the largest determined ν_KT (KT reading)"),
-    ("kt_t_star_at_edge", _FLAG, "", "T* is the first or last usable temperature: ν_KT has no maximum inside the scan"),
+    ("kt_t_star_at_edge", _FLAG, "", "T* is the first or last usable temperature: no ν_KT maximum inside the scan"),
     ("kt_delta_kink", _FLAG, "", (f"Δ_KT above T* falls below its mean at and below T* by > {KINK_SD:g} SD "
                                   "(-1: no temperature above T*)")),
     ("kt_energy_eV", _FLOAT, "eV", "Arrhenius energy of ν_KT below T* (what a KT analysis reports as E_i)"),
@@ -347,7 +347,8 @@ def _energy_figure(rows):
         a1.plot([], [], "o", color=c, label=verdict)
     a1.legend(fontsize=8)
     a2.set_xticks(range(len(ok)), [r["scan"] for r in ok], rotation=30, ha="right", fontsize=8)
-    a2.set(xlim=(-0.6, len(ok) - 0.4), ylim=(0, 1), ylabel="Q (EA scan model)", title="Fluctuating fraction Q of the linewidth")
+    a2.set(xlim=(-0.6, len(ok) - 0.4), ylim=(0, 1), ylabel="Q (EA scan model)",
+           title="Fluctuating fraction Q of the linewidth")
     fig.tight_layout()
     return fig
 
