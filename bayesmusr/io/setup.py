@@ -170,10 +170,6 @@ def _choice(choices: tuple[str, ...]):
     return parse
 
 
-def _group(value, name):
-    return parse_detectors(value, name)
-
-
 #: command-line flags that are not derived from the option name
 CLI_FLAGS = {"field_mT": "--field", "temperature_K": "--temperature"}
 
@@ -214,9 +210,9 @@ class SetupOption:
 
 #: every run set-up option, declared once (order = CLI help order), with its musrfit msr and Mantid equivalents
 SETUP_OPTIONS: tuple[SetupOption, ...] = (
-    SetupOption("forward", _group, "forward group: detector numbers as the facility numbers them (from 1), "
+    SetupOption("forward", parse_detectors, "forward group: detector numbers as the facility numbers them (from 1), "
                 "e.g. '1-48' or '2'", "+", "DET", "`forward 1-16`", "group `fwd` of the pair (spectrum numbers)"),
-    SetupOption("backward", _group, "backward group, as --forward", "+", "DET", "`backward 17-32`",
+    SetupOption("backward", parse_detectors, "backward group, as --forward", "+", "DET", "`backward 17-32`",
                 "group `bwd` of the pair"),
     SetupOption("t0", _t0, "time zero in bins (0-based; the bin's centre is t = 0, as musrfit/PSI): one value, one "
                 "per group (forward, backward) or one per detector (forward then backward)", "+", "BIN",
