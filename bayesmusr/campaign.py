@@ -16,7 +16,11 @@ scan model; the scan task then leaves the worker's thread pool (``distributed.se
 waits for them, so a worker is never held by a task that only waits.  A scan task holds the
 worker resource :data:`SCAN_RESOURCE` (one per worker), so a worker runs one scan at a time and
 the thread freed by a waiting scan goes to KT tasks.  A campaign of fewer scans than workers
-thus still uses the spare workers.
+thus still uses the spare workers.  Scans are queued largest first (their run files' size), and a
+scan task makes its summary row from the comparison its job computed (``scan_row(job=...)``).
+
+EA tables. :func:`build_table_on_cluster` (``bayesmusr tables build --scheduler``) runs the slices
+of :func:`bayesmusr.physics.tables.build_table` as tasks of the same kind of cluster.
 
 Resume. A scan task ends by writing ``DIR/<scan>/campaign_done.json``: a hash of the parsed TOML,
 its folder and the bytes of every run file it names (:func:`scan_key`), and the scan's summary
@@ -52,14 +56,14 @@ import time
 import tomllib
 import traceback
 
-from bayesmusr.report.campaign import ROW_VERSION, failed_row, scan_row, write_summary
-from bayesmusr.report.html import write_report as write_html_report
-from bayesmusr.report.scan_report import make_figures, write_report
+from bayesmusr.job import analyse_scan
+from bayesmusr.physics.tables import build_table
+from bayesmusr.report.campaign import ROW_VERSION, failed_row, scan_row, warm_up, write_summary
 from bayesmusr.workflows import spec as spec_module
-from bayesmusr.workflows.scan import RESULT_EA, RESULT_KT, fit_scan, load_config
+from bayesmusr.workflows.scan import RESULT_EA, RESULT_KT, load_config
 
 __all__ = ["WORKER_ENV", "SCAN_RESOURCE", "DONE_FILE", "LOG_FILE", "run_campaign", "scan_names", "scan_key",
-           "ScanFailed"]
+           "ScanFailed", "build_table_on_cluster"]
 
 #: environment of every LocalCluster worker: one thread per library, one core per worker process
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -169,8 +173,18 @@ def _reusable_row(name: str, config: pathlib.Path, folder: pathlib.Path, key: st
         return None
     if done.get("key") != key or not all((folder / f).exists() for f in _RESULTS):
         return None
-    row = done["row"] if done.get("row_version") == ROW_VERSION else scan_row(folder, name, str(config))
+    row = done["row"]
+    if done.get("row_version") != ROW_VERSION:  # stored by another version: rebuilt once, and stored again
+        row = {**scan_row(folder, name, str(config)), "fit_seconds": row.get("fit_seconds", math.nan)}
+        _write_done(folder, {**done, "row_version": ROW_VERSION, "row": row})
     return {**row, "config": str(config)}
+
+
+def _write_done(folder: pathlib.Path, done: dict) -> None:
+    """Write DONE_FILE atomically (a reader never sees half of it)."""
+    tmp = folder / f".{DONE_FILE}.tmp"
+    tmp.write_text(json.dumps(done, indent=1), encoding="utf-8")
+    tmp.replace(folder / DONE_FILE)
 
 
 class _PerThreadStream:
@@ -291,20 +305,13 @@ class _ClusterExecutor:
         return _WaitingFuture(future, self)
 
 
-def _fit_and_report(config: pathlib.Path, folder: pathlib.Path, executor, command) -> None:
-    """What ``bayesmusr fit CONFIG --out FOLDER`` does (:func:`bayesmusr.job.run_analysis`), with an executor."""
-    cfg, base = load_config(config)
-    old, spec_module.COMMAND = spec_module.COMMAND, command  # recorded in each result's specification
+def _fit_and_report(config: pathlib.Path, folder: pathlib.Path, executor, command):
+    """``bayesmusr fit CONFIG --out FOLDER`` (:func:`bayesmusr.job.analyse_scan`) with the KT fits on ``executor``;
+    each result's specification records the campaign's command line (``command``), not the worker's.
+    Returns the :class:`~bayesmusr.workflows.scan.ScanJob` (its comparison makes the summary row)."""
+    old, spec_module.COMMAND = spec_module.COMMAND, command
     try:
-        job = fit_scan(cfg, base, folder, progress=False, executor=executor)
-        truth = cfg.get("truth", {})
-        figures = make_figures(folder, job.problem, job.ea_idata, job.kt_results, job.conventional, job.comparison,
-                               truth)
-        write_report(folder, cfg, job.problem, job.ea_idata, job.kt_results, job.conventional, job.comparison,
-                     job.comparison_text, figures, truth, job.timings)
-        write_html_report(folder, folder / "report.html")
-    except ValueError as exc:
-        raise ValueError(f"{config}: {exc}") from exc  # the log shows where it came from
+        return analyse_scan(config, folder, progress=False, executor=executor)[1]
     finally:
         spec_module.COMMAND = old
 
@@ -321,18 +328,15 @@ def _scan_task(name: str, config: str, folder: str, key: str, retries: int, comm
               f"{_distributed().get_worker().address}", flush=True)
         try:
             token = hashlib.sha256(f"{key}{folder}".encode()).hexdigest()[:12]
-            _fit_and_report(pathlib.Path(config), folder, _ClusterExecutor(log, f"{name}-{token}", retries),
-                            command)
-            row = scan_row(folder, name, config)
+            job = _fit_and_report(pathlib.Path(config), folder,
+                                  _ClusterExecutor(log, f"{name}-{token}", retries), command)
+            row = scan_row(folder, name, config, job=job)  # not compared again from the files
         except Exception as exc:  # noqa: BLE001 - one picklable message for the client; traceback in the log
             traceback.print_exc()
             raise ScanFailed(f"{type(exc).__name__}: {exc}") from None
     row["fit_seconds"] = time.perf_counter() - t0
-    done = {"key": key, "row_version": ROW_VERSION, "row": row,
-            "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
-    tmp = folder / f".{DONE_FILE}.tmp"
-    tmp.write_text(json.dumps(done, indent=1), encoding="utf-8")
-    tmp.replace(folder / DONE_FILE)
+    _write_done(folder, {"key": key, "row_version": ROW_VERSION, "row": row,
+                         "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})
     return row
 
 
@@ -399,14 +403,23 @@ def _progress_line(k: int, n: int, row: dict) -> str:
             f"Q {row['q_median']:.2f}")
 
 
+def _data_bytes(config: pathlib.Path) -> int:
+    """Size of a scan's run files: what its fits' cost grows with (runs × bins), known before any fit."""
+    cfg, base = load_config(config)
+    return sum(f.stat().st_size for f in _data_files(cfg, base) if f.is_file())
+
+
 def _run_tasks(client, todo: dict, out: pathlib.Path, rows: dict, retries: int, start: int, total: int) -> None:
     """Submit every scan of ``todo`` (name → (config, key)) and fill ``rows`` as they finish, one line each."""
     command = list(spec_module.COMMAND) if spec_module.COMMAND else None
     resources = _scan_resources(client)
-    futures = {client.submit(_scan_task, name, str(config), str(out / name), key, retries, command,
-                             key=f"scan-{name}-{hashlib.sha256(f'{key}{out}'.encode()).hexdigest()[:12]}",
-                             retries=retries, resources=resources, pure=False): name
-               for name, (config, key) in todo.items()}
+    # the largest scans first (Dask priority: higher runs earlier, all below KT_PRIORITY): with more scans than
+    # workers, a large scan started last would run on alone while the other workers idle
+    largest_first = sorted(todo, key=lambda n: -_data_bytes(todo[n][0]))
+    futures = {client.submit(_scan_task, name, str(todo[name][0]), str(out / name), todo[name][1], retries, command,
+                             key=f"scan-{name}-{hashlib.sha256(f'{todo[name][1]}{out}'.encode()).hexdigest()[:12]}",
+                             retries=retries, resources=resources, pure=False, priority=-rank): name
+               for rank, name in enumerate(largest_first)}
     done = start
     for future in _distributed().as_completed(futures):
         name = futures[future]
@@ -468,7 +481,11 @@ def run_campaign(configs, out, *, workers: int | None = None, scheduler=None, re
     if todo:
         with _connect(workers, scheduler, dashboard_address) as client:
             print(_describe(client), flush=True)
+            # the summary's first-use imports and set-up (seconds) while the scans run, not after the last one
+            warming = threading.Thread(target=warm_up, name="campaign-summary-warm-up", daemon=True)
+            warming.start()
             _run_tasks(client, todo, out, rows, retries, len(rows), len(names))
+        warming.join()  # matplotlib is not thread-safe: the summary draws after the warm-up has ended
     ordered = [rows[n] for n in names]
     paths = write_summary(out, ordered, title=f"bayesmusr campaign: {out.name}")
     n_failed = sum(r["status"] != "ok" for r in ordered)
@@ -477,3 +494,30 @@ def run_campaign(configs, out, *, workers: int | None = None, scheduler=None, re
     return ordered
 
 
+def build_table_on_cluster(output=None, grid: str = "standard", *, scheduler=None, workers: int | None = None,
+                           progress: bool = True, dashboard_address: str = ":8787"):
+    """Build (or resume) an EA table with its slices as tasks on a Dask cluster (``tables build --scheduler``).
+
+    Parameters
+    ----------
+    output, grid, progress
+        As in :func:`bayesmusr.physics.tables.build_table` (its slice cache and resume unchanged).
+    scheduler : str or distributed.Client, optional
+        Address of an existing Dask scheduler, or a connected Client (left open); the workers must see
+        ``output``'s folder.
+    workers : int, optional
+        Worker processes of a new LocalCluster instead (default: the usable cores).
+    dashboard_address : str
+        Where a LocalCluster serves its dashboard.
+
+    Returns
+    -------
+    pathlib.Path
+        The written table.
+    """
+    if workers is not None and scheduler is not None:
+        raise ValueError("give workers (a new local cluster) or scheduler (an existing one), not both")
+    with _connect(workers, scheduler, dashboard_address) as client:
+        print(f"EA table build: {len(_workers(client))} Dask workers on {client.scheduler.address}; "
+              f"dashboard {client.dashboard_link}", flush=True)
+        return build_table(output, grid=grid, progress=progress, executor=client)

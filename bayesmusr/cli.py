@@ -7,13 +7,15 @@ below (physics → io → model → inference → workflows → report), whose d
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import contextlib
 import os
 import pathlib
 import signal
 import sys
 
 from bayesmusr._version import __version__
-from bayesmusr.campaign import run_campaign
+from bayesmusr.campaign import build_table_on_cluster, run_campaign
 from bayesmusr.demo import run_demo
 from bayesmusr.inference.compare import compare_results, format_comparison, load, prior_edge_notes, save, summary
 from bayesmusr.io.collection import DEFAULT_TEMPERATURE_TOLERANCE_K, format_info_lines
@@ -26,7 +28,16 @@ from bayesmusr.model.parameters import PHYSICS_PARAMETERS, RUN_PARAMETERS
 from bayesmusr.physics import tables
 from bayesmusr.report.html import write_report
 from bayesmusr.report.plots import plot_run_file
+from bayesmusr.report.reanalysis import write_reanalysis_report
 from bayesmusr.workflows import spec as spec_module
+from bayesmusr.workflows.reanalyse import CLI_OPTIONS as REANALYSE_OPTIONS
+from bayesmusr.workflows.reanalyse import check_config as check_reanalysis_config
+from bayesmusr.workflows.reanalyse import (
+    config_from_flags,
+    load_reanalysis_config,
+    reanalyse_from_config,
+    reanalyse_from_spec,
+)
 from bayesmusr.workflows.scan import load_config
 from bayesmusr.workflows.spec import format_spec, is_result_file, read_spec, relocate
 from bayesmusr.workflows.temperature import fit_temperature, refit
@@ -51,6 +62,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 def _cmd_tables(args: argparse.Namespace) -> int:
 
+    if args.action == "build" and args.scheduler:
+        path = build_table_on_cluster(args.output, grid=args.grid, scheduler=args.scheduler, progress=not args.quiet)
+        print(f"table written: {path}")
+        return 0
     if args.action == "build":
         path = tables.build_table(
             args.output, grid=args.grid, workers=args.workers, progress=not args.quiet
@@ -107,6 +122,12 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
     if spec is None:
         raise ValueError(f"{args.result}: no fit specification stored (made before bayesmusr stored them)")
     result = pathlib.Path(args.result).resolve()
+    if spec["kind"] == "reanalysis":  # the published-table reanalysis again, into a new folder
+        out = args.out or str(result.parent.with_name(result.parent.name + "_rerun"))
+        check_outputs([("--out", out, "folder")], inputs=[result])
+        reanalyse_from_spec(spec, out, progress=not args.quiet, data_dir=args.data_dir)
+        print(f"reanalysis redone into {out}; report {write_reanalysis_report(out)}")
+        return 0
     if spec["kind"] == "scan":  # the whole job again, into a new folder
         out = args.out or str(result.parent.with_name(result.parent.name + "_rerun"))
         check_outputs([("--out", out, "folder")], inputs=[result])
@@ -253,7 +274,56 @@ def build_parser() -> argparse.ArgumentParser:
     _add_result_commands(sub)
     _add_fit_temperature(sub)
     _add_campaign(sub)
+    _add_reanalyse(sub)
     return p
+
+
+def _add_reanalyse(sub) -> None:
+    """``reanalyse``: a published KT table in, EA posterior and verdict out (flags: workflows.reanalyse.CLI_OPTIONS)."""
+    r = sub.add_parser("reanalyse", help="reanalyse a published (Δ_KT, ν_KT) table: EA posterior, the conventional "
+                                         "reading, LOO verdict, T* (docs/reanalysis.md)")
+    r.add_argument("input", metavar="TABLE", help="the published table (CSV: temperature_K, delta_kt[, delta_kt_err], nu_kt"
+                                  "[, nu_kt_err]) or a reanalysis TOML naming it")
+    r.add_argument("--out", default=None, help="output folder (default: [output] folder of the TOML, else "
+                                               "reanalysis-output beside the table)")
+    for flag, (_, _, _, help_text) in REANALYSE_OPTIONS.items():
+        r.add_argument(flag, default=None, help=help_text)
+    r.add_argument("--fit-amplitude", action="store_true", default=None,
+                   help="the published fits also fitted the amplitude (default: fixed to 1)")
+    r.add_argument("--prior", action="append", default=None,
+                   help="prior override NAME=KIND:LO:HI, NAME=normal:MU:SIGMA or NAME=VALUE (e.g. e_mu=0.02)")
+    r.add_argument("--cache-dir", default=None, help="folder of the emulator tables (default: ~/.cache/bayesmusr)")
+    r.add_argument("--workers", type=int, default=None,
+                   help="processes for building an emulator not yet cached (default: all cores)")
+    r.add_argument("--quiet", action="store_true", help="no progress lines")
+    r.set_defaults(func=_cmd_reanalyse)
+
+
+def _cmd_reanalyse(args: argparse.Namespace) -> int:
+    src = pathlib.Path(args.input)
+    if src.suffix.lower() == ".toml":
+        cfg, base = load_reanalysis_config(src)
+    else:
+        cfg, base = {"reanalysis": {"table": str(src.resolve())}}, src.resolve().parent
+    cfg = config_from_flags({f: getattr(args, f.lstrip("-").replace("-", "_")) for f in REANALYSE_OPTIONS}, cfg)
+    if args.fit_amplitude:
+        cfg["reanalysis"]["fit_amplitude"] = True
+    if args.prior:
+        cfg["priors"] = {**cfg.get("priors", {}), **_parse_prior_args(args.prior)}
+    check_reanalysis_config(cfg, str(src))
+    out = pathlib.Path(args.out or base / cfg.get("output", {}).get("folder", "reanalysis-output"))
+    check_outputs([("--out" if args.out else "[output] folder", out, "folder")], inputs=[src])
+    workers = (os.cpu_count() or 1) if args.workers is None else args.workers
+    if workers < 1:
+        raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
+    # the pool only runs an emulator build (the grid slices); a cached emulator never starts it
+    with concurrent.futures.ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+        res = reanalyse_from_config(cfg, base, out, progress=not args.quiet, cache_dir=args.cache_dir, executor=pool)
+    report = write_reanalysis_report(out)
+    print(format_comparison(res.comparison))
+    print("\n" + res.summary["text"])
+    print(f"\nresults in {out} (reanalysis.nc, conventional_*.nc, comparison.txt); report {report}")
+    return 0
 
 
 def _add_job_commands(sub) -> None:
@@ -272,7 +342,11 @@ def _add_job_commands(sub) -> None:
     t.add_argument("action", choices=["build", "check", "info"])
     t.add_argument("--output", default=None, help="table file to write (build)")
     t.add_argument("--grid", default="standard", help="grid name for build (standard | small)")
-    t.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    where = t.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, help="local worker processes for build (default: all cores)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="build's slices as tasks on an existing Dask scheduler, e.g. tcp://host:8786 (its "
+                            "workers must see the output folder)")
     t.add_argument("--points", type=int, default=200, help="random off-grid points for check")
     t.add_argument("--seed", type=int, default=20261124, help="random seed for check")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -446,6 +520,8 @@ _INTERRUPT_HINT = {
     "tables": "finished table points are kept: run the same build command to resume",
     "demo": "finished fits are kept in the output folder: run the same command to resume",
     "campaign": "finished scans and every chain's backend are kept: run the same command to resume",
+    "reanalyse": "the chains' backends and the emulator's finished grid slices are kept: run the same command to "
+                 "resume",
 }
 
 

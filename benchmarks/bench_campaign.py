@@ -12,6 +12,9 @@ time, and the cores it actually got (CPU / wall): on a shared machine the other 
 their share, and the speed-up can only approach 2 when the two workers get two cores.  Rounds
 alternate the order (1 then 2 workers, 2 then 1, …) so that a change of the machine's load does
 not favour one; the speed-up is the ratio of the fastest wall time of each, measured in this run.
+Also printed, to show where a campaign is serial: the cluster start, the summary and the cluster's
+close, each scan task's start and end (Dask's task stream, seconds from the campaign's start) and
+the per-temperature KT tasks' number and total time.
 
 Run: .venv/bin/python benchmarks/bench_campaign.py [folder] [rounds]  (writes <folder>/bench_campaign.json)
 """
@@ -30,9 +33,11 @@ import time
 import distributed
 import numpy as np
 
+from bayesmusr import campaign
 from bayesmusr.campaign import SCAN_RESOURCE, WORKER_ENV, run_campaign
 from bayesmusr.inference.conventional import arrhenius
 from bayesmusr.model.simulate import simulate_run
+from bayesmusr.report.campaign import write_summary
 
 TOML = """[data]
 runs = "{name}_data/runs.toml"
@@ -77,21 +82,56 @@ def _cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _timed_summary(phases: dict):
+    """campaign.write_summary, recording how long it took (the campaign's serial end) in ``phases``."""
+    def timed(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return write_summary(*args, **kwargs)
+        finally:
+            phases["summary_s"] = time.perf_counter() - t
+    return timed
+
+
+def _schedule(stream: list, t0: float) -> dict:
+    """From Dask's task stream: each scan task's [start, end] and the KT tasks' count and busy seconds (from t0)."""
+    scans, kt = {}, []
+    for task in stream:
+        compute = [s for s in task["startstops"] if s["action"] == "compute"]
+        if not compute:
+            continue
+        start, stop = compute[0]["start"] - t0, compute[-1]["stop"] - t0
+        if str(task["key"]).startswith("scan-"):
+            scans[str(task["key"]).split("-")[1]] = (round(start, 1), round(stop, 1))
+        elif "-kt" in str(task["key"]):
+            kt.append(stop - start)
+    return {"scan_tasks": scans, "kt_tasks": len(kt), "kt_task_s": round(sum(kt), 1)}
+
+
 def timed_campaign(scans, out: pathlib.Path, workers: int) -> dict:
-    """One campaign from scratch on a new LocalCluster: wall time, the workers' CPU time, the load."""
+    """One campaign from scratch on a new LocalCluster: wall time and its phases, the workers' CPU, the load."""
     shutil.rmtree(out, ignore_errors=True)
     load0 = os.getloadavg()
+    phases = {}
+    campaign.write_summary = _timed_summary(phases)
     t0 = time.perf_counter()
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, env=WORKER_ENV,
                                   resources={SCAN_RESOURCE: 1}, dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
-        rows = run_campaign(scans, out, scheduler=client)
+        phases["cluster_start_s"] = time.perf_counter() - t0
+        epoch = time.time()
+        with distributed.get_task_stream(client) as stream:
+            rows = run_campaign(scans, out, scheduler=client)
         cpu = sum(client.run(_cpu_seconds).values())
-        wall = time.perf_counter() - t0
+        t_close = time.perf_counter()
+    campaign.write_summary = write_summary
+    wall = time.perf_counter() - t0
+    phases["close_s"] = time.perf_counter() - t_close
     if any(r["status"] != "ok" for r in rows):
         raise RuntimeError(f"a scan failed: {[r['error'] for r in rows]}")
     return {"workers": workers, "wall_s": wall, "worker_cpu_s": cpu, "cores_used": cpu / wall,
-            "scan_task_s": [r["fit_seconds"] for r in rows], "load_before": load0, "load_after": os.getloadavg()}
+            "scan_task_s": [r["fit_seconds"] for r in rows], "phases": phases, **_schedule(stream.data, epoch),
+            "load_before": load0, "load_after": os.getloadavg()}
 
 
 def main() -> None:
@@ -106,7 +146,10 @@ def main() -> None:
             r = runs[-1]
             print(f"{workers} worker(s): {r['wall_s']:.1f} s wall, workers' CPU {r['worker_cpu_s']:.0f} s = "
                   f"{r['cores_used']:.2f} cores (scan tasks {', '.join(f'{s:.0f}' for s in r['scan_task_s'])} s; "
-                  f"load average before {r['load_before'][0]:.2f}, after {r['load_after'][0]:.2f})", flush=True)
+                  f"load average before {r['load_before'][0]:.2f}, after {r['load_after'][0]:.2f})\n"
+                  f"  cluster start {r['phases']['cluster_start_s']:.1f} s, summary {r['phases']['summary_s']:.1f} s, "
+                  f"close {r['phases']['close_s']:.1f} s; scan tasks [start, end] s {r['scan_tasks']}; "
+                  f"{r['kt_tasks']} KT tasks, {r['kt_task_s']:.0f} s", flush=True)
     best = {w: min(r["wall_s"] for r in runs if r["workers"] == w) for w in (1, 2)}
     result = {"runs": runs, "best_wall_s": best, "speedup": best[1] / best[2], "cpu_count": os.cpu_count(),
               "platform": platform.platform()}

@@ -12,10 +12,17 @@
    stderr ∝ N^{-1/2} to the muon count whose largest standard error equals
    (a) the construction's own measured error and (b) the table target 2e-4.
 
-Run: .venv/bin/python benchmarks/bench_ea.py   (writes benchmarks/results/ea.json)
+Issue 19: part 1 is also timed with a baseline checkout of bayesmusr (commit 4d4ee95,
+``benchmarks/_baseline.py``), alternating baseline and new code in separate processes for three
+rounds; the ratio of the medians and the largest difference between the two codes' values
+(same table) are reported.  ``--build`` repeats part 2 (minutes of Monte Carlo); otherwise its
+stored numbers are kept.
+
+Run: .venv/bin/python benchmarks/bench_ea.py [--baseline /tmp/b19-base] [--build]   (writes benchmarks/results/ea.json)
 """
 from __future__ import annotations
 
+import argparse
 import json
 import pathlib
 import platform
@@ -31,6 +38,15 @@ from bayesmusr.physics.ea import ea_static_scaled
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
 from mc_reference import simulate_ea  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _baseline import DEFAULT_BASELINE, check_baseline, load_average, measure_both  # noqa: E402
+
+from bayesmusr.physics.constants import OMEGA_PER_MT  # noqa: E402
+from bayesmusr.physics.tables import load_table  # noqa: E402
+
+# Kadono's Δ and the worst Δt range in ZF and 1 mT, then high fields (ω_L/Δ = 8.5 and 14.2)
+CASES = [(0.3, 0.0), (0.3, 1.0), (1.0, 0.0), (1.0, 1.0), (0.1, 1.0), (0.3, 5.0)]
+
 
 def median_time(fn, repeat):
     out = []
@@ -41,27 +57,29 @@ def median_time(fn, repeat):
     return statistics.median(out)
 
 
-def main():
+def _times():
     rng = np.random.default_rng(42)
-    t = np.sort(rng.uniform(0.0, 20.0, 2000))  # arbitrary, non-uniform times
-    rows = []
+    return np.sort(rng.uniform(0.0, 20.0, 2000))  # arbitrary, non-uniform times
+
+
+def measure():
+    """Median times of `ea` and `dynamic_kt` per case, and the `ea` values, with the imported bayesmusr."""
+    t = _times()
     bm.ea(t, 0.3, 0.5, 0.05, 0.8, 1.0)  # load the table and compile outside timing
-    omega_max = bm.tables.load_table().omega_max
-    # Kadono's Δ and the worst Δt range in ZF and 1 mT, then high fields (ω_L/Δ = 8.5 and 14.2)
-    cases = [(0.3, 0.0), (0.3, 1.0), (1.0, 0.0), (1.0, 1.0), (0.1, 1.0), (0.3, 5.0)]
-    for delta, b in cases:
-        if bm.functions.OMEGA_PER_MT * b / delta > omega_max:
+    omega_max = load_table().omega_max
+    rows = []
+    for delta, b in CASES:
+        if OMEGA_PER_MT * b / delta > omega_max:
             continue
         args = (delta, 0.5, 0.05, 0.8, b)
-        te = median_time(lambda: bm.ea(t, *args), 201)
-        tk = median_time(lambda: bm.dynamic_kt(t, delta, 0.5, b), 201)
-        rows.append({"delta_per_us": delta, "b_lf_mT": b, "omega_over_delta": bm.functions.OMEGA_PER_MT * b / delta,
-                     "nu_i": 0.5, "nu_mu": 0.05, "q": 0.8,
-                     "bins": 2000, "ea_median_us": te * 1e6, "dynamic_kt_median_us": tk * 1e6,
-                     "ratio_ea_to_dynamic_kt": te / tk})
-        print(f"ea, Δ={delta} LF={b} mT, 2000 bins: {te * 1e6:7.1f} µs   (dynamic_kt {tk * 1e6:7.1f} µs,"
-              f" ratio {te / tk:.2f})")
+        rows.append({"delta_per_us": delta, "b_lf_mT": b, "ea_median_s": median_time(lambda: bm.ea(t, *args), 201),
+                     "dynamic_kt_median_s": median_time(lambda: bm.dynamic_kt(t, delta, 0.5, b), 201),
+                     "ea_values": bm.ea(t, *args).tolist()})
+    return {"bayesmusr": bm.__file__, "cases": rows}
 
+
+def build_cost():
+    """Part 2: construction cost per table point against the Monte Carlo reference at equal accuracy."""
     # build cost per point vs Monte Carlo at equal accuracy
     dx, n = 0.04, 501
     build = []
@@ -94,8 +112,41 @@ def main():
               f"MC {mc_t:.1f} s for 2e5 muons (stderr {se_max:.1e}, |z|max {mc_err:.1f}); MC at 2e-4: "
               f"{r['mc_s_at_2e-4']:.0f} s (×{r['ratio_mc_to_construction_at_2e-4']:.0f}); at equal accuracy "
               f"×{r['ratio_mc_to_construction_equal_accuracy']:.1e}")
+    return build
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--baseline", default=DEFAULT_BASELINE, help="baseline checkout (benchmarks/_baseline.py)")
+    ap.add_argument("--measure", action="store_true", help="measure the imported bayesmusr only (one JSON line)")
+    ap.add_argument("--build", action="store_true", help="also repeat the build-cost comparison (minutes)")
+    args = ap.parse_args()
+    if args.measure:
+        print(json.dumps(measure()))
+        return
+    baseline = check_baseline(args.baseline)
+    load_start = load_average()
+    base, new = measure_both(__file__, baseline, rounds=3)
+    rows = []
+    for k, case in enumerate(new[0]["cases"]):
+        te = statistics.median(r["cases"][k]["ea_median_s"] for r in new)
+        tb = statistics.median(r["cases"][k]["ea_median_s"] for r in base)
+        tk = statistics.median(r["cases"][k]["dynamic_kt_median_s"] for r in new)
+        diff = float(np.max(np.abs(np.array(case["ea_values"]) - np.array(base[0]["cases"][k]["ea_values"]))))
+        delta, b = case["delta_per_us"], case["b_lf_mT"]
+        rows.append({"delta_per_us": delta, "b_lf_mT": b, "omega_over_delta": OMEGA_PER_MT * b / delta,
+                     "nu_i": 0.5, "nu_mu": 0.05, "q": 0.8,
+                     "bins": 2000, "ea_median_us": te * 1e6, "dynamic_kt_median_us": tk * 1e6,
+                     "ratio_ea_to_dynamic_kt": te / tk, "baseline_checkout_ea_median_us": tb * 1e6,
+                     "ratio_baseline_checkout_over_new": tb / te, "max_abs_difference_to_baseline_checkout": diff})
+        print(f"ea, Δ={delta} LF={b} mT, 2000 bins: {te * 1e6:7.1f} µs (baseline checkout {tb * 1e6:7.1f} µs, "
+              f"×{tb / te:.2f}; values differ by ≤ {diff:.1e}); dynamic_kt {tk * 1e6:7.1f} µs")
     out = pathlib.Path(__file__).parent / "results" / "ea.json"
+    old = json.loads(out.read_text()) if out.exists() else {}
+    build = build_cost() if args.build else old.get("build_cost", [])
     out.write_text(json.dumps({"machine": platform.machine(), "python": platform.python_version(),
+                               "baseline_checkout": str(baseline), "load_average_start_end": [load_start,
+                                                                                              load_average()],
                                "evaluation": rows, "build_cost": build}, indent=1))
     print(f"written {out}")
 

@@ -1,29 +1,24 @@
-"""Benchmark the one-temperature fit (issue 5): log-posterior cost and full fits to convergence.
+"""Benchmark the one-temperature fit (issues 5 and 19): log-posterior cost and full fits to convergence.
 
 Data: ZF + LF 1 mT, 2000 bins × 10 ns each (0–20 μs), 15 M events per spectrum,
 A0 = 0.22, α = 1.05, f = 0.08, β_F = β_B = 5·10⁻⁴ (seeded simulation).  EA truth at
 T* (Δ = 0.5 μs⁻¹, Q = 0.8, ν_i = 3√QΔ = 1.34 μs⁻¹, ν_μ = 0.05 μs⁻¹); KT truth
 Δ = 0.43, ν = 0.52 μs⁻¹ (the KT reading of that EA spectrum).  Default priors.
 
-Measured, all in the same process so that the ratios are immune to the machine load:
+Measured for the code of this checkout and for a baseline checkout (issue 19: commit
+4d4ee95, see ``benchmarks/_baseline.py``) in the same run, each in its own process, so that
+the ratios are measured under the same machine load:
 
-* one log-posterior evaluation of the default fit (per-run nuisances Laplace-
-  marginalised, only the physics sampled: 4 dimensions for EA, 2 for KT) at
-  300 points drawn from the Laplace approximation of the posterior (typical
-  proposals, each needs a few Newton steps of the nuisances), and at the MAP
-  itself; the relaxation functions alone; and the baseline — the same likelihood
-  with every nuisance sampled (:class:`bayesmusr.model.temperature.TemperatureProblem`,
-  14 / 12 dimensions);
-* a full fit (`fit_temperature`: MAP, Laplace start, emcee until the chain is
-  ≥ 50 integrated autocorrelation times and τ is stable, outputs) with
-  ``workers=1`` and ``workers=2`` — the same seed gives the same chain, so the
-  ratio of their MCMC times is the speedup of the process pool;
-* the baseline fit with every nuisance sampled, stopped after ``--baseline-seconds``
-  of MCMC (it does not reach 50 τ in useful time for EA); its chain length in τ per
-  second gives the projected time to 50 τ.
+* one log-posterior evaluation of the default fit (per-run nuisances Laplace-marginalised,
+  only the physics sampled) at 300 points drawn from the Laplace approximation of the
+  posterior, and the relaxation functions alone;
+* a full fit (`fit_temperature`, ``workers=1``: MAP, Laplace start, emcee until the chain is
+  ≥ 50 integrated autocorrelation times and τ is stable, outputs): wall time, MCMC time,
+  steps, τ, and the convergence of every physics parameter (split R-hat < 1.01 and bulk
+  ESS ≥ 400 are required of the timed run: no speed from shorter chains).
 
-Run: .venv/bin/python benchmarks/bench_fit.py   (writes benchmarks/results/fit.json)
-     .venv/bin/python benchmarks/bench_fit.py --pool-only   (the pool speedup alone, 3 repeats)
+Run: .venv/bin/python benchmarks/bench_fit.py [--baseline /tmp/b19-base]   (writes benchmarks/results/fit.json)
+     .venv/bin/python benchmarks/bench_fit.py --pool-only   (the process-pool speedup alone, 3 repeats)
 """
 from __future__ import annotations
 
@@ -34,18 +29,21 @@ import os
 import pathlib
 import platform
 import statistics
+import sys
 import time
 import warnings
 
 import numpy as np
 
-from bayesmusr.model.temperature import TemperatureProblem
 from bayesmusr.model.forward import relaxation
-from bayesmusr.inference.sampling import ConvergenceWarning, find_map, laplace_covariance, sample
-from bayesmusr.inference.adapters import MarginalAdapter, TemperatureAdapter
+from bayesmusr.inference.sampling import ConvergenceWarning, find_map, laplace_covariance
+from bayesmusr.inference.adapters import MarginalAdapter
 from bayesmusr.workflows.temperature import fit_temperature
 from bayesmusr.model.scan import ScanPointData, TemperaturePointProblem
 from bayesmusr.model.simulate import simulate_spectrum
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _baseline import DEFAULT_BASELINE, check_baseline, load_average, measure_both_concurrently  # noqa: E402
 
 N_BINS, BIN_WIDTH, EVENTS = 2000, 0.010, 15e6
 NUISANCE = {"a0": 0.22, "alpha": 1.05, "fbg": 0.08, "bgf": 5e-4, "bgb": 5e-4}
@@ -53,6 +51,7 @@ CASES = {
     "ea": {"delta": 0.5, "nu_i": 3 * math.sqrt(0.8) * 0.5, "nu_mu": 0.05, "q": 0.8},
     "dynamic_kt": {"delta": 0.43, "nu": 0.52},
 }
+RHAT_GOAL, ESS_GOAL = 1.01, 400
 
 
 def median_time(fn, args_list):
@@ -65,12 +64,73 @@ def median_time(fn, args_list):
 
 
 def fit_row(idata, wall):
+    """Timing, chain length and convergence of a fit (every physics parameter: split R-hat, bulk ESS)."""
+    import arviz as az
+
     a = idata.posterior.attrs
-    return {"wall_s": wall, "mcmc_s": float(a["seconds_mcmc"]), "setup_and_output_s": wall - float(a["seconds_mcmc"]),
-            "n_steps": int(a["n_steps"]), "nwalkers": int(a["nwalkers"]), "tau_max": float(a["tau_max"]),
-            "chain_length_in_tau": float(a["chain_length_in_tau"]), "converged": int(a["converged"]),
-            "acceptance": float(a["acceptance_fraction_mean"]),
-            "evaluations_per_s": int(a["n_steps"]) * int(a["nwalkers"]) / float(a["seconds_mcmc"])}
+    names = a["tau_names"].split("; ") if isinstance(a["tau_names"], str) else list(a["tau_names"])
+    rhat = az.rhat(idata, var_names=names)
+    ess = az.ess(idata, var_names=names, method="bulk")
+    row = {"wall_s": wall, "mcmc_s": float(a["seconds_mcmc"]), "map_and_start_s": float(a["seconds_total"])
+           - float(a["seconds_mcmc"]), "outputs_s": wall - float(a["seconds_total"]),
+           "n_steps": int(a["n_steps"]), "nwalkers": int(a["nwalkers"]), "tau_max": float(a["tau_max"]),
+           "chain_length_in_tau": float(a["chain_length_in_tau"]), "converged": int(a["converged"]),
+           "acceptance": float(a["acceptance_fraction_mean"]),
+           "sampler": str(a.get("sampler", "")),
+           "r_hat": {n: float(rhat[n]) for n in names}, "ess_bulk": {n: float(ess[n]) for n in names},
+           "evaluations_per_s": int(a["n_steps"]) * int(a["nwalkers"]) / float(a["seconds_mcmc"])}
+    row["convergence_met"] = bool(row["converged"] and max(row["r_hat"].values()) < RHAT_GOAL
+                                  and min(row["ess_bulk"].values()) >= ESS_GOAL)
+    return row
+
+
+def measure_model(model, per_evaluation=True):
+    """One full fit of ``model`` with the imported bayesmusr, and (``per_evaluation``) the log-posterior cost."""
+    truth = CASES[model]
+    rng = np.random.default_rng(7)
+    runs = [simulate_spectrum(model, truth, b, rng=rng, n_events=EVENTS, n_bins=N_BINS, bin_width=BIN_WIDTH,
+                              **NUISANCE) for b in (0.0, 1.0)]
+    if not per_evaluation:  # the fit alone (its own MAP search is part of its time)
+        return {"model": model, "truth": truth, "fit": fit_to_convergence(runs, model)}
+    marg = MarginalAdapter(TemperaturePointProblem(ScanPointData(math.nan, runs), model))
+    y_map, lp_map = find_map(marg)
+    lp_map = marg.anchor(y_map)
+    centre, cov = laplace_covariance(marg, y_map, lp_map)
+    pts = np.random.default_rng(1).multivariate_normal(centre, cov, size=300)
+    pts = [y for y in pts if math.isfinite(marg.log_posterior(y))]
+    theta = [marg.p._physical(y) for y in pts]
+    row = {"model": model, "truth": truth,
+           "log_posterior_s": median_time(marg.log_posterior, pts),
+           "relaxation_functions_s": median_time(
+               lambda x: [relaxation(model, r.t, r.b_lf, x) for r in runs], theta)}
+    row["fit"] = fit_to_convergence(runs, model)
+    return row
+
+
+def fit_to_convergence(runs, model, rounds=4):
+    """`fit_temperature` (defaults, ``workers=1``), extended while R-hat ≥ 1.01 or ESS < 400 on a physics parameter.
+
+    The sampler stops at 50 autocorrelation times; with 32 walkers that does not always give a split
+    R-hat below 1.01 per walker.  As the scan workflow does (``_sample_to_diagnostics``), the same HDF5
+    chain is then resumed with ``min_steps`` raised by half, and the wall time of every round counts.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench_fit_") as tmp:
+        backend = pathlib.Path(tmp) / "chain.h5"
+        t0 = time.perf_counter()
+        settings = {}
+        for k in range(rounds):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                idata = fit_temperature(runs, model, seed=1, progress=False, workers=1, backend=backend, **settings)
+            row = fit_row(idata, time.perf_counter() - t0)
+            row["rounds"] = k + 1
+            if row["convergence_met"]:
+                break
+            settings = {"min_steps": int(1.5 * row["n_steps"])}
+    row["first_round_sampler_stop"] = "50 tau (the sampler's rule)"
+    return row
 
 
 def pool_only(path):
@@ -108,86 +168,53 @@ def pool_only(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--baseline-seconds", type=float, default=240.0, help="MCMC budget of the baseline EA fit")
     ap.add_argument("--models", nargs="+", default=list(CASES), choices=list(CASES))
+    ap.add_argument("--baseline", default=DEFAULT_BASELINE, help="baseline checkout (benchmarks/_baseline.py)")
+    ap.add_argument("--measure", action="store_true", help="measure the imported bayesmusr only (one JSON line)")
     ap.add_argument("--pool-only", action="store_true", help="only the process-pool speedup (added to fit.json)")
+    ap.add_argument("--fit-only", action="store_true", help="skip the separate log-posterior timing (and its MAP)")
     args = ap.parse_args()
     path = pathlib.Path(__file__).parent / "results" / "fit.json"
+    if args.measure:
+        print(json.dumps({"load_average": load_average(),
+                          "results": [measure_model(m, not args.fit_only) for m in args.models]}))
+        return
     if args.pool_only:
         pool_only(path)
         return
-    from bayesmusr.physics.tables import load_table
-
+    baseline = check_baseline(args.baseline)
+    load_start = load_average()
+    base, new = measure_both_concurrently(__file__, baseline,
+                                          ["--models", *args.models] + (["--fit-only"] if args.fit_only else []))
     rows = []
-    load_start = os.getloadavg()
-    for model in args.models:
-        truth = CASES[model]
-        rng = np.random.default_rng(7)
-        runs = [simulate_spectrum(model, truth, b, rng=rng, n_events=EVENTS, n_bins=N_BINS, bin_width=BIN_WIDTH,
-                                  **NUISANCE) for b in (0.0, 1.0)]
-        row = {"model": model, "truth": truth, "bins_per_run": N_BINS, "bin_width_us": BIN_WIDTH,
-               "events_per_spectrum": EVENTS, "runs": "ZF + LF 1 mT"}
-        # ---- log-posterior evaluation
-        marg = MarginalAdapter(TemperaturePointProblem(ScanPointData(math.nan, runs), model))
-        y_map, lp_map = find_map(marg)
-        lp_map = marg.anchor(y_map)
-        centre, cov = laplace_covariance(marg, y_map, lp_map)
-        pts = np.random.default_rng(1).multivariate_normal(centre, cov, size=300)
-        pts = [y for y in pts if math.isfinite(marg.log_posterior(y))]
-        t_marg = median_time(marg.log_posterior, pts)
-        t_at_map = median_time(marg.log_posterior, [y_map] * 100)
-        theta = [marg.p._physical(y) for y in pts]
-        t_g = median_time(lambda x: [relaxation(marg.p.model, r.t, r.b_lf, x) for r in runs], theta)
-        full = TemperatureProblem(runs, model)
-        y_full = full.to_sampled({**truth, **{f"{n}_{i}": v for i in range(2) for n, v in NUISANCE.items()}})
-        full.log_posterior(y_full)
-        t_full = median_time(full.log_posterior, [y_full] * 300)
-        row.update({
-            "log_posterior": {
-                "laplace_ndim": marg.ndim, "laplace_s_at_posterior_draws": t_marg, "laplace_s_at_map": t_at_map,
-                "relaxation_functions_s": t_g, "baseline_all_nuisances_sampled_ndim": full.ndim,
-                "baseline_all_nuisances_sampled_s": t_full, "ratio_laplace_over_baseline": t_marg / t_full}})
-        print(f"{model}: log-posterior {1e3 * t_marg:.3f} ms ({marg.ndim} dims, Laplace nuisances; {1e3 * t_at_map:.3f}"
-              f" ms at the MAP; G(t) alone {1e3 * t_g:.3f} ms) vs {1e3 * t_full:.3f} ms with all {full.ndim} "
-              f"parameters sampled", flush=True)
-        # ---- full fits, new default, serial and with a pool of 2 (same chain)
-        for workers in (1, 2):
-            t0 = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                idata = fit_temperature(runs, model, seed=1, progress=False, workers=workers)
-            r = fit_row(idata, time.perf_counter() - t0)
-            r["load_average_1min_after"] = os.getloadavg()[0]
-            row[f"fit_laplace_workers{workers}"] = r
-            print(f"  fit, workers={workers}: {r['wall_s']:.1f} s wall (MCMC {r['mcmc_s']:.1f} s, "
-                  f"{r['n_steps']} steps × {r['nwalkers']} walkers, τ_max {r['tau_max']:.0f}, "
-                  f"{r['chain_length_in_tau']:.0f} τ, converged={r['converged']})", flush=True)
-        row["pool_speedup_mcmc"] = row["fit_laplace_workers1"]["mcmc_s"] / row["fit_laplace_workers2"]["mcmc_s"]
-        row["pool_speedup_wall"] = row["fit_laplace_workers1"]["wall_s"] / row["fit_laplace_workers2"]["wall_s"]
-        # ---- baseline: every nuisance sampled
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            base = sample(TemperatureAdapter(full), seed=1, progress=False, max_seconds=args.baseline_seconds)
-        b = fit_row(base, time.perf_counter() - t0)
-        b["projected_mcmc_s_to_50_tau"] = (b["mcmc_s"] * 50.0 / b["chain_length_in_tau"]
-                                           if b["chain_length_in_tau"] > 0 else None)
-        row["fit_baseline_all_nuisances_sampled"] = b
-        best = min(row["fit_laplace_workers1"]["wall_s"], row["fit_laplace_workers2"]["wall_s"])
-        row["target_60s_met"] = bool(best <= 60.0 and row["fit_laplace_workers1"]["converged"])
-        print(f"  baseline (all nuisances sampled): {b['wall_s']:.1f} s wall, {b['n_steps']} steps, τ_max "
-              f"{b['tau_max']:.0f} = {b['chain_length_in_tau']:.1f} τ, converged={b['converged']}; projected MCMC "
-              f"time to 50 τ {b['projected_mcmc_s_to_50_tau'] or float('nan'):.0f} s", flush=True)
+    for b, n in zip(base["results"], new["results"]):
+        fb, fn = b["fit"], n["fit"]
+        row = {"model": n["model"], "truth": n["truth"], "baseline": b, "new": n,
+               "ratio_fit_wall": fb["wall_s"] / fn["wall_s"], "ratio_fit_mcmc": fb["mcmc_s"] / fn["mcmc_s"]}
+        if "log_posterior_s" in n:
+            row["ratio_log_posterior"] = b["log_posterior_s"] / n["log_posterior_s"]
+            row["ratio_relaxation_functions"] = b["relaxation_functions_s"] / n["relaxation_functions_s"]
         rows.append(row)
+        for label, r in (("baseline", b), ("new", n)):
+            f = r["fit"]
+            each = (f"log-posterior {1e3 * r['log_posterior_s']:.3f} ms, G(t) {1e3 * r['relaxation_functions_s']:.3f} "
+                    "ms; " if "log_posterior_s" in r else "")
+            print(f"{r['model']:10s} {label:8s}: {each}fit {f['wall_s']:.1f} s wall in {f['rounds']} round(s) (MAP+start "
+                  f"{f['map_and_start_s']:.1f} s, MCMC {f['mcmc_s']:.1f} s, {f['n_steps']} steps × {f['nwalkers']}, "
+                  f"τ_max {f['tau_max']:.0f}), max R-hat {max(f['r_hat'].values()):.4f}, min ESS "
+                  f"{min(f['ess_bulk'].values()):.0f}, convergence met: {f['convergence_met']}")
+        print(f"{n['model']:10s} ratios baseline/new: fit wall ×{row['ratio_fit_wall']:.2f}, MCMC (last round) "
+              f"×{row['ratio_fit_mcmc']:.2f}", flush=True)
     out = {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count(),
-           "load_average_at_start": load_start, "load_average_at_end": os.getloadavg(),
-           "ea_table": str(load_table(None).path),
-           "note": ("2-core machine shared with other sessions' jobs (see the load averages); "
-                    "ratios are measured in the same process"),
+           "baseline": str(baseline), "load_average_at_start": load_start, "load_average_at_end": load_average(),
+           "note": ("2-core machine shared with other sessions' jobs (see the load averages); baseline and new "
+                    "code measured in the same run, at the same time, each in its own process"),
            "results": rows}
-    if args.models != list(CASES) and path.exists():  # keep the other model's row
-        old = json.loads(path.read_text())
-        out["results"] = [r for r in old.get("results", []) if r["model"] not in args.models] + rows
+    old = json.loads(path.read_text()) if path.exists() else {}
+    if "pool_microbenchmark" in old:
+        out["pool_microbenchmark"] = old["pool_microbenchmark"]
+    if args.models != list(CASES):  # keep the other model's row (of the same format)
+        out["results"] = [r for r in old.get("results", []) if "new" in r and r["model"] not in args.models] + rows
     path.write_text(json.dumps(out, indent=1))
     print(f"written {path}")
 

@@ -13,8 +13,9 @@ import re
 import sys
 
 from bayesmusr.io.setup import options_table
-from bayesmusr.model.parameters import (HOLDER_PARAMETER, KT_SCAN_PARAMETERS, PHYSICS_PARAMETERS, POOL_PARAMETER,
-                                        RUN_PARAMETERS, SCAN_PARAMETERS, markdown_table)
+from bayesmusr.model.parameters import (CONVENTIONAL_PARAMETERS, HOLDER_PARAMETER, KT_SCAN_PARAMETERS,
+                                        NOISE_PARAMETERS, PHYSICS_PARAMETERS, POOL_PARAMETER, RUN_PARAMETERS,
+                                        SCAN_PARAMETERS, TWO_STATE_PARAMETERS, markdown_table)
 
 PAGE = pathlib.Path(__file__).resolve().parent / "models-priors.md"
 MARKER = re.compile(r"<!-- params:(?P<name>[\w:-]+) -->\n.*?<!-- /params -->", flags=re.S)
@@ -40,6 +41,9 @@ BLOCKS = {
     "holder": lambda: markdown_table([HOLDER_PARAMETER]),
     "pool": lambda: markdown_table([POOL_PARAMETER]),
     "kt-scan": lambda: markdown_table(KT_SCAN_PARAMETERS),
+    "noise": lambda: markdown_table(NOISE_PARAMETERS),
+    "conventional": lambda: markdown_table(CONVENTIONAL_PARAMETERS),
+    "two-state": lambda: markdown_table(TWO_STATE_PARAMETERS),
 }
 
 

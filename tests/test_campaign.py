@@ -24,7 +24,7 @@ from bayesmusr.cli import main
 from bayesmusr.inference.compare import load
 from bayesmusr.inference.conventional import arrhenius
 from bayesmusr.model.simulate import simulate_run
-from bayesmusr.report.campaign import COLUMNS, read_csv
+from bayesmusr.report.campaign import COLUMNS, ROW_VERSION, read_csv, scan_row
 from bayesmusr.workflows.spec import read_spec
 
 #: short chains; the EA sampler needs nwalkers >= 2 × 7 parameters
@@ -129,7 +129,10 @@ def test_campaign_rows_failure_and_a_second_call_that_refits_nothing(scans, clie
         folder = out / r["scan"]
         assert all((folder / f).is_file() for f in SCAN_FILES), sorted(p.name for p in folder.iterdir())
         assert r["n_temperatures"] == 3 and (r["t_min_K"], r["t_max_K"]) == (200.0, 320.0)
-        assert r["verdict"] in ("EA preferred", "KT preferred", "not distinguished")
+        assert r["verdict"] in ("not distinguished", *(f"{m} {s} preferred" for m in ("EA", "KT")
+                                                        for s in ("clearly", "moderately")))
+        ratio = abs(r["elpd_diff_ea_minus_kt"]) / r["elpd_diff_se"]
+        assert (r["verdict"] == "not distinguished") == (ratio <= 2) and ("clearly" in r["verdict"]) == (ratio > 4)
         assert r["elpd_diff_se"] > 0 and np.isfinite(r["elpd_diff_ea_minus_kt"])
         assert r["e_i_lo95"] <= r["e_i_median"] <= r["e_i_hi95"] and 0 <= r["q_lo95"] <= r["q_hi95"] <= 1
         assert r["kt_t_star_K"] in (200.0, 260.0, 320.0) and r["ea_converged"] in (0, 1)
@@ -137,6 +140,13 @@ def test_campaign_rows_failure_and_a_second_call_that_refits_nothing(scans, clie
         spec = read_spec(load(folder / "ea_scan.nc"))  # the specification `bayesmusr fit` stores
         assert spec["job"]["config"]["sampler"]["seed"] == (1 if r["scan"] == "anomaly" else 2)
         assert spec["job"]["base"] == str(toml.parent.resolve())
+    # the row made from the job's own comparison is the one the results on disk give
+    from_files = scan_row(out / "anomaly", "anomaly", str(scans[0]))
+    for name, kind, _, _ in COLUMNS:
+        if kind == "float" and name != "fit_seconds":
+            assert from_files[name] == pytest.approx(rows[0][name], rel=1e-6, abs=1e-3, nan_ok=True), name
+        elif name != "fit_seconds":
+            assert from_files[name] == rows[0][name], name
     hosts = {(out / n / LOG_FILE).read_text(encoding="utf-8").split(" on ")[1].split()[0] for n in ("anomaly", "plain")}
     assert len(hosts) == 2  # one scan per worker (the SCAN_RESOURCE): both ran at once
     printed = capsys.readouterr().out
@@ -171,6 +181,16 @@ def test_campaign_rows_failure_and_a_second_call_that_refits_nothing(scans, clie
     again = read_csv(out / "campaign.csv")
     assert [r["e_i_median"] for r in again[:2]] == [r["e_i_median"] for r in csv_rows[:2]]
     assert took < 30, took
+
+    # a row stored by another version of the summary is rebuilt from the results once, and stored again
+    done_path = out / "anomaly" / DONE_FILE
+    done = json.loads(done_path.read_text(encoding="utf-8"))
+    done_path.write_text(json.dumps({**done, "row_version": ROW_VERSION - 1}), encoding="utf-8")
+    assert main(["campaign", *map(str, scans), "--out", str(out)]) == 0
+    stored = json.loads(done_path.read_text(encoding="utf-8"))
+    assert stored["row_version"] == ROW_VERSION and stored["key"] == done["key"]
+    assert stored["row"]["fit_seconds"] == done["row"]["fit_seconds"]
+    assert stored["row"]["e_i_median"] == pytest.approx(done["row"]["e_i_median"], rel=1e-6)
 
 
 def test_a_changed_scan_is_resubmitted(scans, tmp_path):

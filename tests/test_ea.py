@@ -13,8 +13,10 @@ import pytest
 
 import bayesmusr as bm
 from bayesmusr.physics import _kernels, tables
-from bayesmusr.physics.ea import ea_static_scaled, kernels, muon_renewal, radial_quadrature
+from bayesmusr.physics.ea import (ea_static_scaled, fast_ion_limit, fast_ion_limit_uniform, kernels, muon_renewal,
+                                  radial_quadrature)
 from bayesmusr.physics.kt import OMEGA_PER_MT, _dynamic_kt_scaled, _static_kt_scaled
+from bayesmusr.physics.kt import _phi2 as kt_phi2
 from mc_reference import simulate_ea
 
 HAVE_TABLE = tables.DEFAULT_TABLE.exists()
@@ -384,6 +386,35 @@ def test_uniform_hermite_with_five_point_slopes():
     errs = [np.max(np.abs(_kernels.hermite_uniform5(np.cos(3 * h * np.arange(int(10 / h) + 1)), h, xs)
                           - np.cos(3 * xs))) for h in (0.08, 0.04)]
     assert errs[0] / errs[1] > 12, errs
+
+
+def test_fused_ea_kernels_match_their_step_by_step_forms():
+    """The compiled one-call kernels of `ea` equal the numpy sequences they replaced (issue 19)."""
+    rng = np.random.default_rng(19)
+    g0 = np.cos(0.7 * np.arange(157) * 0.04) * np.exp(-0.1 * np.arange(157) * 0.04)
+    for v, dx in ((0.02, 0.04), (1.5, 0.04), (6.0, 0.04)):  # ν_μ dx ≤ 0.25: Richardson on dx, 2 dx
+        fine = _kernels.renewal(g0, v, dx)
+        coarse = _kernels.renewal(g0[::2].copy(), v, 2.0 * dx)
+        corr = (fine[::2] - coarse) / 3.0
+        corr_all = _kernels.cubic_uniform(corr, 2.0 * dx, np.arange(g0.size) * dx)
+        corr_all[::2] = corr
+        assert np.allclose(_kernels.richardson_renewal(g0, v, dx), fine + corr_all, rtol=0, atol=1e-15)
+    tab = tables.load_table()
+    for _ in range(5):
+        a, b, c = (rng.uniform(u[0], u[-1]) for u in (tab.u_nu, tab.u_q, tab.u_omega))
+        s0, w0 = _kernels.hermite_weights5(tab.u_nu, a, False)
+        s1, w1 = _kernels.hermite_weights5(tab.u_q, b, True)
+        s2, w2 = _kernels.hermite_weights5(tab.u_omega, c, False)
+        block = tab.data[s0:s0 + 6, s1:s1 + 6, s2:s2 + 6, :80].astype(float)
+        want = np.einsum("i,j,k,ijkx->x", w0, w1, w2, block)
+        got = _kernels.table_combination(tab.data, tab.u_nu, tab.u_q, tab.u_omega, a, b, c, 80)
+        assert np.allclose(got, want, rtol=0, atol=1e-12)
+    x = np.arange(200) * 0.04
+    for v, q, w in ((80.0, 0.8, 0.0), (80.0, 0.8, 0.1), (95.0, 0.5, 2.84), (75.0, 0.9, 15.0)):
+        narrowed = np.exp(-2.0 * q * x**2 * kt_phi2(((v + 1j * w) * x).astype(complex)).real)
+        assert np.allclose(_kernels.narrowed_decay(x, v, w, 2.0 * q), narrowed, rtol=1e-13, atol=0)
+        # the uniform-grid form (recurrence for the static factor in a field): within 1e-9 of the general one
+        assert np.max(np.abs(fast_ion_limit_uniform(0.04, 200, v, q, w) - fast_ion_limit(x, v, q, w))) < 1e-9
 
 
 def test_standard_omega_axis_halves_its_step_above_three():

@@ -90,6 +90,43 @@ def test_laplace_step_is_deterministic_and_agrees_with_damped_solve():
     assert plain[4] and abs(plain[0] - fast[0]) < 1e-8 and abs(plain[3] - fast[3]) < 1e-6
 
 
+def test_newton_without_values_and_the_predictor_gate():
+    """Issue 19: the derivative-only pass, the undamped steps and the gate on the predicted first step.
+
+    Mode 3 of the nuisance pass gives mode 1's gradient and Hessian without the logarithms; far from
+    the reference (predicted gain above `PREDICTOR_GAIN`) the solve starts from the reference itself,
+    bit for bit as without a predictor; near it and far from it the optimum is the one the relaxed
+    linear start reaches.
+    """
+    rng = np.random.default_rng(5)
+    run = _kt_run(rng)
+    from bayesmusr import dynamic_kt
+
+    nu = HistogramNuisances(run)
+    nu.marginal(dynamic_kt(run.t, 0.3, 0.2, 0.0))  # reference and predictor
+    z = nu.ref + 0.1
+    full = _kernels.terms_unbounded(nu.d, dynamic_kt(run.t, 0.3, 0.2, 0.0), nu.nf, nu.nb, z, nu.free, nu.fixed,
+                                    LO, HI, LOGK, 1)
+    deriv = _kernels.terms_unbounded(nu.d, dynamic_kt(run.t, 0.3, 0.2, 0.0), nu.nf, nu.nb, z, nu.free, nu.fixed,
+                                     LO, HI, LOGK, 3)
+    assert np.array_equal(full[1], deriv[1]) and np.array_equal(full[2], deriv[2])
+    gated = 0
+    # ~1 posterior SD from the reference; far from it; so far that the predicted gain (1.5e3, 3e4) is gated off
+    for delta, rate in ((0.302, 0.21), (0.45, 1.5), (0.8, 3.0), (1.0, 0.5)):
+        g = dynamic_kt(run.t, delta, rate, 0.0)
+        args = (nu.d, g, nu.nf, nu.nb, nu.ref, nu.free, nu.fixed, LO, HI, LOGK)
+        with_pred = _kernels.laplace_newton(*args, nu.predictor)
+        without = _kernels.laplace_newton(*args, np.zeros((0, 0)))
+        relaxed = _kernels.laplace_newton(*args[:4], nu.to_z(nu._start(g)), *args[5:], np.zeros((0, 0)))
+        assert with_pred[4] and without[4] and relaxed[4]
+        assert abs(with_pred[0] - relaxed[0]) < 1e-7 and abs(with_pred[3] - relaxed[3]) < 1e-5
+        _, grad0, _, _ = _kernels.terms_unbounded(*args[:4], nu.ref, *args[5:], 2)
+        if grad0 @ nu.predictor @ grad0 > _kernels.PREDICTOR_GAIN:
+            gated += 1
+            assert with_pred[0] == without[0] and np.array_equal(with_pred[1], without[1])
+    assert gated == 2
+
+
 def test_unbounded_terms_match_finite_differences_and_the_prior_jacobian():
     """Gradient and Hessian in z against central differences; the value is ℓ(η(z)) + Σ log s(1 − s)."""
     rng = np.random.default_rng(11)

@@ -77,6 +77,7 @@ def test_wheel_contents(installed):
     _, wheel, _ = installed
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "bayesmusr/physics/data/ea_g0_v2.nc" in names
+    assert any(n.startswith("bayesmusr/model/data/kt_reading_") and n.endswith(".npz") for n in names)
     for sub in SUBPACKAGES:
         assert f"bayesmusr/{sub}/__init__.py" in names, sub
     assert "bayesmusr/__main__.py" in names and "bayesmusr/_version.py" in names

@@ -197,10 +197,7 @@ class MarginalAdapter:
         float
             log p(y), the log-posterior at ``y``.
         """
-        for blk in self.blocks:
-            if hasattr(blk, "ref"):
-                blk.ref = None
-        return self.p.log_posterior(y)
+        return self.p.anchor(y)
 
     def posterior_extras(self, y, rng, predictive):
         """Physics values, nuisance draws and N0 per run, pointwise log-likelihood, replicas.

@@ -583,13 +583,20 @@ def compare_results(results: Mapping[str, object] | Sequence, names: Sequence[st
         table = az.compare(loos, ic="loo")
         table_w = az.compare(waics, ic="waic")
     ks = {n: pareto_k_counts(l) for n, l in loos.items()}
-    rel = {n: fit_reliability(r, ks[n]) for n, r in items}
+    # a published table's observations are its rows (temperatures), a run's its time bins
+    units = {n: "rows" if _attr_text(r, "bayesmusr_result") == "reanalysis" else "bins" for n, r in items}
+    rel = {n: fit_reliability(r, ks[n], units[n]) for n, r in items}
     return {"loo": table, "waic": table_w, "pareto_k": ks, "reliability": rel,
-            "verdict": verdict(table, ks, table_w, rel), "results": dict(items)}
+            "verdict": verdict(table, ks, table_w, rel, units), "results": dict(items)}
 
 
 #: the short name, as exported by the package (``bayesmusr.compare``)
 compare = compare_results
+
+
+def _attr_text(idata, key: str) -> str:
+    """A text attribute of a result's posterior ("" if absent)."""
+    return str(idata.posterior.attrs.get(key, ""))
 
 
 def _attr_number(attrs, key: str) -> float:
@@ -607,7 +614,7 @@ def _extreme(values, pick) -> tuple[str, float]:
     return pick(flat, key=lambda t: t[1]) if flat else ("", math.nan)
 
 
-def fit_reliability(idata, pareto: Mapping[str, int] | None = None) -> dict:
+def fit_reliability(idata, pareto: Mapping[str, int] | None = None, unit: str = "bins") -> dict:
     """Whether a result's posterior, and its LOO, can be trusted; the reasons if not.
 
     Checks the sampler's own criterion (the ``converged`` attribute: the chain reached
@@ -621,6 +628,8 @@ def fit_reliability(idata, pareto: Mapping[str, int] | None = None) -> dict:
         A result.
     pareto : mapping, optional
         :func:`pareto_k_counts` of its LOO.
+    unit : str
+        What one observation is, for the messages ("bins" of runs, "rows" of a published table).
 
     Returns
     -------
@@ -652,7 +661,7 @@ def fit_reliability(idata, pareto: Mapping[str, int] | None = None) -> dict:
     if pareto is not None:
         bad = pareto["bad"] + pareto["very_bad"]
         if bad > PARETO_BAD_FRACTION * pareto["n"]:
-            reasons.append(f"{bad} of {pareto['n']} bins ({100 * bad / max(pareto['n'], 1):.1f} %) have Pareto "
+            reasons.append(f"{bad} of {pareto['n']} {unit} ({100 * bad / max(pareto['n'], 1):.1f} %) have Pareto "
                            f"k̂ > {PARETO_K_LIMIT:g}")
     return {"converged": converged, "r_hat": r_hat, "ess_bulk": ess, "sampling_ok": sampling_ok, "reasons": reasons}
 
@@ -667,20 +676,20 @@ def _preference(best: str, name: str, diff: float, dse: float) -> str:
     return f"the data {word} {best} over {name}: elpd difference {diff:.1f} ± {dse:.1f} ({ratio:.1f} standard errors)."
 
 
-def _pareto_line(name: str, k: Mapping[str, int]) -> str:
+def _pareto_line(name: str, k: Mapping[str, int], unit: str = "bins") -> str:
     bad = k["bad"] + k["very_bad"]
     frac = bad / max(k["n"], 1)
     if bad == 0:
         return f"{name}: all {k['n']} Pareto k̂ ≤ {PARETO_K_LIMIT:g} — the LOO estimate is reliable."
     if frac <= PARETO_BAD_FRACTION:
-        return (f"{name}: {bad} of {k['n']} bins have Pareto k̂ > {PARETO_K_LIMIT:g} — a few influential bins; "
-                "LOO is still usable but those bins' terms are uncertain.")
-    return (f"{name}: {bad} of {k['n']} bins ({100 * frac:.1f} %) have Pareto k̂ > {PARETO_K_LIMIT:g} — the LOO "
+        return (f"{name}: {bad} of {k['n']} {unit} have Pareto k̂ > {PARETO_K_LIMIT:g} — a few influential {unit}; "
+                f"LOO is still usable but those {unit}' terms are uncertain.")
+    return (f"{name}: {bad} of {k['n']} {unit} ({100 * frac:.1f} %) have Pareto k̂ > {PARETO_K_LIMIT:g} — the LOO "
             "estimate is unreliable (refit with more draws, or check the model).")
 
 
 def verdict(table, pareto: Mapping[str, Mapping[str, int]], waic_table=None,
-            reliability: Mapping[str, Mapping] | None = None) -> str:
+            reliability: Mapping[str, Mapping] | None = None, units: Mapping[str, str] | None = None) -> str:
     """Plain-language reading of an ``az.compare`` table, qualified by each fit's diagnostics.
 
     Parameters
@@ -694,6 +703,8 @@ def verdict(table, pareto: Mapping[str, Mapping[str, int]], waic_table=None,
     reliability : mapping, optional
         :func:`fit_reliability` per model.  A pair with a failed check is reported as
         "Not a firm verdict", naming the fit and the check, before the reading itself.
+    units : mapping, optional
+        What one observation of each model's data is ("bins" by default; "rows" of a table).
 
     Returns
     -------
@@ -707,7 +718,7 @@ def verdict(table, pareto: Mapping[str, Mapping[str, int]], waic_table=None,
         issues = [f"{n}: {', '.join(rel[n]['reasons'])}" for n in (best, name) if rel.get(n, {}).get("reasons")]
         lines.append(f"Not a firm verdict — {'; '.join(issues)}. Taken at face value, {reading}" if issues
                      else reading[0].upper() + reading[1:])
-    lines += [_pareto_line(name, k) for name, k in pareto.items()]
+    lines += [_pareto_line(name, k, (units or {}).get(name, "bins")) for name, k in pareto.items()]
     lines += [f"{name}: no sampler convergence record in the file; judged by R-hat and ESS only."
               for name, r in rel.items() if r.get("converged") is None]
     if waic_table is not None:

@@ -4,7 +4,8 @@ Definition
 ----------
 1. Global KT fit per temperature: the ZF and LF spectra share (Δ_KT, ν_KT)
    (and the amplitude), only the field differs — musrfit-style χ²
-   minimisation of the dynamic Gaussian KT (:func:`bayesmusr.physics.kt.dynamic_kt`).
+   minimisation of the dynamic Gaussian KT (:func:`bayesmusr.physics.kt.dynamic_kt`);
+   the fit itself, `fit_kt_global`, lives in `bayesmusr.model.kt_reading` (re-exported here).
 2. Arrhenius fit of ν_KT below T* (the temperature of the ν_KT maximum):
    ln ν_KT = ln ν_0 − E/(k_B T), weighted linear least squares.
 3. The two-state model of Kadono Eq. 4 (Cox et al. 2006) for Δ_KT(T):
@@ -30,9 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
+from bayesmusr.model.kt_reading import KTFit, fit_kt_global  # noqa: F401  (moved there; re-exported here)
+from bayesmusr.model.reanalysis import two_state_delta
 from bayesmusr.physics.constants import K_B_EV
 from bayesmusr.physics.constants import arrhenius as physics_arrhenius
-from bayesmusr.physics.kt import dynamic_kt
 
 #: Kadono's simulation parameters (his Fig. 1–3, docs/paper.md): rates in s⁻¹, energies in eV, Δ in μs⁻¹
 KADONO = {"nu_i0_per_s": 5e12, "e_i_eV": 0.35, "nu_mu0_per_s": 2e6, "e_mu_eV": 0.02, "delta": 0.3, "q": 0.8,
@@ -57,124 +59,6 @@ def arrhenius(temperature, nu0_per_s, energy_eV):
         ν(T) = ν₀ exp(−E/k_B T) in μs⁻¹.
     """
     return physics_arrhenius(temperature, np.log10(nu0_per_s), energy_eV)
-
-
-def two_state_delta(temperature, delta, q, n_states, e_delta_eV):
-    """Kadono Eq. 4: Δ_KT(T) = Δ √[Q/(1 + N e^{−E_Δ/k_BT}) + 1 − Q].
-
-    Parameters
-    ----------
-    temperature : float or ndarray
-        Temperature in K.
-    delta : float
-        Low-temperature width Δ in μs⁻¹.
-    q : float
-        Fraction Q of Δ² that disappears at high temperature.
-    n_states : float
-        Ratio N of the numbers of states (dimensionless).
-    e_delta_eV : float
-        Energy E_Δ in eV.
-
-    Returns
-    -------
-    ndarray
-        Δ_KT(T) in μs⁻¹.
-    """
-    temperature = np.asarray(temperature, dtype=float)
-    x = n_states * np.exp(-e_delta_eV / (K_B_EV * temperature))
-    return delta * np.sqrt(q / (1.0 + x) + 1.0 - q)
-
-
-@dataclass
-class KTFit:
-    """Result of a global KT fit of one temperature (ZF + LF spectra)."""
-
-    delta: float  # Δ_KT, μs⁻¹
-    nu: float  # ν_KT, μs⁻¹
-    amplitude: float
-    delta_err: float
-    nu_err: float
-    chi2: float
-    ndof: int
-
-    @property
-    def reduced_chi2(self) -> float:
-        """χ² per degree of freedom."""
-        return self.chi2 / max(self.ndof, 1)
-
-
-def fit_kt_global(t, spectra, fields_mT, errors=None, fit_amplitude=False, nu_starts=(0.01, 0.1, 1.0, 10.0),
-                  kt_function=dynamic_kt):
-    """χ² fit of the dynamic KT with (Δ, ν) shared by all spectra of one temperature.
-
-    Parameters
-    ----------
-    t : array_like
-        Times in μs (common to all spectra).
-    spectra : sequence of array_like
-        Polarisation (or normalised asymmetry) per field.
-    fields_mT : sequence of float
-        Longitudinal field of each spectrum (0 for ZF).
-    errors : sequence of array_like, optional
-        1σ error per point (default 1: plain least squares).
-    fit_amplitude : bool
-        Fit a common amplitude (default: fixed to 1, as for normalised G(t)).
-    nu_starts : sequence of float
-        Starting values for ν (μs⁻¹); the best of the local fits is kept,
-        since χ²(ν) can have a static and a dynamic minimum.
-    kt_function : callable, optional
-        G(t, Δ, ν, b_lf) to fit; default the exact :func:`bayesmusr.dynamic_kt`.  Another
-        program's approximation of it (e.g. musrfit's switch to Keren's formula) can be
-        passed to see what a fit made with that program would have given.
-
-    Returns
-    -------
-    KTFit
-    """
-    t = np.asarray(t, dtype=float)
-    ys = [np.asarray(s, dtype=float) for s in spectra]
-    if len(ys) != len(fields_mT):
-        raise ValueError(f"spectra ({len(ys)}) and fields_mT ({len(fields_mT)}) must have the same length")
-    errs = [np.ones_like(y) for y in ys] if errors is None else [np.asarray(e, dtype=float) for e in errors]
-    for y, e in zip(ys, errs):
-        if y.shape != t.shape or e.shape != t.shape:
-            raise ValueError("every spectrum and error array must have the shape of t")
-        if np.any(e <= 0):
-            raise ValueError("errors must be > 0")
-
-    def resid(p):
-        delta, nu = math.exp(p[0]), math.exp(p[1])
-        amp = p[2] if fit_amplitude else 1.0
-        return np.concatenate([(amp * kt_function(t, delta, nu, b) - y) / e for y, e, b in zip(ys, errs, fields_mT)])
-
-    # Δ start from the ZF minimum position when available (static KT minimum at Δt = √3)
-    delta0 = _delta_start(t, ys[0])
-    best = None
-    for nu0 in nu_starts:
-        p0 = [math.log(delta0), math.log(nu0)] + ([1.0] if fit_amplitude else [])
-        lo = [math.log(1e-4), math.log(1e-5)] + ([0.0] if fit_amplitude else [])
-        hi = [math.log(1e2), math.log(1e4)] + ([2.0] if fit_amplitude else [])
-        res = least_squares(resid, p0, bounds=(lo, hi), x_scale="jac", xtol=1e-12, ftol=1e-12, gtol=1e-12)
-        if best is None or res.cost < best.cost:
-            best = res
-    chi2 = 2.0 * best.cost
-    ndof = sum(y.size for y in ys) - len(best.x)
-    try:
-        cov = np.linalg.inv(best.jac.T @ best.jac)
-        perr = np.sqrt(np.diag(cov))
-    except np.linalg.LinAlgError:
-        perr = np.full(len(best.x), np.nan)
-    delta, nu = math.exp(best.x[0]), math.exp(best.x[1])
-    return KTFit(delta=delta, nu=nu, amplitude=best.x[2] if fit_amplitude else 1.0,
-                 delta_err=delta * perr[0], nu_err=nu * perr[1], chi2=chi2, ndof=ndof)
-
-
-def _delta_start(t, y):
-    """Rough Δ from the ZF curve: the static minimum sits at Δt = √3."""
-    i = int(np.argmin(y))
-    if 0 < i < len(t) - 1 and t[i] > 0:
-        return float(np.clip(math.sqrt(3.0) / t[i], 1e-3, 50.0))
-    return 0.3
 
 
 @dataclass

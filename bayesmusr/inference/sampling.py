@@ -26,7 +26,10 @@ temperature-scan model is another problem.
 Procedure
 ---------
 1. MAP: the log-posterior at every starting guess, then L-BFGS-B
-   (scipy.optimize) from the best few, in sampling coordinates.
+   (scipy.optimize) from the best few, in sampling coordinates.  A problem with
+   ``anchor`` is re-anchored at the start of each local search (and at the
+   Nelder-Mead result before L-BFGS-B), so its internal Newton solves start near
+   the points being evaluated.
 2. Start: walkers drawn from the Laplace approximation around the MAP
    (finite-difference Hessian; diagonal fallback), kept inside the support.
 3. emcee with a differential-evolution move mixture (DEMove 0.8,
@@ -333,10 +336,23 @@ def find_map(problem, starts: Sequence[np.ndarray] | None = None, n_best: int | 
     return best_y, float(best_v)
 
 
+def _reanchor(problem, y) -> None:
+    """Move a problem's internal Newton reference (``anchor``) to ``y``, if it has one.
+
+    Laplace-marginal problems start every nuisance solve from a fixed reference; left at the first
+    starting guess, each solve far from it took hundreds of damped steps (profiled: 18 ms per
+    evaluation in the MAP search against 0.5 ms near the reference, 1/3 of a one-temperature fit).
+    """
+    anchor = getattr(problem, "anchor", None)
+    if anchor is not None and y is not None:
+        anchor(np.asarray(y, dtype=float))
+
+
 def _refine(problem, f, start, lo, hi, best_y, best_v):
     """One local optimisation from ``start``; returns the better of it and (best_y, best_v)."""
     resid = getattr(problem, "residuals", None)
     y = np.clip(start, lo, hi)
+    _reanchor(problem, y)
     if resid is not None:
         # Gauss-Newton-type trust region on residuals whose squares sum to −2 log posterior
         res = least_squares(_checked(resid), y, bounds=(lo, hi), method="trf", x_scale="jac",
@@ -355,6 +371,7 @@ def _refine(problem, f, start, lo, hi, best_y, best_v):
                                     "adaptive": True})
             y = np.clip(res.x, lo, hi)
             cands.append(y)
+            _reanchor(problem, y)
         for _ in range(2):  # restart once: L-BFGS-B's memory can stall on curved valleys
             res = minimize(f, y, method="L-BFGS-B", jac="3-point", bounds=list(zip(lo, hi)),
                            options={"maxiter": 3000, "maxfun": 60000, "ftol": 1e-12, "gtol": 1e-7,
@@ -467,6 +484,11 @@ def _initial_walkers(problem, centre, cov, nwalkers, rng):
     if not math.isfinite(problem.log_posterior(centre)):
         raise ValueError("the MAP search ended at a point of zero posterior density; check the priors and the data "
                          "window (for EA: the EA table's support note)")
+    # a direction the data do not constrain (flat posterior: a huge Laplace variance) is spread over at
+    # most a quarter of its prior range, correlations kept; otherwise no scale of the ball fits the box
+    sd = np.sqrt(np.maximum(np.diag(cov), 1e-300))
+    shrink = np.minimum(1.0, 0.25 * (hi - lo) / sd)
+    cov = cov * np.outer(shrink, shrink)
     out = []
     for scale in (1.0, 0.1, 1e-2, 1e-4, 1e-6, 1e-8):
         for _ in range(20 * nwalkers):

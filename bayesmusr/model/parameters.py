@@ -20,7 +20,8 @@ Tables
 ------
 :data:`PHYSICS_PARAMETERS` per one-temperature model, :data:`RUN_PARAMETERS` (per-run
 nuisances, with the run kinds and fit option that switch them on), :data:`SCAN_PARAMETERS`
-(Arrhenius scan), :data:`KT_SCAN_PARAMETERS` (the KT reading), :data:`HOLDER_PARAMETER`,
+(Arrhenius scan), :data:`KT_SCAN_PARAMETERS` (the KT reading), :data:`NOISE_PARAMETERS`,
+:data:`CONVENTIONAL_PARAMETERS` and :data:`TWO_STATE_PARAMETERS` (published tables, the reanalysis), :data:`HOLDER_PARAMETER`,
 :data:`POOL_PARAMETER`, :data:`N0_PARAMETER`.  :func:`declared` finds any of them by name.
 """
 from __future__ import annotations
@@ -34,7 +35,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["FitParameter", "Prior", "parse_prior", "PHYSICS_PARAMETERS", "RUN_PARAMETERS", "SCAN_PARAMETERS",
-           "KT_SCAN_PARAMETERS", "HOLDER_PARAMETER", "POOL_PARAMETER", "N0_PARAMETER", "MODELS", "declared",
+           "KT_SCAN_PARAMETERS", "NOISE_PARAMETERS", "CONVENTIONAL_PARAMETERS",
+           "TWO_STATE_PARAMETERS", "HOLDER_PARAMETER", "POOL_PARAMETER", "N0_PARAMETER", "MODELS", "declared",
            "canonical_model", "is_physical_edge", "markdown_table", "ParameterSet", "to_unbounded", "from_unbounded"]
 
 PRIOR_KINDS = ("uniform", "loguniform", "normal", "fixed")
@@ -377,6 +379,31 @@ POOL_PARAMETER = FitParameter("tau_delta", "1", 0.05, (1e-3, 0.5), "spread of lo
 #: Per-temperature parameters of the KT reading (what the literature fitted).
 KT_SCAN_PARAMETERS = (DELTA, NU)
 
+#: Noise scales of a published table (the reanalysis): σ = s × the published error, or s × the value
+#: (a relative error) when the table publishes none.  Fixed at 1 / the stated relative error unless fitted.
+NOISE_PARAMETERS = (
+    FitParameter("noise_delta", "1", 1.0, (0.3, 10.0), "scale s_Δ of the Δ_KT errors (σ = s_Δ × error, or × Δ_KT "
+                 "when none is published)", "loguniform", (0.0, _INF)),
+    FitParameter("noise_nu", "1", 1.0, (0.3, 10.0), "scale s_ν of the ν_KT errors (σ of ln ν_KT = s_ν × error/ν_KT, "
+                 "or s_ν when none is published)", "loguniform", (0.0, _INF)),
+)
+#: The conventional reading of a published table: ν_KT is the ions' Arrhenius rate at every
+#: temperature; Δ_KT is constant (``delta``) or follows the two-state law (Kadono Eq. 4).
+CONVENTIONAL_PARAMETERS = (
+    FitParameter("log10_nu_kt0", "log10(s⁻¹)", 10.0, (2.0, 18.0), "prefactor of ν_KT read as an Arrhenius "
+                 "ion jump rate (log10 of s⁻¹)", "uniform", (-_INF, _INF)),
+    FitParameter("e_kt", "eV", 0.2, (0.0, 1.5), "activation energy of ν_KT read as an Arrhenius rate", "uniform",
+                 (0.0, _INF)),
+    DELTA,
+)
+#: The two-state law of Δ_KT (Kadono Eq. 4, Cox et al. 2006), added to the conventional reading.
+TWO_STATE_PARAMETERS = (
+    Q,
+    FitParameter("log10_n_states", "1", 6.0, (0.0, 20.0), "log10 of the ratio N of the numbers of states "
+                 "(two-state Δ_KT law)", "uniform", (-_INF, _INF)),
+    FitParameter("e_delta", "eV", 0.3, (0.0, 2.0), "energy E_Δ of the two-state Δ_KT law", "uniform", (0.0, _INF)),
+)
+
 
 def pooled_delta_parameter(j: int, temperature: float) -> FitParameter:
     """The offset log Δ_T − log Δ of temperature ``j`` in a pooled scan.
@@ -419,6 +446,7 @@ def _all_rows() -> dict[str, FitParameter]:
     rows = {p.name: p for ps in PHYSICS_PARAMETERS.values() for p in ps}
     rows.update({p.name: p for p, _, _ in RUN_PARAMETERS})
     rows.update({p.name: p for p in SCAN_PARAMETERS + (POOL_PARAMETER, N0_PARAMETER)})
+    rows.update({p.name: p for p in NOISE_PARAMETERS + CONVENTIONAL_PARAMETERS + TWO_STATE_PARAMETERS})
     return rows
 
 

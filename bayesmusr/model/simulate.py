@@ -13,12 +13,16 @@ from collections.abc import Mapping
 import h5py
 import numpy as np
 
+from bayesmusr.io.published import PublishedTable
 from bayesmusr.io.run import MuonRun, make_histogram_dataset
 from bayesmusr.model.forward import bin_decay, histogram_shapes, polarisation, relaxation
+from bayesmusr.model.kt_reading import ReadingConditions, fit_kt_global
 from bayesmusr.model.parameters import PHYSICS_PARAMETERS, canonical_model
 from bayesmusr.model.rundata import RunData
+from bayesmusr.physics.constants import arrhenius
+from bayesmusr.physics.tables import ea
 
-__all__ = ["simulate_spectrum", "simulate_run", "expected_counts", "write_isis_nexus_v2"]
+__all__ = ["simulate_spectrum", "simulate_run", "expected_counts", "write_isis_nexus_v2", "simulate_published_table"]
 
 
 def _times(n_bins: int, bin_width: float, t_first: float) -> np.ndarray:
@@ -254,3 +258,55 @@ def write_isis_nexus_v2(run, path, *, rng: np.random.Generator, detectors_per_gr
             vl = selog.create_group(name).create_group("value_log")
             vl.create_dataset("time", data=np.arange(60.0) * 10.0)
             vl.create_dataset("value", data=values)
+
+
+def simulate_published_table(truth: Mapping[str, float], temperatures, conditions=None, *, sigma0: float = 0.008,
+                             rng: np.random.Generator, source: str = "simulated") -> PublishedTable:
+    """A "published" KT table made as a paper's is: noisy G^EA spectra per temperature, each set KT-fitted.
+
+    At every temperature the spectra of ``conditions.fields_mT`` are G^EA(t; Δ, ν_i(T), ν_μ(T), Q)
+    (the EA table, :func:`bayesmusr.physics.tables.ea`) plus Gaussian noise of the condition's
+    counting statistics, σ(t) = ``sigma0`` × ``conditions.sigma(t)``; a global dynamic-KT χ² fit
+    (:func:`bayesmusr.model.kt_reading.fit_kt_global`) gives the row (Δ_KT, ν_KT and their standard
+    errors).  A rate without a standard error, or one larger than the rate, is left blank, and a row whose
+    width has no error or one above half the width is dropped, as a paper would not print them.
+
+    Parameters
+    ----------
+    truth : mapping
+        ``delta``, ``q``, ``log10_nu_i0``, ``e_i``, ``log10_nu_mu0``, ``e_mu`` (the scan model's names).
+    temperatures : array_like
+        K.
+    conditions : ReadingConditions, optional
+        Fields, window, source (default: ZF + LF 1 mT, Kadono's window).
+    sigma0 : float
+        Asymmetry noise per bin at t = 0, relative to the full polarisation.
+    rng : numpy.random.Generator
+        Seeded source of the noise.
+    source : str
+        Stored as the table's source.
+
+    Returns
+    -------
+    PublishedTable
+    """
+    conditions = conditions or ReadingConditions(fields_mT=(0.0, 1.0))
+    temps = np.asarray(temperatures, dtype=float)
+    t = conditions.times()
+    sigma = sigma0 * conditions.sigma(t)
+    nu_i = arrhenius(temps, truth["log10_nu_i0"], truth["e_i"])
+    nu_mu = arrhenius(temps, truth["log10_nu_mu0"], truth["e_mu"])
+    rows = []
+    for ni, nm in zip(nu_i, nu_mu):
+        spectra = [ea(t, truth["delta"], ni, nm, truth["q"], b) + sigma * rng.standard_normal(t.size)
+                   for b in conditions.fields_mT]
+        f = fit_kt_global(t, spectra, list(conditions.fields_mT), errors=[sigma] * len(spectra),
+                          fit_amplitude=conditions.fit_amplitude)
+        rows.append((f.delta, f.delta_err, f.nu, f.nu_err))
+    d, de, n, ne = (np.array(c) for c in zip(*rows))
+    # a width without an error, or not determined to 50 %, would not be printed (the fast-fluctuation
+    # limit leaves only Δ²/ν determined); nor would a rate not determined to a factor of e
+    keep = np.isfinite(de) & (de > 0) & (de < 0.5 * d)
+    ok = np.isfinite(ne) & (ne > 0) & (ne < n)
+    return PublishedTable.from_columns(source, temperature_K=temps[keep], delta_kt=d[keep], delta_kt_err=de[keep],
+                                       nu_kt=np.where(ok, n, np.nan)[keep], nu_kt_err=np.where(ok, ne, np.nan)[keep])

@@ -27,9 +27,10 @@ the repository's size budget.  G depends on Δ only through these ratios.
 
 Build
 -----
-Each ν_i slice (all Q) of each ω segment is one task; tasks run in parallel processes and
-every finished Q row of a slice is saved at once (``<table>.build/omega_<k>/slice_###.npz``),
-so an interrupted build resumes where it stopped and a refined Q grid
+Each ν_i slice (all Q) of each ω segment is one task; tasks run in parallel processes, or on
+any executor with ``submit`` (a ``concurrent.futures`` pool, a Dask ``distributed.Client``:
+``bayesmusr tables build --scheduler``), and every finished Q row of a slice is saved at once
+(``<table>.build/omega_<k>/slice_###.npz``), so an interrupted build resumes where it stopped and a refined Q grid
 computes only its new rows.  The computation is
 deterministic: rebuilding gives the same bytes.
 
@@ -64,7 +65,7 @@ from bayesmusr.physics.ea import (
     check_ea_args,
     ea_direct,
     ea_static_scaled,
-    fast_ion_limit,
+    fast_ion_limit_uniform,
     fast_muon_limit,
     muon_renewal,
 )
@@ -205,6 +206,38 @@ def _check_workers(workers, func: str):
         raise ValueError(f"{func}: workers must be a positive integer or None (all cores), got {workers!r}")
 
 
+def _check_executor(executor, workers):
+    if executor is None:
+        return
+    if not callable(getattr(executor, "submit", None)):
+        raise ValueError("build_table: executor must have a submit(fn, *args) method (a concurrent.futures "
+                         f"executor or a distributed.Client), got {type(executor).__name__}")
+    if workers is not None:
+        raise ValueError(f"build_table: give workers (local processes) or executor, not both (workers={workers!r})")
+
+
+def _run_slices(todo: list, workers: int | None, executor, bar) -> None:
+    """Compute the slice tasks ``todo``: on ``executor``, in ``workers`` spawned processes, or here (1)."""
+    if not todo:
+        return
+    if executor is not None:
+        # submitted in the given order (most expensive first): a Dask scheduler starts them in that order
+        futures = [executor.submit(_slice_task, task) for task in todo]
+        for future in futures:
+            future.result()
+            bar.update()
+        return
+    workers = workers or os.cpu_count() or 1
+    if workers == 1:
+        for task in todo:
+            _slice_task(task)
+            bar.update()
+        return
+    with mp.get_context("spawn").Pool(workers) as pool:
+        for _ in pool.imap_unordered(_slice_task, todo):
+            bar.update()
+
+
 def _qkey(q) -> float:
     return round(float(q), 13)
 
@@ -226,7 +259,8 @@ def _write_slice_cache(path: pathlib.Path, known: dict):
     os.replace(tmp, path)  # atomic: the cache is always complete for the rows it lists
 
 
-def build_table(output=None, grid: str = "standard", workers: int | None = None, progress: bool = True):
+def build_table(output=None, grid: str = "standard", workers: int | None = None, progress: bool = True,
+                executor=None):
     """Build (or resume building) an EA table and write it as netCDF.
 
     Parameters
@@ -239,18 +273,22 @@ def build_table(output=None, grid: str = "standard", workers: int | None = None,
     grid : str
         Grid name from `GRIDS`.
     workers : int, optional
-        Worker processes (default: all cores).
+        Worker processes (default: all cores); not with ``executor``.
     progress : bool
         Show a tqdm progress bar.
+    executor : object, optional
+        Runs the slice tasks instead of a process pool: anything with ``submit(fn, *args)``
+        returning a future with ``result()`` — a ``concurrent.futures`` executor or a Dask
+        ``distributed.Client``.  Its workers must see ``output``'s folder (they write the slice
+        cache there).
 
     Returns
     -------
     pathlib.Path of the written table.
     """
-
-
     nu, q, segments, x = _grid_parts(grid)  # first: an unknown grid name is the error to report
     _check_workers(workers, "build_table")
+    _check_executor(executor, workers)
     output = pathlib.Path(output) if output else _default_output(grid)
     build_dir = output.with_suffix(".build")
     # one task per (ω segment, ν_i slice); cache <table>.build/omega_<k>/slice_###.npz
@@ -263,19 +301,9 @@ def build_table(output=None, grid: str = "standard", workers: int | None = None,
     tasks.sort(key=lambda t: -t[1])
     todo = [t for t in tasks
             if any(_qkey(qq) not in _read_slice_cache(pathlib.Path(t[5]), len(t[3]), len(x)) for qq in q)]
-    workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc=f"EA table {grid}",
                unit="slice", disable=not progress)
-    if todo:
-        if workers == 1:
-            for task in todo:
-                _slice_task(task)
-                bar.update()
-        else:
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(workers) as pool:
-                for _ in pool.imap_unordered(_slice_task, todo):
-                    bar.update()
+    _run_slices(todo, workers, executor, bar)
     bar.close()
     w = np.concatenate(segments)
     rows = []
@@ -600,35 +628,6 @@ def _load_cached(path: str) -> EATable:
     )
 
 
-def _combine(data, s0, w0, s1, w1, s2, w2, n_x):
-    """Σ w0[a] w1[b] w2[c] data[s0+a, s1+b, s2+c, :n_x] — the tensor-product combination of slices."""
-    out = np.zeros(n_x)
-    for a in range(w0.shape[0]):
-        if w0[a] == 0.0:
-            continue
-        for b in range(w1.shape[0]):
-            if w1[b] == 0.0:
-                continue
-            for c in range(w2.shape[0]):
-                wt = w0[a] * w1[b] * w2[c]
-                if wt == 0.0:
-                    continue
-                row = data[s0 + a, s1 + b, s2 + c]
-                for k in range(n_x):
-                    out[k] += wt * row[k]
-    return out
-
-
-_combine_nb = _kernels.njit(cache=True)(_combine)
-
-
-def _axis_weights(axis, value, even_ends=False):
-    """C¹ Hermite weights along one table axis: fourth-order node slopes when the axis has ≥ 6 nodes."""
-    if axis.shape[0] >= 6:
-        return _kernels.hermite_weights5(axis, value, even_ends)
-    return _kernels.hermite_weights(axis, value, even_ends)
-
-
 def interpolate_g0(table: EATable, v: float, q: float, w: float, n_x: int) -> np.ndarray:
     """g₀ on the table's Δt grid (first n_x nodes) at ν_i/Δ = v, Q = q, ω_L/Δ = w.
 
@@ -657,10 +656,9 @@ def interpolate_g0(table: EATable, v: float, q: float, w: float, n_x: int) -> np
     w = check_ratio(w, "w", "interpolate_g0", 0.0, table.omega_max)
     if not 1 <= n_x <= table.data.shape[3]:
         raise ValueError(f"interpolate_g0: n_x must be in [1, {table.data.shape[3]}], got {n_x!r}")
-    s0, w0 = _axis_weights(table.u_nu, math.asinh(v / NU_SCALE))
-    s1, w1 = _axis_weights(table.u_q, math.asin(math.sqrt(q)), True)  # G is even in θ at 0 and π/2
-    s2, w2 = _axis_weights(table.u_omega, math.asinh(w / OMEGA_SCALE))
-    quotient = _combine_nb(table.data, s0, w0, s1, w1, s2, w2, n_x)
+    # one compiled call: the weights on the three axes (G is even in θ at 0 and π/2) and the slice sum
+    quotient = _kernels.table_combination(table.data, table.u_nu, table.u_q, table.u_omega, math.asinh(v / NU_SCALE),
+                                          math.asin(math.sqrt(q)), math.asinh(w / OMEGA_SCALE), n_x)
     return quotient * reference_factor(table.dx, n_x, v, q, w)
 
 
@@ -767,7 +765,7 @@ def _table_g0(tab: EATable, v: float, q: float, w: float, n_x: int) -> np.ndarra
     """g₀ on the table's first n_x Δt nodes: interpolated, blended C¹ into the fast-ion limit from ν_i/Δ = 70."""
     blend_from = BLEND_FROM * tab.nu_max / 100.0
     if v >= blend_from:
-        limit = fast_ion_limit(np.arange(n_x) * tab.dx, v, q, w)
+        limit = fast_ion_limit_uniform(tab.dx, n_x, v, q, w)
     if v >= tab.nu_max:
         g0 = limit
     else:

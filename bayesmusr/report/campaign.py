@@ -21,6 +21,7 @@ import html
 import json
 import math
 import pathlib
+import tempfile
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -32,17 +33,20 @@ from bayesmusr.report.figures import png, pyplot
 from bayesmusr.workflows.scan import RESULT_EA, RESULT_KT, diagnostics
 from bayesmusr.workflows.spec import read_spec
 
-__all__ = ["PARAMETERS", "COLUMNS", "ROW_VERSION", "scan_row", "failed_row", "write_summary", "read_csv"]
+__all__ = ["PARAMETERS", "COLUMNS", "ROW_VERSION", "scan_row", "failed_row", "write_summary", "read_csv",
+           "warm_up"]
 
 #: the EA scan's global parameters in the summary: name → (label, unit)
 PARAMETERS = {"e_i": ("E_i", "eV"), "log10_nu_i0": ("log10 ν_i0", "log10(s⁻¹)"), "e_mu": ("E_μ", "eV"),
               "log10_nu_mu0": ("log10 ν_μ0", "log10(s⁻¹)"), "q": ("Q", "1"), "delta": ("Δ", "μs⁻¹")}
 
 #: bump when the row's columns change: cached rows of an older version are rebuilt from the results
-ROW_VERSION = 1
+ROW_VERSION = 2
 
-#: a LOO difference larger than this many standard errors is a preference (as the scan report's verdict)
+#: a LOO difference larger than this many standard errors is a preference, larger than CLEAR_PREFERENCE_SE a
+#: clear one (the scan report's "moderately prefer" / "clearly prefer", bayesmusr.inference.compare)
 PREFERENCE_SE = 2.0
+CLEAR_PREFERENCE_SE = 4.0
 #: a Δ_KT drop above T* counts as a kink when it exceeds this many combined standard deviations
 KINK_SD = 3.0
 
@@ -57,8 +61,9 @@ COLUMNS = (
     ("n_temperatures", _INT, "", "temperatures of the scan"),
     ("t_min_K", _FLOAT, "K", "lowest temperature"),
     ("t_max_K", _FLOAT, "K", "highest temperature"),
-    ("verdict", _STR, "", (f"EA preferred / KT preferred (|elpd difference| > {PREFERENCE_SE:g} SE) / "
-                           "not distinguished")),
+    ("verdict", _STR, "", (f"EA (or KT) clearly preferred (|elpd difference| > {CLEAR_PREFERENCE_SE:g} SE) / "
+                           f"moderately preferred (> {PREFERENCE_SE:g} SE) / not distinguished, as the scan "
+                           "report reads the comparison")),
     ("verdict_firm", _FLAG, "", "both fits pass the convergence, R-hat, ESS and Pareto-k checks of the comparison"),
     ("elpd_diff_ea_minus_kt", _FLOAT, "nats", "elpd_loo(EA scan) − elpd_loo(KT per temperature)"),
     ("elpd_diff_se", _FLOAT, "nats", "standard error of that difference (paired over bins)"),
@@ -81,7 +86,7 @@ COLUMNS = (
 )
 
 
-def scan_row(folder, name: str | None = None, config: str = "") -> dict:
+def scan_row(folder, name: str | None = None, config: str = "", job=None) -> dict:
     """The summary row of one finished scan, read from the folder ``bayesmusr fit`` wrote.
 
     Parameters
@@ -92,6 +97,9 @@ def scan_row(folder, name: str | None = None, config: str = "") -> dict:
         Scan name (default: the folder's name).
     config : str
         The analysis TOML, for the row.
+    job : bayesmusr.workflows.scan.ScanJob, optional
+        What the scan job just computed into ``folder``: its posteriors and LOO comparison are used
+        instead of reading the results back and comparing them again (seconds to tens of seconds).
 
     Returns
     -------
@@ -99,22 +107,28 @@ def scan_row(folder, name: str | None = None, config: str = "") -> dict:
         Column name → value (:data:`COLUMNS`).
     """
     folder = pathlib.Path(folder)
+    if job is not None:
+        return _row(folder, name, config, job.ea_idata, job.comparison)
     ea, kt = compare.load(folder / RESULT_EA), compare.load(folder / RESULT_KT)
     try:
-        conv = json.loads((folder / "conventional.json").read_text(encoding="utf-8"))
-        temps = np.asarray(conv["temperature_K"], dtype=float)
-        row = {"scan": name or folder.name, "status": "ok", "error": "", "config": str(config),
-               "report": f"{folder.name}/report.html", "n_temperatures": int(temps.size),
-               "t_min_K": float(temps.min()), "t_max_K": float(temps.max())}
-        cmp = compare.compare_results({"EA_scan": ea, "KT_per_T": kt})
-        row.update(_comparison_cells(cmp))
-        row.update(_parameter_cells(ea))
-        row.update(_kt_cells(conv))
-        row.update(_convergence_cells(ea, cmp))
+        return _row(folder, name, config, ea, compare.compare_results({"EA_scan": ea, "KT_per_T": kt}))
     finally:
         for idata in (ea, kt):  # read lazily: release the files so that a later job can rewrite them
             for g in idata.groups():
                 getattr(idata, g).close()
+
+
+def _row(folder: pathlib.Path, name, config, ea, cmp) -> dict:
+    """The row from the EA posterior, the LOO comparison and the scan's ``conventional.json``."""
+    conv = json.loads((folder / "conventional.json").read_text(encoding="utf-8"))
+    temps = np.asarray(conv["temperature_K"], dtype=float)
+    row = {"scan": name or folder.name, "status": "ok", "error": "", "config": str(config),
+           "report": f"{folder.name}/report.html", "n_temperatures": int(temps.size),
+           "t_min_K": float(temps.min()), "t_max_K": float(temps.max())}
+    row.update(_comparison_cells(cmp))
+    row.update(_parameter_cells(ea))
+    row.update(_kt_cells(conv))
+    row.update(_convergence_cells(ea, cmp))
     return _complete(row)
 
 
@@ -151,7 +165,8 @@ def _comparison_cells(cmp) -> dict:
     diff = float(table.loc["EA_scan", "elpd_loo"] - table.loc["KT_per_T", "elpd_loo"])
     se = float(table.loc[table.index[1], "dse"])
     if se > 0 and abs(diff) > PREFERENCE_SE * se:
-        verdict = "EA preferred" if diff > 0 else "KT preferred"
+        strength = "clearly" if abs(diff) > CLEAR_PREFERENCE_SE * se else "moderately"
+        verdict = f"{'EA' if diff > 0 else 'KT'} {strength} preferred"
     else:
         verdict = "not distinguished"
     firm = all(not r["reasons"] for r in cmp["reliability"].values())
@@ -232,6 +247,17 @@ def write_summary(out, rows: Sequence[Mapping], title: str = "bayesmusr campaign
     _write_netcdf(paths["nc"], rows)
     paths["html"].write_text(_page(rows, title), encoding="utf-8")
     return paths
+
+
+def warm_up() -> None:
+    """Do once what :func:`write_summary` does slowly the first time in a process: import matplotlib and draw
+    a PNG, import the netCDF writer and let xarray probe for its array types.  A campaign calls this in a
+    thread while its scans run, so that the summary after the last scan is quick (measured on a summary of
+    two scans, load average 8: 3.1–3.4 s in a fresh process, 0.5–1.4 s after this).
+    """
+    png(pyplot().figure(figsize=(1, 1)))
+    with tempfile.TemporaryDirectory() as tmp:
+        _write_netcdf(pathlib.Path(tmp) / "warm_up.nc", [failed_row("warm_up", "", "")])
 
 
 def _write_csv(path: pathlib.Path, rows) -> None:
@@ -328,7 +354,8 @@ def _energy_figure(rows):
     """E_i of the EA scan (median, 95 %) against the KT-reading energy (± 1.96 SE) per scan; Q per scan."""
     ok = [r for r in rows if r["status"] == "ok"]
     fig, (a1, a2) = pyplot().subplots(1, 2, figsize=(11, 4.4))
-    colors = {"EA preferred": "C3", "KT preferred": "C0", "not distinguished": "C7"}
+    colors = {"EA clearly preferred": "C3", "EA moderately preferred": "C1", "KT clearly preferred": "C0",
+              "KT moderately preferred": "C9", "not distinguished": "C7"}
     for k, r in enumerate(ok):
         c = colors.get(r["verdict"], "k")
         y, ylo, yhi = r["e_i_median"], r["e_i_lo95"], r["e_i_hi95"]
@@ -344,7 +371,8 @@ def _energy_figure(rows):
     a1.set(xlabel="KT reading: Arrhenius energy of ν_KT below T* (eV)", ylabel="EA scan model: E_i (eV)",
            title="Ion jump energy: EA scan vs the KT reading")
     for verdict, c in colors.items():
-        a1.plot([], [], "o", color=c, label=verdict)
+        if any(r["verdict"] == verdict for r in ok):  # a legend of the verdicts this campaign has
+            a1.plot([], [], "o", color=c, label=verdict)
     a1.legend(fontsize=8)
     a2.set_xticks(range(len(ok)), [r["scan"] for r in ok], rotation=30, ha="right", fontsize=8)
     a2.set(xlim=(-0.6, len(ok) - 0.4), ylim=(0, 1), ylabel="Q (EA scan model)",
@@ -376,7 +404,8 @@ def _page(rows, title: str) -> str:
             "<p class=small>EA parameters: posterior median [central 95 % interval]. T*: largest determined ν_KT "
             "(edge: at the first/last usable temperature, so ν_KT has no maximum inside the scan). E_KT: "
             "least-squares Arrhenius fit of ν_KT below T* ± 1 SE. Verdict: elpd_loo(EA) − elpd_loo(KT) ± SE "
-            f"over every bin; a preference needs more than {PREFERENCE_SE:g} SE; firm: both fits pass the "
+            f"over every bin; a preference needs more than {PREFERENCE_SE:g} SE, a clear one more than "
+            f"{CLEAR_PREFERENCE_SE:g} SE; firm: both fits pass the "
             "convergence, R-hat, ESS and Pareto-k̂ checks (R̂ and ESS shown: the EA global parameters).</p>"
             f"<h2>E_i of the EA scan model against the KT reading</h2>{img}"
             "<p class=small>Left: error bars are the EA 95 % interval (vertical) and ± 1.96 SE of the KT "

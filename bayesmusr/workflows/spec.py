@@ -246,7 +246,13 @@ def format_spec(spec: Mapping) -> str:
     lines.append("  priors:" + ("  (run nuisances: their declared default priors)" if m.get("nuisances") == "laplace"
                                 else ""))
     lines += [f"    {k:<14} {_prior_text(v)}" for k, v in (m.get("priors") or {}).items()]
-    lines.append("  runs:")
+    table = (spec.get("job") or {}).get("table_file") or {}
+    if spec.get("kind") == "reanalysis":  # a published table, not runs
+        rows = len(((spec.get("job") or {}).get("table") or {}).get("temperature_K") or [])
+        lines.append(f"  table: {table.get('path') or '(built in memory)'} ({rows} rows, sha256 "
+                     f"{(table.get('sha256') or '-')[:16]}…)")
+    else:
+        lines.append("  runs:")
     for r in spec.get("runs", []):
         lines += _run_lines(r)
     lines.append("  sampler: " + ", ".join(f"{k}={v}" for k, v in s.items()))
