@@ -80,6 +80,9 @@ RHAT_LIMIT = 1.05
 #: ... or below this bulk effective sample size (the scan's goal, enough for 95 % intervals).
 ESS_LIMIT = 400
 #: Pareto k̂ above which a bin's importance-sampling LOO term is unreliable.
+#: an elpd difference above this many standard errors is a preference, above CLEAR_PREFERENCE_SE a clear one
+PREFERENCE_SE = 2.0
+CLEAR_PREFERENCE_SE = 4.0
 PARETO_K_LIMIT = 0.7
 #: Fraction of bins with k̂ > PARETO_K_LIMIT above which a comparison is not firm.
 PARETO_BAD_FRACTION = 0.01
@@ -669,10 +672,10 @@ def fit_reliability(idata, pareto: Mapping[str, int] | None = None, unit: str = 
 def _preference(best: str, name: str, diff: float, dse: float) -> str:
     """The LOO reading of one pair, without qualification."""
     ratio = diff / dse if dse > 0 else (math.inf if diff > 0 else 0.0)  # identical fits: no preference
-    if ratio <= 2:
+    if ratio <= PREFERENCE_SE:
         return (f"the data do not distinguish {best} from {name}: elpd difference {diff:.1f} ± {dse:.1f} "
-                f"({ratio:.1f} SE, below 2).")
-    word = "clearly prefer" if ratio > 4 else "moderately prefer"
+                f"({ratio:.1f} SE, below {PREFERENCE_SE:g}).")
+    word = "clearly prefer" if ratio > CLEAR_PREFERENCE_SE else "moderately prefer"
     return f"the data {word} {best} over {name}: elpd difference {diff:.1f} ± {dse:.1f} ({ratio:.1f} standard errors)."
 
 

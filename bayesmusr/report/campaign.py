@@ -29,6 +29,7 @@ import xarray as xr
 
 from bayesmusr._version import __version__
 from bayesmusr.inference import compare
+from bayesmusr.inference.compare import CLEAR_PREFERENCE_SE, PREFERENCE_SE
 from bayesmusr.report.figures import png, pyplot
 from bayesmusr.workflows.scan import RESULT_EA, RESULT_KT, diagnostics
 from bayesmusr.workflows.spec import read_spec
@@ -43,10 +44,6 @@ PARAMETERS = {"e_i": ("E_i", "eV"), "log10_nu_i0": ("log10 ν_i0", "log10(s⁻¹
 #: bump when the row's columns change: cached rows of an older version are rebuilt from the results
 ROW_VERSION = 2
 
-#: a LOO difference larger than this many standard errors is a preference, larger than CLEAR_PREFERENCE_SE a
-#: clear one (the scan report's "moderately prefer" / "clearly prefer", bayesmusr.inference.compare)
-PREFERENCE_SE = 2.0
-CLEAR_PREFERENCE_SE = 4.0
 #: a Δ_KT drop above T* counts as a kink when it exceeds this many combined standard deviations
 KINK_SD = 3.0
 

@@ -579,7 +579,7 @@ def summarise(ea, comparison: Mapping, table: PublishedTable) -> dict:
 
 def _words(s: Mapping) -> str:
     ratio = s["elpd_diff"] / s["dse"] if s["dse"] > 0 else math.inf
-    if ratio <= 2:
+    if ratio <= compare.PREFERENCE_SE:
         head = (f"The table does not distinguish the EA reading from the conventional one "
                 f"(elpd difference {s['elpd_diff']:.1f} ± {s['dse']:.1f}).")
     else:

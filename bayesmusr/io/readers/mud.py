@@ -23,6 +23,7 @@ reading a MUD file says how to install it.
 from __future__ import annotations
 
 import datetime as _dt
+import importlib
 import pathlib
 
 import numpy as np
@@ -34,6 +35,11 @@ from bayesmusr.io.readers._meta import complete_geometry, quantity_source, read_
 from bayesmusr.io.run import MuonRun, make_histogram_dataset
 
 __all__ = ["read_mud"]
+
+#: the module of the ``mud-py`` distribution (declared in pyproject.toml under that name): the import and
+#: distribution names differ, so it is named here once and imported by name in the reading child
+MUD_MODULE = "mudpy.mud_friendly_wrapper"
+
 
 def read_mud(path: str | pathlib.Path):
     """Read a TRIUMF MUD TD-μSR run.
@@ -60,7 +66,7 @@ def read_mud(path: str | pathlib.Path):
 
 def _read_here(path: pathlib.Path):
     try:
-        import mudpy.mud_friendly_wrapper as mud
+        mud = importlib.import_module(MUD_MODULE)
     except ImportError:
         raise RunFormatError(
             path, "MUD reader",
