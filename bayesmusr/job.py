@@ -10,7 +10,7 @@ import pathlib
 from bayesmusr.report.html import write_report as write_html_report
 from bayesmusr.report.scan_report import make_figures, write_report
 from bayesmusr.workflows.scan import ScanJob, fit_scan, load_config
-from bayesmusr.workflows.spec import check_sources, relocate
+from bayesmusr.workflows.spec import check_sources, relocate, rerun_settings
 
 __all__ = ["run_analysis", "analyse_scan", "run_analysis_from_spec"]
 
@@ -79,7 +79,10 @@ def run_analysis_from_spec(spec: dict, out_dir, progress: bool = True, data_dir=
     job = spec["job"]
     base = pathlib.Path(data_dir or job["base"])
     check_sources(relocate(spec, data_dir, job["base"]) if data_dir else spec)
-    _fit_and_report(job["config"], base, pathlib.Path(out_dir), progress)
+    cfg = dict(job["config"])
+    cfg["sampler"] = rerun_settings(spec, cfg.get("sampler") or {})
+    cfg["kt"] = {**(cfg.get("kt") or {}), "sampler": rerun_settings(spec, (cfg.get("kt") or {}).get("sampler") or {})}
+    _fit_and_report(cfg, base, pathlib.Path(out_dir), progress)
     return pathlib.Path(out_dir)
 
 

@@ -2,8 +2,10 @@
 
 Two simulated ZF + LF scans (4 temperatures 200–350 K, 400 bins of 40 ns, 2 M events per
 spectrum, Kadono's parameters with Q = 0.8 and Q = 0.2) are written once; each campaign then
-fits both from scratch into its own folder (no reuse between campaigns), with short chains so
-that one scan takes one to two minutes on one core.  The cluster is made here exactly as
+fits both from scratch into its own folder (no reuse between campaigns), with chains of a fixed
+length (400 steps: ``min_steps = max_steps``, so that no scan stops earlier than the other by its
+own convergence test and the two tasks are of like size) so that one scan takes about a minute
+on one core.  The cluster is made here exactly as
 :func:`bayesmusr.campaign.run_campaign` makes it (one thread per worker, :data:`WORKER_ENV`, one scan
 per worker), so that the CPU time its workers used can be read before it closes.
 
@@ -44,14 +46,12 @@ runs = "{name}_data/runs.toml"
 [sampler]
 seed = 1
 nwalkers = 16
-min_steps = 300
+min_steps = 400
 max_steps = 400
-tau_multiple = 10
 [kt.sampler]
 nwalkers = 8
-min_steps = 300
+min_steps = 400
 max_steps = 400
-tau_multiple = 10
 """
 
 

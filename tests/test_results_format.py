@@ -235,14 +235,14 @@ def test_progress_in_a_log_is_plain_lines_at_most_every_progress_every_seconds(t
     _run(tiny_problem)  # a sub-second run: the opening line and the closing line, nothing in between
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2 and "\r" not in "".join(lines)
-    assert lines[0] == ("emcee 32 walkers: sampling until the chain is 50 autocorrelation times long "
-                        "(at least 100 steps, at most 300)")
-    assert lines[1].startswith("emcee 32 walkers: stopped at step 300: chain ") and "50 τ needed" in lines[1]
+    assert lines[0] == ("emcee 16 walkers: sampling until the chain is 50 autocorrelation times long and its "
+                        "kept draws have split R-hat < 1.01 and bulk ESS ≥ 400 (at least 100 steps, at most 300)")
+    assert lines[1].startswith("emcee 16 walkers: stopped at step 300: chain ") and "50 τ needed" in lines[1]
     monkeypatch.setattr(sampling, "PROGRESS_EVERY", 0.0)  # every step would be due: one line per step
     _run(tiny_problem)
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 300 + 2
-    assert lines[1] == "emcee 32 walkers: step 1; τ not estimated yet (first estimate at step 100)"
+    assert lines[1] == "emcee 16 walkers: step 1; τ not estimated yet (first estimate at step 100)"
     assert "step 150: chain " in lines[150] and " τ of 50 needed (τ_max " in lines[150]
     assert "20000" not in "".join(lines) and "/300" not in "".join(lines)
 
@@ -256,7 +256,7 @@ def test_progress_on_a_terminal_is_a_bar_to_the_tau_target(tiny_problem, monkeyp
     monkeypatch.setattr(sys, "stderr", term)
     _run(tiny_problem)
     text = term.getvalue()
-    assert "\r" in text and "emcee 32 walkers:" in text
+    assert "\r" in text and "emcee 16 walkers:" in text
     assert " τ of 50 needed (τ_max " in text and "% |" in text
     assert "/300" not in text  # no step counter towards max_steps, no ETA to it
 

@@ -35,7 +35,10 @@ Procedure
 3. emcee with a differential-evolution move mixture (DEMove 0.8,
    DESnookerMove 0.2), checked every ``check_every`` steps: stop when the
    chain is at least ``tau_multiple`` (50) integrated autocorrelation times
-   long and the τ estimate changed by less than ``tau_rtol``; otherwise stop
+   long, the τ estimate changed by less than ``tau_rtol``, and the draws the
+   result will keep (step 4) have split R-hat < ``rhat_goal`` and bulk ESS ≥
+   ``ess_goal`` for every sampled parameter (ArviZ, each walker a chain, as the
+   result's ``posterior`` group is read); otherwise stop
    at ``max_steps`` / ``max_seconds`` with a :class:`ConvergenceWarning` that
    gives the numbers.  Progress is shown against that target, the chain length
    in τ (:class:`SamplingProgress`): a bar on a terminal, a plain line every
@@ -56,7 +59,8 @@ Procedure
 
 Walkers are the ``chain`` dimension of the InferenceData, as ``az.from_emcee``
 does; R-hat across walkers is a check, not a proof, of convergence — the
-autocorrelation criterion above is the primary one.
+autocorrelation criterion above is the primary one.  The number of walkers is
+``nwalkers`` or max(``min_walkers``, 2 ndim + 2).
 """
 from __future__ import annotations
 
@@ -81,12 +85,19 @@ from tqdm import tqdm
 from bayesmusr.inference import compare
 
 __all__ = ["SAMPLER_DEFAULTS", "PROGRESS_EVERY", "ConvergenceWarning", "SamplingProgress", "find_map", "sample",
-           "laplace_covariance"]
+           "laplace_covariance", "walkers", "retained", "draw_diagnostics"]
 
 #: All sampler settings and their defaults (the only place they are set).
 SAMPLER_DEFAULTS: dict[str, Any] = {
-    "nwalkers": None,  # None: max(32, 2 ndim + 2), rounded up to even
+    "nwalkers": None,  # None: max(min_walkers, 2 ndim + 2), rounded up to even
+    # 16, not 32: the retained draws are capped (max_draws), so 32 walkers keep ~31 draws each and
+    # split R-hat over them scatters by ~0.006 about 1 however long the chain (issue 19,
+    # docs/fitting.md "Speed"); 16 walkers halve the cost of a step at the same τ in steps
+    "min_walkers": 16,
     "tau_multiple": 50.0,  # chain length required, in integrated autocorrelation times
+    # and of the retained draws (what the result holds), for every sampled parameter:
+    "rhat_goal": 1.01,  # rank-normalised split R-hat below this (ArviZ; None: not required)
+    "ess_goal": 400,  # bulk ESS at least this (ArviZ; None: not required)
     "tau_rtol": 0.05,  # relative change of τ between checks counted as stable
     "check_every": 100,  # steps between convergence checks
     "min_steps": 500,
@@ -138,6 +149,7 @@ class SamplingProgress:
         self.enabled, self.s, self.start = bool(enabled), settings, start
         self.label = f"emcee {nwalkers} walkers"
         self.tau_max, self.stable, self.step = math.nan, False, start
+        self.short = ""  # what the kept draws lack (R-hat, ESS) once the τ target is reached
         self.t0 = self.last = time.monotonic()
         isatty = getattr(self.stream, "isatty", None)
         self.bar = None
@@ -147,8 +159,9 @@ class SamplingProgress:
                             bar_format=self.label + ": {percentage:3.0f}% |{bar:20}| {desc}")
             self.bar.set_description_str(self.status(), refresh=True)
         elif self.enabled:
-            self._line(f"sampling until the chain is {settings['tau_multiple']:g} autocorrelation times long "
-                       f"(at least {settings['min_steps']} steps, at most {settings['max_steps']})")
+            self._line(f"sampling until the chain is {settings['tau_multiple']:g} autocorrelation times long"
+                       f"{_draw_goals(settings)} (at least {settings['min_steps']} steps, "
+                       f"at most {settings['max_steps']})")
 
     def status(self) -> str:
         """The progress in words: steps, chain length in τ against the target, time to go.
@@ -164,6 +177,8 @@ class SamplingProgress:
         need = max(s["min_steps"], math.ceil(s["tau_multiple"] * self.tau_max))
         text = (f"step {self.step}: chain {self.step / self.tau_max:.1f} τ of {s['tau_multiple']:g} needed "
                 f"(τ_max {self.tau_max:.0f} steps{'' if self.stable else ', still changing'})")
+        if self.short and need <= self.step:
+            return text + f"; kept draws: {self.short}, sampling on"
         done = self.step - self.start
         if need > self.step and done > 0:
             left = (min(need, s["max_steps"]) - self.step) * (time.monotonic() - self.t0) / done
@@ -505,7 +520,8 @@ def _initial_walkers(problem, centre, cov, nwalkers, rng):
 # -------------------------------------------------------------------- sampling
 #: what each sampler setting must be: (integer?, smallest value, None allowed?) — checked before any work
 _SETTING_RULES = {
-    "nwalkers": (True, 4, True), "tau_multiple": (False, 1.0, False), "tau_rtol": (False, 0.0, False),
+    "nwalkers": (True, 4, True), "min_walkers": (True, 4, False), "tau_multiple": (False, 1.0, False),
+    "rhat_goal": (False, 1.0, True), "ess_goal": (False, 1.0, True), "tau_rtol": (False, 0.0, False),
     "check_every": (True, 10, False), "min_steps": (True, 1, False), "max_steps": (True, 1, False),
     "max_seconds": (False, 0.0, True), "max_draws": (True, 10, False), "n_predictive": (True, 0, False),
     "map_starts": (True, 1, False), "workers": (True, 1, False),
@@ -633,8 +649,7 @@ def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = No
     """
     s = _settings(settings)
     ndim = problem.ndim
-    nwalkers = s["nwalkers"] or max(32, 2 * ndim + 2)
-    nwalkers += nwalkers % 2
+    nwalkers = walkers(s, ndim)
     rng = np.random.default_rng(seed)
     t_start = time.perf_counter()
     be, resumed = (None, False)
@@ -698,8 +713,10 @@ def _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t
     progress.close(f"{'converged' if converged else 'stopped'} at step {n_steps}: chain {n_steps / tmax:.1f} τ "
                    f"(τ_max {tmax:.0f} steps; {s['tau_multiple']:g} τ needed)")
     if not converged:
-        # long enough but τ still moving: say so, rather than "50 τ are required" of a 60 τ chain
+        # long enough but τ still moving (or the draws short of R-hat/ESS): say so, rather than
+        # "50 τ are required" of a 60 τ chain
         why = (f"{s['tau_multiple']:g} τ are required" if n_steps < s["tau_multiple"] * tmax else
+               "the retained draws fall short of the R-hat/ESS goals" if "goal" in message else
                f"τ still changed by more than {100 * s['tau_rtol']:g} % between the last checks")
         message = (message or f"reached max_steps={s['max_steps']}") + (
             f": the chain is {n_steps} steps = {n_steps / tmax:.1f} autocorrelation times (τ_max = {tmax:.0f}, "
@@ -716,10 +733,95 @@ def _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t
     }
 
 
+def walkers(settings: Mapping[str, Any], ndim: int) -> int:
+    """The number of walkers: ``nwalkers``, or max(``min_walkers``, 2 ndim + 2); rounded up to even.
+
+    Parameters
+    ----------
+    settings : mapping
+        Merged sampler settings (:data:`SAMPLER_DEFAULTS`).
+    ndim : int
+        Sampled parameters.
+
+    Returns
+    -------
+    int
+    """
+    n = settings["nwalkers"] or max(settings["min_walkers"], 2 * ndim + 2)
+    return int(n + n % 2)
+
+
+def retained(n_steps: int, nwalkers: int, tau_max: float, max_draws: int) -> tuple[int, int]:
+    """(burn-in, thinning) of the draws a result keeps: 2 τ_max discarded, at most ``max_draws`` kept.
+
+    Parameters
+    ----------
+    n_steps, nwalkers : int
+        Chain shape.
+    tau_max : float
+        Largest autocorrelation time (steps).
+    max_draws : int
+        Most draws (walkers × draws) kept.
+
+    Returns
+    -------
+    tuple of int
+        Steps dropped at the start, and the step between kept draws.
+    """
+    burn = min(int(math.ceil(2 * tau_max)), n_steps // 2)
+    return burn, max(1, int(math.ceil(nwalkers * (n_steps - burn) / max_draws)))
+
+
+def draw_diagnostics(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rank-normalised split R-hat and bulk ESS (ArviZ) per parameter of ``draws``.
+
+    Parameters
+    ----------
+    draws : ndarray
+        (draws, walkers, ndim); each walker is one chain, as in the result's ``posterior`` group.
+
+    Returns
+    -------
+    tuple of ndarray
+        R-hat and bulk ESS, one per parameter.
+    """
+    az = compare._az()
+    per_chain = np.moveaxis(draws, 0, 1)  # (walkers, draws, ndim)
+    rhat = np.array([az.rhat(per_chain[..., k]) for k in range(draws.shape[2])], float)
+    ess = np.array([az.ess(per_chain[..., k], method="bulk") for k in range(draws.shape[2])], float)
+    return rhat, ess
+
+
+def _draws_met(sampler, tau_max, s) -> tuple[bool, str]:
+    """Whether the draws a result would keep now meet ``rhat_goal`` and ``ess_goal``; and what fell short."""
+    if s["rhat_goal"] is None and s["ess_goal"] is None:
+        return True, ""
+    chain = sampler.get_chain()
+    burn, thin = retained(len(chain), chain.shape[1], tau_max, s["max_draws"])
+    rhat, ess = draw_diagnostics(chain[burn::thin])
+    short = []
+    if s["rhat_goal"] is not None and not np.all(rhat < s["rhat_goal"]):
+        short.append(f"split R-hat {np.nanmax(rhat):.4f} (goal < {s['rhat_goal']:g})")
+    if s["ess_goal"] is not None and not np.all(ess >= s["ess_goal"]):
+        short.append(f"bulk ESS {np.nanmin(ess):.0f} (goal >= {s['ess_goal']:g})")
+    return not short, " and ".join(short)
+
+
+def _draw_goals(s) -> str:
+    """The R-hat/ESS goals in words (empty when neither is set)."""
+    goals = ([f"split R-hat < {s['rhat_goal']:g}"] if s["rhat_goal"] is not None else []) + (
+        [f"bulk ESS ≥ {s['ess_goal']:g}"] if s["ess_goal"] is not None else [])
+    return f" and its kept draws have {' and '.join(goals)}" if goals else ""
+
+
 def _sample_to_target(sampler, state, s, progress, t_mcmc):
-    """Advance the chain, checking τ every ``check_every`` steps; returns (τ, converged, stop message)."""
+    """Advance the chain, checking τ every ``check_every`` steps; returns (τ, converged, stop message).
+
+    Converged: ``tau_multiple`` τ long with τ stable, and the retained draws meet the R-hat and
+    ESS goals (checked only once τ is met: ArviZ is not cheap enough to run at every check).
+    """
     tau = np.full(sampler.ndim, np.inf)
-    old_tau = tau
+    old_tau, short = tau, ""
     while sampler.iteration < s["max_steps"]:
         n = min(s["check_every"] - sampler.iteration % s["check_every"], s["max_steps"] - sampler.iteration)
         for state in sampler.sample(state, iterations=n, progress=False, store=True):
@@ -732,10 +834,13 @@ def _sample_to_target(sampler, state, s, progress, t_mcmc):
             old_tau = tau
             progress.checked(tmax, stable)
             if sampler.iteration >= max(s["min_steps"], s["tau_multiple"] * tmax) and stable:
-                return tau, True, ""
+                met, short = _draws_met(sampler, tmax, s)
+                progress.short = short
+                if met:
+                    return tau, True, ""
         if s["max_seconds"] is not None and time.perf_counter() - t_mcmc > s["max_seconds"]:
-            return tau, False, f"stopped by max_seconds={s['max_seconds']}"
-    return tau, False, ""
+            return tau, False, f"stopped by max_seconds={s['max_seconds']}" + (f"; {short}" if short else "")
+    return tau, False, (f"reached max_steps={s['max_steps']} with {short}" if short else "")
 
 
 def sample(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None, out: str | pathlib.Path | None = None,
@@ -771,8 +876,7 @@ def sample(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None,
     logp, tau = res["log_prob"], res["tau"]
     n_steps, nw = logp.shape
     tmax = float(np.max(tau)) if np.all(np.isfinite(tau)) else n_steps / 10
-    burn = min(int(math.ceil(2 * tmax)), n_steps // 2)
-    thin = max(1, int(math.ceil(nw * (n_steps - burn) / s["max_draws"])))
+    burn, thin = retained(n_steps, nw, tmax, s["max_draws"])
     keep = res["chain"][burn::thin]  # (draws, walkers, ndim)
     with deferred_interrupts():
         posterior, pointwise, pp = _retained_outputs(problem, keep, np.random.default_rng([seed, 1]),

@@ -204,7 +204,7 @@ def _diagnostics_line(diag) -> str:
     low = min(diag["ess_bulk"], key=diag["ess_bulk"].get)
     verdict = "goals met" if diag["met"] else "**goals NOT met: treat the intervals with caution**"
     return (f"Diagnostics (unrounded): max R-hat {diag['r_hat'][worst]:.4f} ({worst}; goal < {RHAT_GOAL}), "
-            f"min bulk ESS {diag['ess_bulk'][low]:.0f} ({low}; goal > {ESS_GOAL}) — {verdict}.")
+            f"min bulk ESS {diag['ess_bulk'][low]:.0f} ({low}; goal ≥ {ESS_GOAL}) — {verdict}.")
 
 
 def _interval_cell(p, fmt: str = ".3g") -> str:

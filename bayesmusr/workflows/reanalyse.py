@@ -51,7 +51,7 @@ from bayesmusr.model.kt_reading import KTReadingEmulator, ReadingConditions
 from bayesmusr.model.reanalysis import CONVENTIONAL_MODELS, ConventionalProblem, EAReadingProblem
 from bayesmusr.physics.tables import load_table
 from bayesmusr.workflows.resume import chain_fingerprint, stamp_path
-from bayesmusr.workflows.spec import attach_spec, file_record, new_spec
+from bayesmusr.workflows.spec import attach_spec, file_record, new_spec, rerun_settings
 
 __all__ = ["CONFIG_KEYS", "CLI_OPTIONS", "config_from_flags", "reanalyse_from_config", "reanalyse_from_spec", "Reanalysis", "load_reanalysis_config", "reanalyse", "reanalyse_config",
            "t_star_grid", "DELTA_RANGE", "DELTA_LADDER", "delta_range"]
@@ -316,7 +316,7 @@ def reanalyse_from_spec(spec: Mapping, out, progress: bool = True, data_dir=None
     cfg = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in (job.get("config") or {}).items()}
     cfg["reanalysis"] = {**cfg.get("reanalysis", {}), **job["conditions"], "noise": job.get("noise", {}),
                          "conventional": job["conventional"], "seed": spec["sampler"]["seed"]}
-    cfg["sampler"] = {k: v for k, v in spec["sampler"].items() if k != "seed" and v is not None}
+    cfg["sampler"] = rerun_settings(spec, {k: v for k, v in spec["sampler"].items() if k != "seed" and v is not None})
     rec = job.get("table_file")
     if rec:
         path = pathlib.Path(data_dir) / pathlib.Path(rec["path"]).name if data_dir else pathlib.Path(rec["path"])

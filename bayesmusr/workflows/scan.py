@@ -288,9 +288,9 @@ def _sample_or_load(problem, out: pathlib.Path, backend: pathlib.Path, seed: int
     return sample(problem, seed=seed, backend=backend, out=out, attrs=attrs, **settings)
 
 
-#: goals for every global parameter of the EA scan (issue 6): split R-hat and bulk ESS
-RHAT_GOAL = 1.01
-ESS_GOAL = 400
+#: goals for every sampled parameter (issue 6): split R-hat and bulk ESS, the sampler's own stop rule
+RHAT_GOAL = SAMPLER_DEFAULTS["rhat_goal"]
+ESS_GOAL = SAMPLER_DEFAULTS["ess_goal"]
 
 
 def diagnostics(idata, names) -> dict:
@@ -306,7 +306,7 @@ def diagnostics(idata, names) -> dict:
     Returns
     -------
     dict
-        ``r_hat`` and ``ess_bulk`` (name → float), ``met``: all R-hat < `RHAT_GOAL` and ESS > `ESS_GOAL`.
+        ``r_hat`` and ``ess_bulk`` (name → float), ``met``: all R-hat < `RHAT_GOAL` and ESS ≥ `ESS_GOAL`.
     """
 
     az = compare._az()
@@ -315,33 +315,7 @@ def diagnostics(idata, names) -> dict:
     r = {n: float(rhat[n]) for n in names}
     e = {n: float(ess[n]) for n in names}
     return {"r_hat": r, "ess_bulk": e, "met": all(v < RHAT_GOAL for v in r.values()) and
-            all(v > ESS_GOAL for v in e.values())}
-
-
-def _sample_to_diagnostics(problem, out: pathlib.Path, backend: pathlib.Path, seed: int, settings: dict,
-                           rounds: int = 3, attrs: dict | None = None):
-    """Sample (or reuse) and, while R-hat ≥ 1.01 or bulk ESS ≤ 400 on a global parameter, extend the chain.
-
-    The τ-based stop of the sampler can come early when τ is under-estimated
-    (16 walkers: measured once τ_max = 27 at 1400 steps with R-hat up to 1.018,
-    where a longer run found τ_max = 43); each extra round resumes the same
-    HDF5 chain with min_steps raised by half.
-    """
-
-    idata = _sample_or_load(problem, out, backend, seed, settings, attrs)
-    for _ in range(rounds):
-        diag = diagnostics(idata, problem.names)
-        steps = int(idata.posterior.attrs.get("n_steps", 0))
-        max_steps = int(settings.get("max_steps", SAMPLER_DEFAULTS["max_steps"]))
-        if diag["met"] or not backend.exists() or steps >= max_steps:
-            break
-        worst = max(diag["r_hat"], key=diag["r_hat"].get)
-        print(f"  R-hat {diag['r_hat'][worst]:.4f} ({worst}), min bulk ESS {min(diag['ess_bulk'].values()):.0f}: "
-              f"extending the chain beyond {steps} steps")
-        out.unlink()
-        idata = _sample_or_load(problem, out, backend, seed,
-                                {**settings, "min_steps": min(max_steps, int(1.5 * steps))}, attrs)
-    return idata
+            all(v >= ESS_GOAL for v in e.values())}
 
 
 def _posterior_array(idata, name):
@@ -597,7 +571,7 @@ def fit_scan(cfg: dict, base: pathlib.Path, out: pathlib.Path, progress: bool = 
         # one task per temperature on the caller's executor (a Dask cluster in bayesmusr.campaign); they are
         # submitted before the EA chain and waited for after it, in this thread
         kt_futures = [executor.submit(_kt_reading, [p], *kt_args[1:], False, j) for j, p in enumerate(points)]
-        ea_idata = _sample_to_diagnostics(problem, out / RESULT_EA, out / "ea_scan.h5", seed, sampler,
+        ea_idata = _sample_or_load(problem, out / RESULT_EA, out / "ea_scan.h5", seed, sampler,
                                           attrs=spec_attrs(spec))
         t_ea = time.perf_counter() - t0
         kt_paths = [path for f in kt_futures for path in f.result()[0]]
@@ -605,12 +579,12 @@ def fit_scan(cfg: dict, base: pathlib.Path, out: pathlib.Path, progress: bool = 
     elif parallel:
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
             kt_future = pool.submit(_kt_reading, *kt_args, False)
-            ea_idata = _sample_to_diagnostics(problem, out / RESULT_EA, out / "ea_scan.h5", seed, sampler,
+            ea_idata = _sample_or_load(problem, out / RESULT_EA, out / "ea_scan.h5", seed, sampler,
                                               attrs=spec_attrs(spec))
             t_ea = time.perf_counter() - t0
             kt_paths, t_kt = kt_future.result()
     else:
-        ea_idata = _sample_to_diagnostics(problem, out / RESULT_EA, out / "ea_scan.h5", seed, sampler,
+        ea_idata = _sample_or_load(problem, out / RESULT_EA, out / "ea_scan.h5", seed, sampler,
                                               attrs=spec_attrs(spec))
         t_ea = time.perf_counter() - t0
         kt_paths, t_kt = _kt_reading(*kt_args, progress)

@@ -29,11 +29,15 @@ import h5py
 
 from bayesmusr._version import __version__
 
-__all__ = ["SPEC_ATTR", "SPEC_VERSION", "new_spec", "file_record", "is_result_file", "check_sources", "spec_attrs", "read_spec", "attach_spec", "format_spec",
+__all__ = ["SPEC_ATTR", "SPEC_VERSION", "new_spec", "rerun_settings", "file_record", "is_result_file", "check_sources", "spec_attrs", "read_spec", "attach_spec", "format_spec",
            "relocate"]
 
 SPEC_ATTR = "bayesmusr_spec"
-SPEC_VERSION = 1
+SPEC_VERSION = 2
+#: sampler defaults that changed, keyed by the first specification version made with the new
+#: values: a result of an older version is rerun with the defaults of its time (version 2,
+#: issue 19: 16 walkers at least instead of 32, and the R-hat/ESS goals in the sampler's stop rule)
+SAMPLER_DEFAULTS_BEFORE = {2: {"min_walkers": 32, "rhat_goal": None, "ess_goal": None}}
 #: the command line being run, set by :func:`bayesmusr.cli.main` (None: the Python API)
 COMMAND: list[str] | None = None
 
@@ -105,6 +109,29 @@ def new_spec(kind: str, *, runs: list, model: Mapping, sampler: Mapping, tempera
                    "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                    "command": command, "runs": list(runs), "model": dict(model), "sampler": dict(sampler),
                    "temperature": dict(temperature or {}), "job": dict(job or {})})
+
+
+def rerun_settings(spec: Mapping, settings: Mapping) -> dict:
+    """Sampler settings to make ``spec``'s result again: ``settings`` with the defaults of the spec's version.
+
+    Parameters
+    ----------
+    spec : mapping
+        A specification (its ``spec_version``).
+    settings : mapping
+        The sampler settings it records (those given by the user).
+
+    Returns
+    -------
+    dict
+        ``settings`` plus every default changed since (:data:`SAMPLER_DEFAULTS_BEFORE`) at its old value.
+    """
+    out = dict(settings)
+    for version, old in SAMPLER_DEFAULTS_BEFORE.items():
+        if int(spec.get("spec_version") or 1) < version:
+            for k, v in old.items():
+                out.setdefault(k, v)
+    return out
 
 
 def _clean(v):

@@ -19,7 +19,7 @@ from bayesmusr.model.rundata import RunData, ea_support_note
 from bayesmusr.model.scan import ScanPointData, TemperaturePointProblem
 from bayesmusr.model.temperature import TemperatureProblem
 from bayesmusr.workflows.resume import chain_fingerprint, check_user_backend
-from bayesmusr.workflows.spec import check_sources, file_record, new_spec, spec_attrs
+from bayesmusr.workflows.spec import check_sources, file_record, new_spec, rerun_settings, spec_attrs
 
 __all__ = ["fit_temperature", "refit", "run_record", "physics_names", "NUISANCE_MODES"]
 
@@ -243,7 +243,7 @@ def refit(spec: Mapping, *, out=None, backend=None, **overrides):
         raise ValueError(f"not a one-temperature specification (kind {spec.get('kind')!r})")
     paths = check_sources(spec)
     setups = [r.get("setup") or _legacy_reader(r.get("reader") or {}) for r in spec["runs"]]
-    m, s = spec["model"], dict(spec["sampler"])
+    m, s = spec["model"], rerun_settings(spec, spec["sampler"])
     seed = s.pop("seed", 0)
     s.update(overrides)
     t = spec.get("temperature", {})
