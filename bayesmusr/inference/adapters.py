@@ -28,6 +28,7 @@ class TemperatureAdapter:
         self.ndim = problem.ndim
         self.names = problem.names
         self.bounds = problem.bounds
+        self.log_coordinates = problem.log_coordinates
         self.log_posterior = problem.log_posterior
         self.initial_guesses = problem.initial_guesses
         self.residuals = problem.residuals
@@ -179,6 +180,7 @@ class MarginalAdapter:
         self.ndim = problem.ndim
         self.names = problem.names
         self.bounds = problem.bounds
+        self.log_coordinates = problem.log_coordinates
         self.log_posterior = problem.log_posterior
         self.initial_guesses = problem.initial_guesses
         self.runs = problem.points[0].runs

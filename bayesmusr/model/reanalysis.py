@@ -164,6 +164,7 @@ class _TableProblem:
         self.params = ParameterSet([p.name for p in self.declared], pri)
         self.names, self.ndim, self.bounds = self.params.names, self.params.ndim, self.params.bounds
         self.all_names = self.params.all_names
+        self.log_coordinates = self.params.log  # sampled as log x (the result reports x)
 
     def default_prior(self, p) -> Prior:
         """The default prior of a declared parameter (subclasses narrow it to the data).

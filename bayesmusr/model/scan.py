@@ -154,6 +154,7 @@ class _ProblemBase:
         self.params = ParameterSet([p.name for p in declared], self.priors)
         self.free, self.names, self.ndim, self.bounds = (list(self.params.free), self.params.names,
                                                          self.params.ndim, self.params.bounds)
+        self.log_coordinates = self.params.log  # sampled as log x (the result reports x)
 
     def _physical(self, y):
         return self.params.to_physical(y)

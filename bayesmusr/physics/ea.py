@@ -410,12 +410,33 @@ def muon_renewal(g0: np.ndarray, v_mu: float, dx: float, w: float = 0.0) -> np.n
     n = g0.shape[0]
     check_work(*muon_renewal_cost(n, v_mu, dx, w), "muon_renewal",
                f"Delta*t_max = {(n - 1) * dx:.4g} with nu_mu/Delta = {v_mu:.4g}", "shorten the time range")
+    return renewal_unchecked(g0, v_mu, dx, w)
+
+
+def renewal_unchecked(g0: np.ndarray, v_mu: float, dx: float, w: float = 0.0) -> np.ndarray:
+    """`muon_renewal` without its argument and work checks, for callers that bound them (``bayesmusr.ea``).
+
+    Parameters
+    ----------
+    g0 : ndarray
+        g₀ on x_k = k dx.
+    v_mu, dx, w : float
+        ν_μ/Δ ≥ 0, the step, ω_L/Δ ≥ 0 (not checked).
+
+    Returns
+    -------
+    ndarray
+        G^EA at ν_μ on the same grid.
+    """
+    if v_mu == 0.0:
+        return g0.copy()
+    n = g0.shape[0]
     if w * dx > 0.3 and v_mu * dx > 0.05:
         m = 2 * int(math.ceil(max(v_mu * dx / 0.25, w * dx / 0.45) / 2.0))
         h = dx / m
         xf = np.minimum(np.arange((n - 1) * m + 1) * h, (n - 1) * dx)
         g_f = _kernels.lagrange6_uniform(g0, dx, xf)
-        return muon_renewal(g_f, v_mu, h)[::m].copy()
+        return renewal_unchecked(g_f, v_mu, h)[::m].copy()
     if v_mu * dx <= 0.25:
         return _kernels.richardson_renewal(np.ascontiguousarray(g0, dtype=float), v_mu, dx)
     m = 2 * int(math.ceil(v_mu * dx / 0.25))
