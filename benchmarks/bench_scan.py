@@ -47,7 +47,7 @@ def _cpu_seconds() -> float:
 def measure():
     """One timed scan job with the imported bayesmusr; the measurements as a dict."""
     import bayesmusr
-    from bayesmusr import compare
+    from bayesmusr.inference import compare
     from bayesmusr.workflows.scan import load_config, load_scan
     from bayesmusr.job import run_analysis
     from bayesmusr.model.scan import ScanProblem

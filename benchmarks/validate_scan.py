@@ -198,7 +198,7 @@ def check(out: pathlib.Path, truth: dict) -> dict:
     """Posterior summary of the EA scan result against the truth."""
     import arviz as az
 
-    from bayesmusr import compare
+    from bayesmusr.inference import compare
 
     idata = compare.load(out / "ea_scan.nc")
     names = list(truth)
