@@ -255,8 +255,7 @@ def _encoding(var: xr.DataArray) -> dict:
         return {}
     enc = {"zlib": True, "complevel": 6, "shuffle": True}
     v = np.asarray(var.values)
-    if v.dtype.kind == "f" and np.all(np.isfinite(v)) and np.all(v == np.round(v)) and \
-            np.all(np.abs(v) < np.iinfo(np.int32).max):
+    if v.dtype.kind == "f" and _whole_int32(v):
         # counts (data, replicas): whole numbers, stored exactly; the unit scale factor makes
         # readers unpack them to float64 again, so a loaded result has the dtypes of a fresh one
         enc.update(dtype="int32", scale_factor=1.0, _FillValue=np.iinfo(np.int32).min)
@@ -265,6 +264,16 @@ def _encoding(var: xr.DataArray) -> dict:
         per_bin = v.shape[0] * v.shape[1] * v.dtype.itemsize
         enc["chunksizes"] = (v.shape[0], v.shape[1], int(min(v.shape[2], max(1, 2**18 // per_bin))))
     return enc
+
+
+def _whole_int32(v: np.ndarray, block: int = 2**20) -> bool:
+    """All values finite whole numbers inside int32; checked a block at a time (no whole-array temporaries)."""
+    flat = v.reshape(-1)
+    for a in range(0, flat.size, block):
+        b = flat[a:a + block]
+        if not (np.all(np.isfinite(b)) and np.all(b == np.round(b)) and np.all(np.abs(b) < np.iinfo(np.int32).max)):
+            return False
+    return True
 
 
 def save(idata, path: str | os.PathLike) -> pathlib.Path:
@@ -307,6 +316,22 @@ def save(idata, path: str | os.PathLike) -> pathlib.Path:
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def posterior_only(idata):
+    """A result without its draws × observations groups: the posterior (with its attributes) alone.
+
+    Parameters
+    ----------
+    idata : arviz.InferenceData
+        A result.
+
+    Returns
+    -------
+    arviz.InferenceData
+        Only the ``posterior`` group.
+    """
+    return _az().InferenceData(posterior=idata.posterior)
 
 
 def load(path: str | os.PathLike):

@@ -533,6 +533,15 @@ def load_table(path=None) -> EATable:
 _DEFAULT_KEY = str(DEFAULT_TABLE)
 
 
+def release_tables() -> None:
+    """Drop the loaded tables (181 MB for the shipped one); the next `load_table` reads the file again.
+
+    For a long job between its sampling and its figures: the scan job's memory peaks in the
+    LOO comparison, where no table is needed (docs/fitting.md, "Speed, issue 19").
+    """
+    _load_cached.cache_clear()
+
+
 def _remedy(p: pathlib.Path) -> str:
     """How to get a good table back: restore the shipped file, or rebuild a user's table."""
     if os.path.abspath(p) == os.path.abspath(DEFAULT_TABLE):
@@ -611,16 +620,20 @@ def _load_cached(path: str) -> EATable:
                          f"{_remedy(p)}") from None
     _verify(ds, p)
     steps = ds["g0_steps"].values
-    counts = np.cumsum(steps, axis=-1, dtype=np.int32)
-    counts += 32768
-    if counts.min() < 0 or counts.max() > 65535:
-        raise ValueError(f"EA table {p}: counts outside uint16 (not written by bayesmusr); {_remedy(p)}")
     # float32 in memory (190 MB for the standard table instead of 380): its 6e-8 rounding is far
-    # below the 8e-6 quantisation of the stored counts; `_combine` accumulates in float64
-    data = counts.astype(np.float32)
-    data *= np.float32(ds.attrs["g0_scale"])
-    data += np.float32(ds.attrs["g0_offset"])
-    del counts, steps
+    # below the 8e-6 quantisation of the stored counts; `_combine` accumulates in float64.  Decoded
+    # one ν_i slice at a time: a whole int32 array of counts beside it doubled the load's peak
+    data = np.empty(steps.shape, np.float32)
+    scale, offset = np.float32(ds.attrs["g0_scale"]), np.float32(ds.attrs["g0_offset"])
+    for i in range(steps.shape[0]):
+        counts = np.cumsum(steps[i], axis=-1, dtype=np.int32)
+        counts += 32768
+        if counts.min() < 0 or counts.max() > 65535:
+            raise ValueError(f"EA table {p}: counts outside uint16 (not written by bayesmusr); {_remedy(p)}")
+        data[i] = counts
+        data[i] *= scale
+        data[i] += offset
+    del steps
     nu = ds["nu_i"].values
     w = ds["omega"].values
     x = ds["x"].values

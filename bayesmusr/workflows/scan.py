@@ -68,6 +68,7 @@ from bayesmusr.io.setup import SETUP_OPTIONS, RunSetup, check_keys
 from bayesmusr.model.parameters import KT_SCAN_PARAMETERS, SCAN_PARAMETERS
 from bayesmusr.model.rundata import RunData, ea_delta_support
 from bayesmusr.model.scan import KTTemperatureProblem, ScanPointData, ScanProblem, holder_option, resolve_priors
+from bayesmusr.physics.tables import release_tables
 from bayesmusr.workflows.resume import chain_fingerprint, stamp_path
 from bayesmusr.workflows.spec import new_spec, spec_attrs
 from bayesmusr.workflows.temperature import run_record
@@ -598,7 +599,12 @@ def fit_scan(cfg: dict, base: pathlib.Path, out: pathlib.Path, progress: bool = 
                 "priors": {q.name: pr.as_dict() for q, pr in zip(KT_SCAN_PARAMETERS, kt_priors)},
                 "options": {"holder_fraction": holder is not False,
                             "count_background": bool(model.get("count_background", True))}}
+    # the job's memory peaks here, where draws × bins arrays are combined and compared (ArviZ copies
+    # them): the EA table goes until the figures load it again, and of the per-temperature fits only
+    # what the report reads (their posteriors) is kept (docs/fitting.md, "Speed, issue 19")
+    release_tables()
     kt_idata = combine_kt(kt_results, problem, out / RESULT_KT, attrs=spec_attrs({**spec, "model": kt_model}))
+    kt_results = [compare.posterior_only(r) for r in kt_results]
 
     cmp = compare.compare_results({"EA_scan": ea_idata, "KT_per_T": kt_idata})
     comparison_text = compare.format_comparison(cmp)
