@@ -512,8 +512,15 @@ class ScanProblem(_ProblemBase):
             "units": [f"{p.name}: {p.unit}" for p in self.declared] + ["nu_i_T, nu_mu_T (per temperature): μs⁻¹"],
             "likelihood": ("Poisson on forward/backward histograms (Gaussian for asymmetry runs); per-run "
                            "nuisances (A, α, f, β_F, β_B) integrated out by the Laplace method, N0 analytically"),
-            "ea_support": ea_support_note([r for p in self.points for r in p.runs], self.table),
+            "ea_support": self._support_note(),
         }
+
+    def _support_note(self) -> str:
+        """`ea_support_note` of the scan's runs, made once: it loads the 181 MB EA table, which a job
+        releases after sampling (``describe`` is called again when the results are combined)."""
+        if getattr(self, "_support", None) is None:
+            self._support = ea_support_note([r for p in self.points for r in p.runs], self.table)
+        return self._support
 
 
 # --------------------------------------------------------------- KT reading
