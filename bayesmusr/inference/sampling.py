@@ -920,7 +920,7 @@ def sample(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None,
     tau_eff = tau if np.all(np.isfinite(tau)) else np.full_like(tau, np.nan)
     all_attrs = {
         **problem.describe(),
-        "sampler": "emcee EnsembleSampler, moves DEMove 0.8 + DESnookerMove 0.2",
+        "sampler": "emcee EnsembleSampler, moves " + " + ".join(f"{type(m).__name__} {w:g}" for m, w in _moves()),
         "nwalkers": nw, "n_steps": n_steps, "burn_in": burn, "thin": thin,
         "tau_names": list(problem.names), "tau": tau_eff.tolist(), "tau_max": tmax,
         "chain_length_in_tau": n_steps / tmax if tmax > 0 else math.nan,
