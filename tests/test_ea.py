@@ -425,3 +425,26 @@ def test_standard_omega_axis_halves_its_step_above_three():
     assert np.allclose(np.diff(np.r_[low[-1], high]), step / 2)  # half the step above ω_L/Δ = 3
     assert high[-1] > np.arcsinh(20.0)
     assert np.array_equal(tables.grid_axes("standard")[2], np.r_[segments[0], segments[1]])
+
+
+def test_ea_one_compiled_call_equals_its_steps_one_by_one(monkeypatch):
+    """`ea`'s common path (one compiled call, issue 19) against the same steps in turn: table slices × reference
+    factor, renewal, Δt interpolation; at random points in ZF and LF, with and without muon jumps."""
+    rng = np.random.default_rng(11)
+    t = np.arange(1500) * 0.012 + 0.006
+    common, worst = 0, 0.0
+    for k in range(400):
+        delta, nu_i = math.exp(rng.uniform(math.log(0.05), math.log(2.0))), math.exp(rng.uniform(-5.0, 4.0))
+        nu_mu, q, b = (0.0 if k % 2 else math.exp(rng.uniform(-7.0, 1.0))), rng.uniform(0.0, 1.0), [0.0, 0.5, 2.0][k % 3]
+        tab = tables.load_table(None)
+        w = min(OMEGA_PER_MT * b / delta, tab.omega_max)
+        if delta * t.max() > tab.x_max or not tables._common_path(tab, nu_i / delta, q, w,
+                                                                 tables._reference_lambda(nu_i / delta, q), nu_mu / delta):
+            continue
+        common += 1
+        fused = tables.ea(t, delta, nu_i, nu_mu, q, b)
+        monkeypatch.setattr(tables, "_common_path", lambda *a: False)
+        stepwise = tables.ea(t, delta, nu_i, nu_mu, q, b)
+        monkeypatch.undo()
+        worst = max(worst, float(np.max(np.abs(fused - stepwise))))
+    assert common > 150 and worst < 1e-13, (common, worst)

@@ -29,6 +29,7 @@ class TemperatureAdapter:
         self.names = problem.names
         self.bounds = problem.bounds
         self.log_coordinates = problem.log_coordinates
+        self.shear_rate = problem.shear_rate
         self.log_posterior = problem.log_posterior
         self.initial_guesses = problem.initial_guesses
         self.residuals = problem.residuals
@@ -181,6 +182,7 @@ class MarginalAdapter:
         self.names = problem.names
         self.bounds = problem.bounds
         self.log_coordinates = problem.log_coordinates
+        self.shear_rate = problem.shear_rate
         self.log_posterior = problem.log_posterior
         self.initial_guesses = problem.initial_guesses
         self.runs = problem.points[0].runs

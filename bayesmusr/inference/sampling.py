@@ -35,6 +35,9 @@ Procedure
    the points being evaluated.
 2. Start: walkers drawn from the Laplace approximation around the MAP
    (finite-difference Hessian; diagonal fallback), kept inside the support.
+   A problem that names a ``shear_rate`` (the EA fit's ν_μ) is sampled in
+   sheared coordinates found at the MAP (:mod:`bayesmusr.inference.shear`);
+   the chain is returned, checked and stored in the result in its own.
 3. emcee with a differential-evolution move mixture (DEMove 0.8,
    DESnookerMove 0.2), checked every ``check_every`` steps: stop when the
    chain is at least ``tau_multiple`` (50) integrated autocorrelation times
@@ -86,6 +89,7 @@ from scipy.optimize import least_squares, minimize
 from tqdm import tqdm
 
 from bayesmusr.inference import compare
+from bayesmusr.inference.shear import LinearRate, Shear, ShearedProblem, shear_from_hessian
 
 __all__ = ["SAMPLER_DEFAULTS", "PROGRESS_EVERY", "ConvergenceWarning", "SamplingProgress", "find_map", "sample",
            "laplace_covariance", "walkers", "retained", "draw_diagnostics"]
@@ -677,7 +681,7 @@ def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = No
     be, resumed = (None, False)
     if backend is not None:
         be, resumed = _open_backend(backend, problem.names, nwalkers, ndim)
-    y_map, lp_map, p0 = None, math.nan, None
+    y_map, lp_map, p0, shear = None, math.nan, None, None
     anchor = getattr(problem, "anchor", None)
     if not resumed:
         # max_seconds bounds the MAP search too (a slow or pathological posterior must not run unbounded)
@@ -690,17 +694,49 @@ def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = No
             lp_map = anchor(y_map)
         centre, cov = laplace_covariance(problem, y_map, lp_map)
         p0 = _initial_walkers(problem, centre, cov, nwalkers, rng)
+        shear = _fit_shear(problem, y_map, lp_map, cov)
     else:
 
         with h5py.File(backend, "r") as h:
             if "bayesmusr_map" in h.attrs:
                 y_map = np.asarray(h.attrs["bayesmusr_map"])
                 lp_map = float(h.attrs["bayesmusr_map_logp"])
+            if "bayesmusr_shear" in h.attrs:  # the resumed chain continues in its own coordinates
+                shear = Shear(int(h.attrs["bayesmusr_shear_rate"]), np.asarray(h.attrs["bayesmusr_shear"], float))
         if anchor is not None and y_map is not None:
             anchor(y_map)  # the same internal reference as the interrupted run
+    sampled = problem if shear is None else ShearedProblem(problem, shear)
     # anchored before the fork: every worker evaluates the same function as the parent
-    with _process_pool(problem, s["workers"]) as pool:
-        return _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t_start, p0, pool)
+    with _process_pool(sampled, s["workers"]) as pool:
+        return _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t_start, p0, pool, shear)
+
+
+def _fit_shear(problem, y_map, lp_map, cov) -> Shear | None:
+    """The sheared sampling coordinates of a problem with ``shear_rate``, from its curvature at the MAP (or None)."""
+    m = getattr(problem, "shear_rate", None)
+    if m is None:
+        return None
+    view = LinearRate(problem, m)
+    h = view.steps(y_map, np.sqrt(np.maximum(np.diag(cov), 0.0)))
+    if h is None:
+        return None
+    H = np.empty((y_map.size, y_map.size))
+    with np.errstate(invalid="ignore"):  # a stencil point outside the support: nan, then no shear
+        _fill_hessian(view, view.point(y_map), lp_map, h, H)
+    return shear_from_hessian(H, m)
+
+
+def _problem_chain(sampler, shear) -> np.ndarray:
+    """The stored chain (steps, walkers, ndim) in the problem's coordinates."""
+    chain = sampler.get_chain()
+    return chain if shear is None else shear.to_problem(chain)
+
+
+def _autocorr_time(sampler, shear) -> np.ndarray:
+    """Integrated autocorrelation time of each parameter in the problem's coordinates (what the result keeps)."""
+    if shear is None:
+        return sampler.get_autocorr_time(tol=0)
+    return emcee.autocorr.integrated_time(_problem_chain(sampler, shear), tol=0)
 
 
 def _moves():
@@ -708,17 +744,18 @@ def _moves():
     return [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
 
 
-def _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t_start, p0, pool):
+def _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t_start, p0, pool, shear):
 
     ndim = problem.ndim
     moves = _moves()
-    fn = problem.log_posterior if pool is None else _pool_log_posterior
+    fn = (problem if shear is None else ShearedProblem(problem, shear)).log_posterior if pool is None \
+        else _pool_log_posterior
     sampler = emcee.EnsembleSampler(nwalkers, ndim, fn, moves=moves, backend=be, pool=pool)
     if not resumed:
         sampler.random_state = np.random.RandomState(int(rng.integers(2**31))).get_state()
         if backend is not None:
             _tag_backend(backend, problem.names)
-        state = p0
+        state = p0 if shear is None else shear.to_sampled(p0)
     else:
         state = sampler.get_last_sample()
     if backend is not None and not resumed:
@@ -726,16 +763,19 @@ def _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t
         with h5py.File(backend, "a") as h:
             h.attrs["bayesmusr_map"] = y_map
             h.attrs["bayesmusr_map_logp"] = lp_map
+            if shear is not None:
+                h.attrs["bayesmusr_shear_rate"] = shear.m
+                h.attrs["bayesmusr_shear"] = shear.b
     t_mcmc = time.perf_counter()
     progress = SamplingProgress(s["progress"], nwalkers, s, start=sampler.iteration)
     try:
-        tau, converged, message = _sample_to_target(problem, sampler, state, s, progress, t_mcmc)
+        tau, converged, message = _sample_to_target(problem, sampler, shear, state, s, progress, t_mcmc)
     except BaseException:
         progress.close(f"interrupted at step {sampler.iteration}")
         raise
     n_steps = sampler.iteration
     if not np.all(np.isfinite(tau)):
-        tau = sampler.get_autocorr_time(tol=0)
+        tau = _autocorr_time(sampler, shear)
     tmax = float(np.max(tau))
     progress.close(f"{'converged' if converged else 'stopped'} at step {n_steps}: chain {n_steps / tmax:.1f} τ "
                    f"(τ_max {tmax:.0f} steps; {s['tau_multiple']:g} τ needed)")
@@ -752,11 +792,11 @@ def _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t
             "max_steps to continue the chain.")
         warnings.warn(message, ConvergenceWarning, stacklevel=4)
     return {
-        "chain": sampler.get_chain(), "log_prob": sampler.get_log_prob(), "tau": np.asarray(tau),
+        "chain": _problem_chain(sampler, shear), "log_prob": sampler.get_log_prob(), "tau": np.asarray(tau),
         "converged": converged, "n_steps": n_steps, "acceptance": sampler.acceptance_fraction,
         "y_map": y_map, "log_post_map": lp_map, "seconds": time.perf_counter() - t_start,
         "mcmc_seconds": time.perf_counter() - t_mcmc, "resumed": resumed, "message": message,
-        "nwalkers": nwalkers, "settings": s,
+        "nwalkers": nwalkers, "settings": s, "shear": shear,
     }
 
 
@@ -819,7 +859,7 @@ def draw_diagnostics(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rhat, ess
 
 
-def _draws_met(problem, sampler, tau_max, s) -> tuple[bool, str]:
+def _draws_met(problem, sampler, shear, tau_max, s) -> tuple[bool, str]:
     """Whether the draws a result would keep now meet ``rhat_goal`` and ``ess_goal``; and what fell short.
 
     Checked on the values the result reports (exp of log coordinates): the bulk R-hat and ESS are
@@ -827,7 +867,7 @@ def _draws_met(problem, sampler, tau_max, s) -> tuple[bool, str]:
     """
     if s["rhat_goal"] is None and s["ess_goal"] is None:
         return True, ""
-    chain = sampler.get_chain()
+    chain = _problem_chain(sampler, shear)
     burn, thin = retained(len(chain), chain.shape[1], tau_max, s["max_draws"])
     kept = chain[burn::thin].copy()
     log = getattr(problem, "log_coordinates", None)
@@ -849,7 +889,7 @@ def _draw_goals(s) -> str:
     return f" and its kept draws have {' and '.join(goals)}" if goals else ""
 
 
-def _sample_to_target(problem, sampler, state, s, progress, t_mcmc):
+def _sample_to_target(problem, sampler, shear, state, s, progress, t_mcmc):
     """Advance the chain, checking τ every ``check_every`` steps; returns (τ, converged, stop message).
 
     Converged: ``tau_multiple`` τ long with τ stable, and the retained draws meet the R-hat and
@@ -863,13 +903,13 @@ def _sample_to_target(problem, sampler, state, s, progress, t_mcmc):
             progress.update(sampler.iteration)
             _checkpoint()  # the backend holds every finished step
         if sampler.iteration >= 2 * s["check_every"]:
-            tau = sampler.get_autocorr_time(tol=0)
+            tau = _autocorr_time(sampler, shear)
             tmax = float(np.max(tau))
             stable = bool(np.all(np.abs(tau - old_tau) < s["tau_rtol"] * tau))
             old_tau = tau
             progress.checked(tmax, stable)
             if sampler.iteration >= max(s["min_steps"], s["tau_multiple"] * tmax) and stable:
-                met, short = _draws_met(problem, sampler, tmax, s)
+                met, short = _draws_met(problem, sampler, shear, tmax, s)
                 progress.short = short
                 if met:
                     return tau, True, ""
@@ -929,6 +969,8 @@ def sample(problem, *, seed: int = 0, backend: str | pathlib.Path | None = None,
         "acceptance_fraction_mean": float(np.mean(res["acceptance"])),
         "seconds_total": res["seconds"], "seconds_mcmc": res["mcmc_seconds"], "resumed": int(res["resumed"]),
         "seed": seed,
+        "sampled_coordinates": ("the parameters' own" if res["shear"] is None
+                                else res["shear"].describe(problem.names)),
         "map_names": list(problem.names),
         "map_sampling_coordinates": [] if res["y_map"] is None else np.asarray(res["y_map"]).tolist(),
         "map_log_posterior": res["log_post_map"],

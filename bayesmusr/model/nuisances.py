@@ -240,29 +240,31 @@ class HistogramNuisances:
 
     def _marginal_full(self, g, start=None, predictor=None):
         """Damped Newton (Levenberg-Marquardt) Laplace solve from ``start`` (default: the relaxed fit)."""
-        # tried in turn (a fixed order, so the result stays a deterministic function of G): the reference
-        # with its quasi-Newton step, the reference alone (the predicted start can land where the damped
-        # Newton stalls: seen once on a short-chain FAST scan), then the relaxed linear fit
-        # the fallback starts are built only when reached: they cost more than a converging solve (two weighted
-        # least-squares fits; profiled at 28 % of a scan's log-posterior when built eagerly)
-        tries = []
-        if start is not None:
-            if predictor is not None:
-                tries.append(lambda: (start, predictor))
-            tries.append(lambda: (start, _NO_PREDICTOR))
-        tries.append(lambda: (self.to_z(self._start(g)), _NO_PREDICTOR))  # the relaxed linear start
-        # the relaxed fit can put (A, ρ, f) on their edges when G is far from the data: then a plain start
-        tries.append(lambda: (self.to_z(self._inside(self._start(None))), _NO_PREDICTOR))
-        for make in tries:
-            first, pred = make()
-            z = np.array(first, dtype=float)
-            val, z, eta, logdet, ok = self._solve(g, z, pred)
-            if not ok:
-                continue
-            self.z, self.eta = z, eta
-            k = int(self.free.sum())
-            return val + self.const + 0.5 * k * math.log(2 * math.pi) - 0.5 * logdet
+        for first, pred in self._starts(g, start, predictor):
+            val, z, eta, logdet, ok = self._solve(g, first, pred)  # the kernel copies its start
+            if ok:
+                self.z, self.eta = z, eta
+                k = int(self.free.sum())
+                return val + self.const + 0.5 * k * math.log(2 * math.pi) - 0.5 * logdet
         return -math.inf
+
+    def _starts(self, g, start, predictor):
+        """The Newton starts, in a fixed order (so the result stays a deterministic function of G).
+
+        The reference with its quasi-Newton step, the reference alone (the predicted start can land
+        where the damped Newton stalls: seen once on a short-chain FAST scan), then the relaxed linear
+        fit, then a plain start (the relaxed fit can put (A, ρ, f) on their edges when G is far from
+        the data).  A generator: the fallback starts are built only when reached, as they cost more
+        than a converging solve (two weighted least-squares fits; profiled at 28 % of a scan's
+        log-posterior when built eagerly).
+        """
+        if start is not None:
+            start = np.asarray(start, dtype=float)
+            if predictor is not None:
+                yield start, predictor
+            yield start, _NO_PREDICTOR
+        yield self.to_z(self._start(g)), _NO_PREDICTOR
+        yield self.to_z(self._inside(self._start(None))), _NO_PREDICTOR
 
     def conditional_draw(self, g, rng) -> np.ndarray:
         """Nuisances drawn from their Laplace conditional at ``g``: Gaussian in z, so always inside the prior.

@@ -535,6 +535,12 @@ def from_unbounded(z, lo, hi, log):
         return np.where(log, np.exp(np.log(lo) + s * (np.log(hi) - np.log(lo))), lo + s * (hi - lo))
 
 
+#: the rate the other sampled coordinates are sheared on (:mod:`bayesmusr.inference.shear`): the data cannot
+#: tell ν_μ below ~0.01 μs⁻¹ from zero (a plateau of its log-uniform prior down to its edge), and above
+#: that Q, ν_i and Δ move linearly in ν_μ itself, a bend in log ν_μ that emcee crosses slowly
+SHEAR_RATE = "nu_mu"
+
+
 class ParameterSet:
     """Named priors of one posterior and the map between physical values and sampling coordinates.
 
@@ -557,6 +563,9 @@ class ParameterSet:
         self.ndim = len(self.names)
         free = [pr for pr in self.priors if pr.kind != "fixed"]
         self.log = np.array([pr.log_scale for pr in free], bool)
+        # index of SHEAR_RATE when it is sampled as a logarithm, else None
+        self.shear_rate = (self.names.index(SHEAR_RATE) if SHEAR_RATE in self.names
+                           and self.log[self.names.index(SHEAR_RATE)] else None)
         lo = np.array([pr.lo for pr in free], float)
         hi = np.array([pr.hi for pr in free], float)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -155,6 +155,7 @@ class _ProblemBase:
         self.free, self.names, self.ndim, self.bounds = (list(self.params.free), self.params.names,
                                                          self.params.ndim, self.params.bounds)
         self.log_coordinates = self.params.log  # sampled as log x (the result reports x)
+        self.shear_rate = self.params.shear_rate  # sampled in sheared coordinates (inference/shear.py)
 
     def _physical(self, y):
         return self.params.to_physical(y)

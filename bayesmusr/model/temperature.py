@@ -109,6 +109,7 @@ class TemperatureProblem:
         self.params = ParameterSet([e.name for e in self.entries], [e.prior for e in self.entries])
         self.all_names, self.names, self.ndim = self.params.all_names, self.params.names, self.params.ndim
         self.log_coordinates = self.params.log  # sampled as log x (the result reports x)
+        self.shear_rate = self.params.shear_rate  # sampled in sheared coordinates (inference/shear.py)
         self._index = {n: k for k, n in enumerate(self.all_names)}
         self._normal = self.params.normal
         self._n_phys = len(PHYSICS_PARAMETERS[self.model])

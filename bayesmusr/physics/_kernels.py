@@ -325,8 +325,10 @@ def _histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives):
         if not want_derivatives:
             continue
         v = di * (1.0 - gi)
-        wf = nf[i] / sf
-        wb = nb[i] / sb
+        isf = 1.0 / sf  # one division per shape: n/s and n/s² from it
+        isb = 1.0 / sb
+        wf = nf[i] * isf
+        wb = nb[i] * isb
         wf_u += wf * u
         wf_v += wf * v
         wf_1 += wf
@@ -339,8 +341,8 @@ def _histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives):
         sum_d += di
         if want_derivatives == 2:
             continue
-        cf = wf / sf
-        cb = wb / sb
+        cf = wf * isf
+        cb = wb * isb
         cfu = cf * u
         cf_uu += cfu * u
         cf_uv += cfu * v
@@ -409,7 +411,11 @@ def _histogram_nuisance_terms(d, g, nf, nb, eta, want_derivatives):
     return val, grad, hess
 
 
-histogram_nuisance_terms = njit(cache=True)(_histogram_nuisance_terms)
+#: the Laplace step's passes (issue 19): the 25 running sums may be reordered and fused (SIMD), so a
+#: pass takes 13.5 instead of 18.3 µs at 2000 bins; the sums change at the rounding level (gradient
+#: 3e-11 of its largest entry); no assumption of finite values, so −inf and the ≤ 0 test stay exact
+PASS_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+histogram_nuisance_terms = njit(cache=True, fastmath=PASS_FASTMATH)(_histogram_nuisance_terms)
 
 
 def _solve_small(a, b, k):
@@ -964,3 +970,34 @@ def _narrowed_decay(x, v, w, c):
 
 
 narrowed_decay = njit(cache=True)(_narrowed_decay)
+
+
+def _ea_table_common(data, u_nu, u_q, u_omega, dx, n_x, a, b, c, v, q, w, lam, v_mu, x, x_flat):
+    """`bayesmusr.ea` on its common path in one compiled call: table slices, reference factor, renewal, Δt grid.
+
+    The steps and arithmetic of `tables._interpolate_g0` (slices combined at axis coordinates
+    a, b, c, times S_σ^λ with σ = √(1 − Q) in field w: the recurrence `static_kt_uniform` for
+    w/σ ≥ 0.5, the closed form in zero field), then the Richardson renewal at ν_μ/Δ = v_mu
+    (none at 0) and the C¹ Hermite evaluation at x = Δt.  ``ea`` calls it only where those are
+    its branches (no fast-ion blend, no fine-grid renewal, no series static KT); one call
+    instead of five saves ~15 µs of Python per evaluation (issue 19).
+    """
+    g = table_combination(data, u_nu, u_q, u_omega, a, b, c, n_x)
+    sigma2 = 1.0 - q
+    if lam >= 1e-12 and sigma2 > 0.0:
+        sigma = math.sqrt(sigma2)
+        if w / sigma >= 0.5:
+            s = static_kt_uniform(sigma * dx, n_x, w / sigma)
+        else:  # w = 0 here: 1/3 + (2/3)(1 − y²) e^{−y²/2}, y = σ Δt (flat beyond x_flat)
+            s = np.empty(n_x)
+            for k in range(n_x):
+                y = min(sigma * dx * k, x_flat)
+                s[k] = 1.0 / 3.0 + (2.0 / 3.0) * (1.0 - y * y) * math.exp(-0.5 * y * y)
+        for k in range(n_x):
+            g[k] *= math.exp(lam * math.log(s[k]))
+    if v_mu > 0.0:
+        g = richardson_renewal(g, v_mu, dx)
+    return hermite_uniform5(g, dx, x)
+
+
+ea_table_common = njit(cache=True)(_ea_table_common)

@@ -69,7 +69,7 @@ from bayesmusr.physics.ea import (
     fast_muon_limit,
     renewal_unchecked,
 )
-from bayesmusr.physics.kt import KEREN_ABOVE, OMEGA_PER_MT, _dynamic, _static_kt_scaled
+from bayesmusr.physics.kt import KEREN_ABOVE, OMEGA_PER_MT, X_FLAT, _dynamic, _static_kt_scaled
 
 TABLE_VERSION = "2.0"
 NU_SCALE = 1e-3  # ν_i/Δ below which the ν_i axis is linear
@@ -359,9 +359,14 @@ def reference_factor(dx: float, n: int, v: float, q: float, w: float) -> np.ndar
     return _reference_factor(dx, n, v, q, w)
 
 
+def _reference_lambda(v: float, q: float) -> float:
+    """λ = Q^REF_Q_POWER · v²/(v² + REF_NU²), the power of S_σ in `reference_factor`."""
+    return q**REF_Q_POWER * v * v / (v * v + REF_NU * REF_NU)
+
+
 def _reference_factor(dx: float, n: int, v: float, q: float, w: float) -> np.ndarray:
     """`reference_factor` of arguments already checked (the path inside `ea`, once per evaluation)."""
-    lam = q**REF_Q_POWER * v * v / (v * v + REF_NU * REF_NU)
+    lam = _reference_lambda(v, q)
     sigma2 = 1.0 - q
     if lam < 1e-12 or sigma2 <= 0.0:
         return np.ones(n)
@@ -778,11 +783,28 @@ def ea(t, delta, nu_i, nu_mu, q, b_lf=0.0, table=None):
                          "shorten the time range or use bayesmusr.ea_direct")
     n_tab = tab.data.shape[3]
     n_x = min(n_tab, int(math.ceil(x_hi / tab.dx)) + 6)  # ≥ 6 nodes: the Δt interpolation uses 5-point slopes
-    g0 = _table_g0(tab, v, q, min(w, tab.omega_max), n_x)
+    w, v_mu = min(w, tab.omega_max), nu_mu / delta
+    lam = _reference_lambda(v, q)
+    if _common_path(tab, v, q, w, lam, v_mu):  # the same steps as below, in one compiled call
+        return _kernels.ea_table_common(tab.data, tab.u_nu, tab.u_q, tab.u_omega, tab.dx, n_x,
+                                        math.asinh(v / NU_SCALE), math.asin(math.sqrt(q)),
+                                        math.asinh(w / OMEGA_SCALE), v, q, w, lam, v_mu, x.ravel(),
+                                        X_FLAT).reshape(x.shape)
+    g0 = _table_g0(tab, v, q, w, n_x)
     # ν_μ/Δ ≤ KEREN_ABOVE and Δt ≤ x_max here, so the renewal's work is bounded: its checks are skipped
-    g = renewal_unchecked(g0, nu_mu / delta, tab.dx, min(w, tab.omega_max))
+    g = renewal_unchecked(g0, v_mu, tab.dx, w)
     # C¹ Hermite in Δt with five-point slopes: error ≤ 1.2e-5 at mid-nodes where Catmull-Rom gave up to 6.7e-5
     return _kernels.hermite_uniform5(g, tab.dx, x.ravel()).reshape(x.shape)
+
+
+def _common_path(tab: EATable, v: float, q: float, w: float, lam: float, v_mu: float) -> bool:
+    """Whether `ea`'s steps at these ratios are those `_kernels.ea_table_common` compiles: below the
+    fast-ion blend, a reference factor from the recurrence (w/σ ≥ 0.5), the zero-field closed form or
+    none, and the renewal on the table's own grid (`bayesmusr.physics.ea.renewal_unchecked`)."""
+    sigma2 = 1.0 - q
+    factor_ok = lam < 1e-12 or sigma2 <= 0.0 or w == 0.0 or w / math.sqrt(sigma2) >= 0.5
+    renewal_ok = v_mu == 0.0 or (v_mu * tab.dx <= 0.25 and not (w * tab.dx > 0.3 and v_mu * tab.dx > 0.05))
+    return v < BLEND_FROM * tab.nu_max / 100.0 and factor_ok and renewal_ok
 
 
 def _table_g0(tab: EATable, v: float, q: float, w: float, n_x: int) -> np.ndarray:
