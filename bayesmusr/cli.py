@@ -222,6 +222,8 @@ def _cmd_fit_temperature(args: argparse.Namespace) -> int:
     settings = {"progress": not args.quiet}
     if args.max_steps is not None:
         settings["max_steps"] = args.max_steps
+    if args.min_steps is not None:
+        settings["min_steps"] = args.min_steps
     if args.max_seconds is not None:
         settings["max_seconds"] = args.max_seconds
     if args.workers is not None:
@@ -427,6 +429,7 @@ def _add_fit_temperature(sub) -> None:
                     help="processes evaluating the posterior during sampling (default 1)")
     ft.add_argument("--seed", type=int, default=0, help="random seed")
     ft.add_argument("--max-steps", type=int, default=None, help="maximum MCMC steps")
+    ft.add_argument("--min-steps", type=int, default=None, help="minimum MCMC steps (default 500)")
     ft.add_argument("--max-seconds", type=float, default=None, help="wall-clock budget of the MCMC part")
     ft.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_setup_options(ft)

@@ -17,7 +17,8 @@ the ratios are measured under the same machine load:
   steps, τ, and the convergence of every physics parameter (split R-hat < 1.01 and bulk
   ESS ≥ 400 are required of the timed run: no speed from shorter chains).
 
-Run: .venv/bin/python benchmarks/bench_fit.py [--baseline /tmp/b19-base]   (writes benchmarks/results/fit.json)
+Run: .venv/bin/python benchmarks/bench_fit.py [--baseline /tmp/b19-base] [--seeds N]   (writes benchmarks/results/fit.json;
+     --seeds: this checkout also fits seeds 2..N, the wall time over seeds being set by τ)
      .venv/bin/python benchmarks/bench_fit.py --pool-only   (the process-pool speedup alone, 3 repeats)
 """
 from __future__ import annotations
@@ -84,14 +85,30 @@ def fit_row(idata, wall):
     return row
 
 
-def measure_model(model, per_evaluation=True):
+def _is_baseline() -> bool:
+    """Whether the imported bayesmusr is a baseline checkout's (not this one's)."""
+    import bayesmusr
+
+    return pathlib.Path(bayesmusr.__file__).resolve().parent.parent != pathlib.Path(__file__).resolve().parent.parent
+
+
+def more_seeds(runs, model, seeds):
+    """Fits of the same data with seeds 2..``seeds`` (this checkout only: a baseline fit takes minutes):
+    the spread of the wall time over seeds, which τ sets."""
+    if seeds <= 1 or _is_baseline():
+        return []
+    return [{"seed": k, **fit_to_convergence(runs, model, seed=k)} for k in range(2, seeds + 1)]
+
+
+def measure_model(model, per_evaluation=True, seeds=1):
     """One full fit of ``model`` with the imported bayesmusr, and (``per_evaluation``) the log-posterior cost."""
     truth = CASES[model]
     rng = np.random.default_rng(7)
     runs = [simulate_spectrum(model, truth, b, rng=rng, n_events=EVENTS, n_bins=N_BINS, bin_width=BIN_WIDTH,
                               **NUISANCE) for b in (0.0, 1.0)]
     if not per_evaluation:  # the fit alone (its own MAP search is part of its time)
-        return {"model": model, "truth": truth, "fit": fit_to_convergence(runs, model)}
+        return {"model": model, "truth": truth, "fit": fit_to_convergence(runs, model),
+                "other_seeds": more_seeds(runs, model, seeds)}
     marg = MarginalAdapter(TemperaturePointProblem(ScanPointData(math.nan, runs), model))
     y_map, lp_map = find_map(marg)
     lp_map = marg.anchor(y_map)
@@ -104,10 +121,11 @@ def measure_model(model, per_evaluation=True):
            "relaxation_functions_s": median_time(
                lambda x: [relaxation(model, r.t, r.b_lf, x) for r in runs], theta)}
     row["fit"] = fit_to_convergence(runs, model)
+    row["other_seeds"] = more_seeds(runs, model, seeds)
     return row
 
 
-def fit_to_convergence(runs, model, rounds=4):
+def fit_to_convergence(runs, model, rounds=4, seed=1):
     """`fit_temperature` (defaults, ``workers=1``), extended while R-hat ≥ 1.01 or ESS < 400 on a physics parameter.
 
     Since issue 19 the sampler's own stop requires R-hat < 1.01 and bulk ESS ≥ 400 of the kept
@@ -124,7 +142,8 @@ def fit_to_convergence(runs, model, rounds=4):
         for k in range(rounds):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                idata = fit_temperature(runs, model, seed=1, progress=False, workers=1, backend=backend, **settings)
+                idata = fit_temperature(runs, model, seed=seed, progress=False, workers=1, backend=backend,
+                                        **settings)
             row = fit_row(idata, time.perf_counter() - t0)
             row["rounds"] = k + 1
             if row["convergence_met"]:
@@ -174,19 +193,21 @@ def main():
     ap.add_argument("--measure", action="store_true", help="measure the imported bayesmusr only (one JSON line)")
     ap.add_argument("--pool-only", action="store_true", help="only the process-pool speedup (added to fit.json)")
     ap.add_argument("--fit-only", action="store_true", help="skip the separate log-posterior timing (and its MAP)")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="this checkout also fits the same data with seeds 2..N (the baseline seed 1 only)")
     args = ap.parse_args()
     path = pathlib.Path(__file__).parent / "results" / "fit.json"
     if args.measure:
         print(json.dumps({"load_average": load_average(),
-                          "results": [measure_model(m, not args.fit_only) for m in args.models]}))
+                          "results": [measure_model(m, not args.fit_only, args.seeds) for m in args.models]}))
         return
     if args.pool_only:
         pool_only(path)
         return
     baseline = check_baseline(args.baseline)
     load_start = load_average()
-    base, new = measure_both_concurrently(__file__, baseline,
-                                          ["--models", *args.models] + (["--fit-only"] if args.fit_only else []))
+    base, new = measure_both_concurrently(__file__, baseline, ["--models", *args.models, "--seeds", str(args.seeds)]
+                                          + (["--fit-only"] if args.fit_only else []))
     rows = []
     for b, n in zip(base["results"], new["results"]):
         fb, fn = b["fit"], n["fit"]
@@ -206,6 +227,13 @@ def main():
                   f"{min(f['ess_bulk'].values()):.0f}, convergence met: {f['convergence_met']}")
         print(f"{n['model']:10s} ratios baseline/new: fit wall ×{row['ratio_fit_wall']:.2f}, MCMC (last round) "
               f"×{row['ratio_fit_mcmc']:.2f}", flush=True)
+        if n.get("other_seeds"):
+            walls = [fn["wall_s"]] + [f["wall_s"] for f in n["other_seeds"]]
+            row["new_wall_s_median_over_seeds"] = statistics.median(walls)
+            print(f"{n['model']:10s} new, seeds 1–{len(walls)}: " + ", ".join(
+                f"{w:.1f} s" for w in walls) + f" (median {statistics.median(walls):.1f} s; τ_max " + ", ".join(
+                f"{f['tau_max']:.0f}" for f in [fn] + n["other_seeds"]) + "; convergence met: "
+                + str(all(f["convergence_met"] for f in [fn] + n["other_seeds"])) + ")", flush=True)
     out = {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count(),
            "baseline": str(baseline), "load_average_at_start": load_start, "load_average_at_end": load_average(),
            "note": ("2-core machine shared with other sessions' jobs (see the load averages); baseline and new "

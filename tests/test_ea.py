@@ -437,8 +437,8 @@ def test_ea_one_compiled_call_equals_its_steps_one_by_one(monkeypatch):
         delta, nu_i = math.exp(rng.uniform(math.log(0.05), math.log(2.0))), math.exp(rng.uniform(-5.0, 4.0))
         nu_mu, q, b = (0.0 if k % 2 else math.exp(rng.uniform(-7.0, 1.0))), rng.uniform(0.0, 1.0), [0.0, 0.5, 2.0][k % 3]
         tab = tables.load_table(None)
-        w = min(OMEGA_PER_MT * b / delta, tab.omega_max)
-        if delta * t.max() > tab.x_max or not tables._common_path(tab, nu_i / delta, q, w,
+        w = OMEGA_PER_MT * b / delta
+        if w > tab.omega_max or delta * t.max() > tab.x_max or not tables._common_path(tab, nu_i / delta, q, w,
                                                                  tables._reference_lambda(nu_i / delta, q), nu_mu / delta):
             continue
         common += 1

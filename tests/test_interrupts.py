@@ -22,12 +22,13 @@ def run_file(tmp_path_factory):
     return path
 
 
-def _fit(run_file, backend, out, max_steps):
+def _fit(run_file, backend, out, max_steps, min_steps=None):
     cmd = [sys.executable, "-m", "bayesmusr", "fit-temperature", str(run_file), "--model", "dynamic_kt",
            "--backend", str(backend), "--out", str(out), "--max-steps", str(max_steps), "--seed", "1", "--quiet",
-           # every nuisance sampled: a chain that needs far longer than the signal's delay to converge, even on
-           # an idle machine (with Laplace nuisances this fit converged in under 8 s after issue 19)
            "--nuisances", "sampled"]
+    # a chain that cannot end before the signal's delay however fast the machine (with Laplace nuisances this
+    # fit converged in under 8 s after issue 19, and so did this one with every nuisance sampled later)
+    cmd += [] if min_steps is None else ["--min-steps", str(min_steps)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
@@ -35,7 +36,7 @@ def _fit(run_file, backend, out, max_steps):
 @pytest.mark.parametrize("sig, delay", [(signal.SIGINT, 4.0), (signal.SIGINT, 8.0), (signal.SIGTERM, 6.0)])
 def test_an_interrupted_fit_exits_130_without_a_traceback(run_file, tmp_path, sig, delay):
     backend, out = tmp_path / "chain.h5", tmp_path / "r.nc"
-    proc = _fit(run_file, backend, out, 1_000_000)
+    proc = _fit(run_file, backend, out, 1_000_000, min_steps=1_000_000)
     time.sleep(delay)  # import, numba compilation, MAP search or sampling, depending on the machine
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=120)

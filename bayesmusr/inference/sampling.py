@@ -89,6 +89,7 @@ from scipy.optimize import least_squares, minimize
 from tqdm import tqdm
 
 from bayesmusr.inference import compare
+from bayesmusr.inference.backend import BufferedHDFBackend
 from bayesmusr.inference.shear import LinearRate, Shear, ShearedProblem, shear_from_hessian
 
 __all__ = ["SAMPLER_DEFAULTS", "PROGRESS_EVERY", "ConvergenceWarning", "SamplingProgress", "find_map", "sample",
@@ -595,7 +596,7 @@ def _open_backend(path, names, nwalkers, ndim):
 
     path = pathlib.Path(path)
     existing = path.exists()
-    backend = emcee.backends.HDFBackend(str(path), name="mcmc")
+    backend = BufferedHDFBackend(str(path), name="mcmc")
     if existing and backend.initialized:
         with h5py.File(path, "r") as h:
             stored = [s.decode() if isinstance(s, bytes) else str(s) for s in h.attrs.get("bayesmusr_names", [])]
@@ -773,6 +774,9 @@ def _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t
     except BaseException:
         progress.close(f"interrupted at step {sampler.iteration}")
         raise
+    finally:
+        if be is not None:
+            be.flush()  # the steps held in memory (backend.py), also when interrupted: the work is kept
     n_steps = sampler.iteration
     if not np.all(np.isfinite(tau)):
         tau = _autocorr_time(sampler, shear)
