@@ -158,3 +158,21 @@ def test_the_ea_fit_declares_nu_mu_and_only_when_it_is_sampled_as_a_logarithm():
     assert TemperaturePointProblem(point, "dynamic_kt").shear_rate is None
     assert TemperaturePointProblem(point, "ea", {"nu_mu": ("uniform", 0.0, 1.0)}).shear_rate is None
     assert TemperaturePointProblem(point, "ea", {"nu_mu": 0.05}).shear_rate is None  # fixed: not sampled
+
+
+def test_a_sheared_chain_starts_inside_the_typical_set():
+    """The starting walkers of a sheared chain have log p ≥ log p(MAP) − ½ χ²_ndim(0.999); without the floor the
+    Laplace ball of the plateau direction puts some far up the rate, where the shear makes them stragglers."""
+    from scipy.stats import chi2
+
+    from bayesmusr.inference.sampling import TYPICAL_SET, _initial_walkers
+
+    p = HockeyStick()
+    y = np.array([math.log(0.03), p.q0 - p.k * 0.03])
+    lp = p.log_posterior(y)
+    _, cov = laplace_covariance(p, y, lp)
+    floor = lp - 0.5 * chi2.ppf(TYPICAL_SET, 2)
+    free = _initial_walkers(p, y, cov, 64, np.random.default_rng(5))
+    kept = _initial_walkers(p, y, cov, 64, np.random.default_rng(5), floor)
+    assert min(p.log_posterior(w) for w in kept) >= floor
+    assert min(p.log_posterior(w) for w in free) < floor  # the floor is what keeps them out
