@@ -723,7 +723,7 @@ def run_chain(problem, *, seed: int = 0, backend: str | pathlib.Path | None = No
     sampled = problem if shear is None else ShearedProblem(problem, shear)
     # anchored before the fork: every worker evaluates the same function as the parent
     with _process_pool(sampled, s["workers"]) as pool:
-        return _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t_start, p0, pool, shear)
+        return _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t_start, p0, pool, sampled)
 
 
 def _fit_shear(problem, y_map, lp_map, cov) -> Shear | None:
@@ -759,12 +759,12 @@ def _moves():
     return [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
 
 
-def _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t_start, p0, pool, shear):
+def _run_emcee(problem, s, nwalkers, rng, be, backend, resumed, y_map, lp_map, t_start, p0, pool, sampled):
 
     ndim = problem.ndim
     moves = _moves()
-    fn = (problem if shear is None else ShearedProblem(problem, shear)).log_posterior if pool is None \
-        else _pool_log_posterior
+    shear = sampled.shear if isinstance(sampled, ShearedProblem) else None  # else: the problem itself
+    fn = sampled.log_posterior if pool is None else _pool_log_posterior
     sampler = emcee.EnsembleSampler(nwalkers, ndim, fn, moves=moves, backend=be, pool=pool)
     if not resumed:
         sampler.random_state = np.random.RandomState(int(rng.integers(2**31))).get_state()
