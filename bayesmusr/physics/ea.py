@@ -413,6 +413,22 @@ def muon_renewal(g0: np.ndarray, v_mu: float, dx: float, w: float = 0.0) -> np.n
     return renewal_unchecked(g0, v_mu, dx, w)
 
 
+def renewal_on_grid(v_mu: float, dx: float, w: float) -> bool:
+    """Whether `renewal_unchecked` works on g₀'s own grid (Richardson on steps dx and 2 dx, or none at
+    v_mu = 0) rather than on a finer one (fast muon jumps, or a high field with jumps).
+
+    Parameters
+    ----------
+    v_mu, dx, w : float
+        ν_μ/Δ, the grid step, ω_L/Δ.
+
+    Returns
+    -------
+    bool
+    """
+    return v_mu == 0.0 or (v_mu * dx <= 0.25 and not (w * dx > 0.3 and v_mu * dx > 0.05))
+
+
 def renewal_unchecked(g0: np.ndarray, v_mu: float, dx: float, w: float = 0.0) -> np.ndarray:
     """`muon_renewal` without its argument and work checks, for callers that bound them (``bayesmusr.ea``).
 
@@ -430,6 +446,8 @@ def renewal_unchecked(g0: np.ndarray, v_mu: float, dx: float, w: float = 0.0) ->
     """
     if v_mu == 0.0:
         return g0.copy()
+    if renewal_on_grid(v_mu, dx, w):
+        return _kernels.richardson_renewal(np.ascontiguousarray(g0, dtype=float), v_mu, dx)
     n = g0.shape[0]
     if w * dx > 0.3 and v_mu * dx > 0.05:
         m = 2 * int(math.ceil(max(v_mu * dx / 0.25, w * dx / 0.45) / 2.0))
@@ -437,8 +455,6 @@ def renewal_unchecked(g0: np.ndarray, v_mu: float, dx: float, w: float = 0.0) ->
         xf = np.minimum(np.arange((n - 1) * m + 1) * h, (n - 1) * dx)
         g_f = _kernels.lagrange6_uniform(g0, dx, xf)
         return renewal_unchecked(g_f, v_mu, h)[::m].copy()
-    if v_mu * dx <= 0.25:
-        return _kernels.richardson_renewal(np.ascontiguousarray(g0, dtype=float), v_mu, dx)
     m = 2 * int(math.ceil(v_mu * dx / 0.25))
     h = dx / m
     xf = np.minimum(np.arange((n - 1) * m + 1) * h, (n - 1) * dx)

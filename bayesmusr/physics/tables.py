@@ -67,6 +67,7 @@ from bayesmusr.physics.ea import (
     ea_static_scaled,
     fast_ion_limit_uniform,
     fast_muon_limit,
+    renewal_on_grid,
     renewal_unchecked,
 )
 from bayesmusr.physics.kt import KEREN_ABOVE, OMEGA_PER_MT, X_FLAT, _dynamic, _static_kt_scaled
@@ -803,8 +804,7 @@ def _common_path(tab: EATable, v: float, q: float, w: float, lam: float, v_mu: f
     none, and the renewal on the table's own grid (`bayesmusr.physics.ea.renewal_unchecked`)."""
     sigma2 = 1.0 - q
     factor_ok = lam < 1e-12 or sigma2 <= 0.0 or w == 0.0 or w / math.sqrt(sigma2) >= 0.5
-    renewal_ok = v_mu == 0.0 or (v_mu * tab.dx <= 0.25 and not (w * tab.dx > 0.3 and v_mu * tab.dx > 0.05))
-    return v < BLEND_FROM * tab.nu_max / 100.0 and factor_ok and renewal_ok
+    return v < BLEND_FROM * tab.nu_max / 100.0 and factor_ok and renewal_on_grid(v_mu, tab.dx, w)
 
 
 def _table_g0(tab: EATable, v: float, q: float, w: float, n_x: int) -> np.ndarray:
